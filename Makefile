@@ -1,0 +1,44 @@
+# The two commands the README promises: `make run` and `make test`. Everything else is a step of those.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.13, the Lambda runtime. PYENV_VERSION lets a pyenv shim answer; elsewhere it is ignored.
+PYTHON ?= $(shell PYENV_VERSION=$${PYENV_VERSION:-3.13} python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: help venv test lint typecheck unit run clean
+
+help:
+	@echo "make test   lint, type-check and run the tests with coverage (what CI runs)"
+	@echo "make run    run the worker against the embedded local CodePipeline endpoint (arrives with issue #3)"
+
+$(STAMP): pyproject.toml src/requirements.txt
+	@test -n "$(PYTHON)" || { echo "python3.13 not found: install Python 3.13 (the Lambda runtime)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest --cov --cov-report=term
+
+test: lint typecheck unit
+
+run: $(STAMP)
+	@echo "make run arrives with the local CodePipeline endpoint (issue #3)."
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage

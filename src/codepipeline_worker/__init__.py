@@ -1,0 +1,1 @@
+"""A CodePipeline custom-action and partner-action job worker for AWS Lambda."""

@@ -1,0 +1,208 @@
+"""The one module that owns boto3: CodePipeline's job operations and the client-token secret.
+
+Every SDK failure leaves this module as an `AwsCallError` carrying only the operation and the error code.
+SDK and service messages are dropped, and the SDK exception is kept neither as cause nor as context: AWS
+validation messages echo the values they reject (a nonce, a client token), and a chained exception would carry
+them into a traceback.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import SecretStr, TypeAdapter, ValidationError
+
+from .models import ClientId, ClientToken
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from mypy_boto3_codepipeline import CodePipelineClient
+    from mypy_boto3_codepipeline.type_defs import ActionTypeIdTypeDef, JobTypeDef, ThirdPartyJobTypeDef
+
+    from .config import PollTarget, QueryParam, Settings
+
+# A job call is small; a slow or silent endpoint must not hold a thread for botocore's 60 s default.
+CONNECT_TIMEOUT_S = 2
+READ_TIMEOUT_S = 5
+
+
+class AwsCallError(Exception):
+    """An AWS call failed. `code` is the service's error code, or the botocore exception's class name."""
+
+    def __init__(self, operation: str, code: str) -> None:
+        super().__init__(f"{operation} failed: {code}")
+        self.operation = operation
+        self.code = code
+
+
+def _call[R](operation: str, call: Callable[[], R]) -> R:
+    """Make one SDK call; turn its failure into an AwsCallError that carries no SDK exception as context."""
+    try:
+        return call()
+    except ClientError as exc:
+        error = AwsCallError(operation, exc.response.get("Error", {}).get("Code") or "UnknownError")
+    except BotoCoreError as exc:
+        error = AwsCallError(operation, type(exc).__name__)
+    raise error
+
+
+def create_codepipeline_client(settings: Settings) -> CodePipelineClient:
+    """A client built once per execution environment. The endpoint comes from the SDK's own settings
+    (AWS_ENDPOINT_URL_CODEPIPELINE / AWS_ENDPOINT_URL), never from this code."""
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
+        max_pool_connections=settings.ack_concurrency,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+        user_agent_extra=f"app/{settings.service_name}",
+    )
+    return boto3.client("codepipeline", config=config)
+
+
+class CodePipelineAdapter:
+    """CodePipeline's job-worker operations, with nonces and tokens passed as SecretStr."""
+
+    def __init__(self, client: CodePipelineClient) -> None:
+        self._client = client
+
+    def acknowledge_job(self, job_id: str, nonce: SecretStr) -> str:
+        response = _call(
+            "AcknowledgeJob", lambda: self._client.acknowledge_job(jobId=job_id, nonce=nonce.get_secret_value())
+        )
+        return response.get("status", "")
+
+    def acknowledge_third_party_job(self, job_id: str, nonce: SecretStr, client_token: SecretStr) -> str:
+        response = _call(
+            "AcknowledgeThirdPartyJob",
+            lambda: self._client.acknowledge_third_party_job(
+                jobId=job_id, nonce=nonce.get_secret_value(), clientToken=client_token.get_secret_value()
+            ),
+        )
+        return response.get("status", "")
+
+    def third_party_job_nonce(self, job_id: str, client_token: SecretStr) -> SecretStr | None:
+        """The nonce from GetThirdPartyJobDetails. The rest of the answer (artifact credentials among it)
+        is not kept."""
+        response = _call(
+            "GetThirdPartyJobDetails",
+            lambda: self._client.get_third_party_job_details(jobId=job_id, clientToken=client_token.get_secret_value()),
+        )
+        nonce = response.get("jobDetails", {}).get("nonce")
+        return SecretStr(nonce) if nonce else None
+
+    def poll_for_jobs(
+        self, target: PollTarget, max_batch_size: int, query_param: QueryParam | None
+    ) -> list[JobTypeDef]:
+        action_type: ActionTypeIdTypeDef = target.as_request()  # type: ignore[assignment]
+        if query_param is None:
+            response = _call(
+                "PollForJobs", lambda: self._client.poll_for_jobs(actionTypeId=action_type, maxBatchSize=max_batch_size)
+            )
+        else:
+            query = {query_param.key: query_param.value}
+            response = _call(
+                "PollForJobs",
+                lambda: self._client.poll_for_jobs(
+                    actionTypeId=action_type, maxBatchSize=max_batch_size, queryParam=query
+                ),
+            )
+        return response.get("jobs", [])
+
+    def poll_for_third_party_jobs(self, target: PollTarget, max_batch_size: int) -> list[ThirdPartyJobTypeDef]:
+        action_type: ActionTypeIdTypeDef = target.as_request()  # type: ignore[assignment]
+        response = _call(
+            "PollForThirdPartyJobs",
+            lambda: self._client.poll_for_third_party_jobs(actionTypeId=action_type, maxBatchSize=max_batch_size),
+        )
+        return response.get("jobs", [])
+
+
+class ClientTokenError(Exception):
+    """No client token could be had for a partner job. `code` says why; the message never holds a token."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+_TOKEN_MAP: TypeAdapter[dict[ClientId, ClientToken]] = TypeAdapter(dict[ClientId, ClientToken])
+
+
+class ClientTokenStore:
+    """Partner client tokens, from a Secrets Manager secret whose JSON maps clientId to clientToken.
+
+    Read through Powertools Parameters, which caches the secret for POWERTOOLS_PARAMETERS_MAX_AGE seconds;
+    a clientId missing from the cached copy forces one fresh read, so a newly added client works at once.
+    """
+
+    def __init__(self, secret_id: str, provider: SecretsProvider) -> None:
+        self._secret_id = secret_id
+        self._provider = provider
+        self._lock = threading.Lock()  # one GetSecretValue at a time, however many acknowledgements wait
+        self._raw: object = None
+        self._validated: dict[str, SecretStr] = {}
+
+    def token_for(self, client_id: str) -> SecretStr:
+        tokens = self._tokens(force_fetch=False)
+        if client_id not in tokens:
+            tokens = self._tokens(force_fetch=True)
+        if client_id not in tokens:
+            raise ClientTokenError("ClientTokenNotFound", "the client-token secret has no entry for this clientId")
+        return tokens[client_id]
+
+    def _tokens(self, *, force_fetch: bool) -> dict[str, SecretStr]:
+        from aws_lambda_powertools.utilities.parameters.exceptions import (  # noqa: PLC0415 - see create_client_token_store
+            GetParameterError,
+            TransformParameterError,
+        )
+
+        # Each ClientTokenError is raised outside its except block, so that the exception that may quote the
+        # secret is not kept as its context.
+        with self._lock:
+            error: ClientTokenError | None = None
+            try:
+                raw: Any = self._provider.get(self._secret_id, transform="json", force_fetch=force_fetch)
+            except TransformParameterError:
+                error = ClientTokenError("ClientTokenSecretInvalid", "the client-token secret is not JSON")
+            except GetParameterError:
+                error = ClientTokenError("ClientTokenUnavailable", "the client-token secret could not be read")
+            if error is not None:
+                raise error
+            if raw is not self._raw:  # Powertools hands back the same object while its cache holds it
+                self._validated = self._validate(raw)
+                self._raw = raw
+            return self._validated
+
+    @staticmethod
+    def _validate(raw: Any) -> dict[str, SecretStr]:
+        try:
+            return _TOKEN_MAP.validate_python(raw)
+        except ValidationError:
+            pass
+        raise ClientTokenError(
+            "ClientTokenSecretInvalid",
+            "the client-token secret must be a JSON object mapping clientId (a UUID) to clientToken",
+        )
+
+
+def create_client_token_store(settings: Settings) -> ClientTokenStore | None:
+    """The token store, or None when no secret is configured. Powertools Parameters is imported only here,
+    so a worker without partner tokens does not pay for it at cold start."""
+    if settings.client_token_secret_id is None:
+        return None
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider  # noqa: PLC0415 - cold start
+
+    provider = SecretsProvider(
+        boto_config=Config(
+            retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
+            connect_timeout=CONNECT_TIMEOUT_S,
+            read_timeout=READ_TIMEOUT_S,
+        )
+    )
+    return ClientTokenStore(settings.client_token_secret_id, provider)

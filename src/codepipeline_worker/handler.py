@@ -1,0 +1,35 @@
+"""The Lambda entry point: validate the event, hand it to the service, return its result.
+
+Configuration is read and the SDK client built here, once, at cold start; a bad setting fails the cold start.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from .config import get_settings
+from .errors import InvalidJobEvent
+from .models import parse_event, redact_event
+from .observability import instrument, logger, metrics
+from .service import Deadline, JobService
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+settings = get_settings()
+default_service = JobService.from_settings(settings)
+
+
+@instrument
+def lambda_handler(event: Any, context: LambdaContext, service: JobService | None = None) -> dict[str, Any]:
+    if settings.log_event:
+        logger.info("event received", event=redact_event(event))
+    try:
+        parsed = parse_event(event)
+    except InvalidJobEvent as exc:
+        logger.warning("invalid event", error=str(exc))
+        metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
+        raise
+    return (service or default_service).handle(parsed, Deadline.from_context(context))

@@ -1,0 +1,443 @@
+"""The acknowledger: claims CodePipeline jobs, concurrently, within the invocation's time.
+
+A job is claimed when AcknowledgeJob / AcknowledgeThirdPartyJob answers InProgress; nothing else counts.
+Every job handed to or found by an invocation ends in exactly one JobResult: acknowledged, notClaimed,
+conflict (another worker holds it) or failed (with the error code), including the jobs that time ran out for.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
+
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import SecretStr, ValidationError
+
+from .adapter import (
+    AwsCallError,
+    ClientTokenError,
+    ClientTokenStore,
+    CodePipelineAdapter,
+    create_client_token_store,
+    create_codepipeline_client,
+)
+from .errors import job_error_class
+from .models import (
+    ActionStateChangeEvent,
+    BatchResult,
+    Counts,
+    CustomJobEvent,
+    Event,
+    IgnoredResult,
+    JobBatchEvent,
+    JobResult,
+    JobStatus,
+    Outcome,
+    PollResult,
+    PollSummary,
+    ScheduledEvent,
+    ThirdPartyJobEvent,
+)
+from .observability import logger, metrics
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_codepipeline.type_defs import JobTypeDef, ThirdPartyJobTypeDef
+
+    from .config import PollTarget, Settings
+    from .models import JobType
+
+JobEvent = CustomJobEvent | ThirdPartyJobEvent
+
+# Time kept back from the Lambda deadline to report, log and flush metrics.
+DEADLINE_MARGIN_S = 1.0
+# A new poll starts only while this much time is left to acknowledge what it returns: a job that is polled
+# but not acknowledged waits for CodePipeline to dispatch it again.
+MIN_POLL_TIME_S = 2.0
+# After an action STARTED event, the job may not be pollable yet: poll again after these pauses.
+STARTED_RETRY_DELAYS_S = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+CONFLICT_CODE = "InvalidNonceException"
+NOT_ATTEMPTED = "NotAttempted"
+DEADLINE_EXCEEDED = "DeadlineExceeded"
+# Problems with one job. Any other code (throttling after retries, access denied, no endpoint, no secret,
+# no time) is systemic: when it stops every call of an invocation, the invocation fails so alarms fire.
+JOB_ERROR_CODES = frozenset(
+    {
+        "InvalidNonceException",
+        "JobNotFoundException",
+        "InvalidClientTokenException",
+        "ValidationException",
+        "InvalidJobException",
+        "ClientTokenNotFound",
+        "NonceUnavailable",
+        "InvalidServiceResponse",
+    }
+)
+EXPLANATIONS = {
+    "InvalidNonceException": "another worker claimed the job, or the nonce is stale",
+    "JobNotFoundException": "CodePipeline has no such job, or it has already completed",
+    "InvalidClientTokenException": "the clientToken does not belong to this job's clientId",
+    "ValidationException": "CodePipeline rejected the request as malformed",
+    "InvalidJobException": "the job is not in a state that allows this call",
+    "ClientTokenNotFound": "the client-token secret has no entry for the job's clientId",
+    "ClientTokenNotConfigured": "the job has no clientToken and CLIENT_TOKEN_SECRET_ID is not set",
+    "ClientTokenUnavailable": "the client-token secret could not be read",
+    "ClientTokenSecretInvalid": "the client-token secret is not a JSON object mapping clientId to clientToken",
+    "NonceUnavailable": "GetThirdPartyJobDetails returned no nonce",
+    "InvalidServiceResponse": "CodePipeline's answer did not match its API",
+    NOT_ATTEMPTED: "time ran out before the call was made; CodePipeline will dispatch the job again",
+    DEADLINE_EXCEEDED: "the call had not answered when time ran out; whether it claimed the job is unknown",
+}
+_STATUSES = frozenset(get_args(JobStatus))
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When work must stop: the Lambda deadline less a margin, on the monotonic clock."""
+
+    expires_at: float
+
+    @classmethod
+    def from_context(cls, context: LambdaContext, margin_s: float = DEADLINE_MARGIN_S) -> Deadline:
+        return cls(time.monotonic() + context.get_remaining_time_in_millis() / 1000 - margin_s)
+
+    def remaining(self) -> float:
+        return max(0.0, self.expires_at - time.monotonic())
+
+
+@dataclass
+class _PollState:
+    target: PollTarget
+    retry_delays: Iterator[float]
+    polls: int = 0
+    jobs_found: int = 0
+    error: str | None = None
+
+    def summary(self) -> PollSummary:
+        return PollSummary(action_type=str(self.target), polls=self.polls, jobs_found=self.jobs_found, error=self.error)
+
+
+@dataclass
+class _Claims:
+    """One invocation's calls: a thread pool of ACK_CONCURRENCY workers and the futures it runs, in order."""
+
+    pool: ThreadPoolExecutor
+    deadline: Deadline
+    submitted: list[tuple[Future[JobResult], JobEvent, str | None]] = field(default_factory=list)
+
+
+PolledItem = JobEvent | JobResult
+
+
+class JobService:
+    """Acknowledges direct job events and polls the configured action types."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        codepipeline: CodePipelineAdapter,
+        tokens: ClientTokenStore | None = None,
+        *,
+        started_retry_delays: Sequence[float] = STARTED_RETRY_DELAYS_S,
+    ) -> None:
+        self._settings = settings
+        self._codepipeline = codepipeline
+        self._tokens = tokens
+        self._started_retry_delays = tuple(started_retry_delays)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JobService:
+        return cls(
+            settings,
+            CodePipelineAdapter(create_codepipeline_client(settings)),
+            create_client_token_store(settings),
+        )
+
+    def handle(self, event: Event, deadline: Deadline) -> dict[str, Any]:
+        """Do what the event asks and return the JSON-serializable result."""
+        if isinstance(event, CustomJobEvent | ThirdPartyJobEvent):
+            return self.acknowledge(event, deadline)
+        if isinstance(event, JobBatchEvent):
+            return self.acknowledge_batch(event.jobs, deadline).to_json()
+        if isinstance(event, ScheduledEvent):
+            return self.poll(self._settings.action_types, deadline, trigger="scheduled").to_json()
+        return self.on_action_state_change(event, deadline)
+
+    # -- direct events ---------------------------------------------------------------------------------
+
+    def acknowledge(self, job: JobEvent, deadline: Deadline) -> dict[str, Any]:
+        """One job. A conflict or failure raises an error named after its code, so the caller sees it."""
+        [result] = self._claim_all([job], deadline)
+        self._record([result])
+        if result.outcome in (Outcome.CONFLICT, Outcome.FAILED):
+            code = result.error or "JobError"
+            raise job_error_class(code)(_explain(result), job_id=result.job_id)
+        return result.to_json()
+
+    def acknowledge_batch(self, jobs: Sequence[JobEvent], deadline: Deadline) -> BatchResult:
+        results = self._claim_all(jobs, deadline)
+        self._record(results)
+        _raise_if_systemic(results, [])
+        return BatchResult(results=results, counts=Counts.of(results))
+
+    def _claim_all(self, jobs: Sequence[JobEvent], deadline: Deadline) -> list[JobResult]:
+        # Not `with`: its exit waits for every thread, and a call that hangs must not hold the invocation.
+        pool = ThreadPoolExecutor(self._settings.ack_concurrency, thread_name_prefix="ack")
+        claims = _Claims(pool, deadline)
+        try:
+            for job in jobs:
+                self._submit_claim(claims, job, None)
+            return self._collect(claims)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- polling ---------------------------------------------------------------------------------------
+
+    def on_action_state_change(self, event: ActionStateChangeEvent, deadline: Deadline) -> dict[str, Any]:
+        detail = event.detail
+        name = str(detail.action_type)
+        context = {"pipeline": detail.pipeline, "stage": detail.stage, "action": detail.action, "action_type": name}
+        if detail.state != "STARTED":
+            return self._ignored(f"the action's state is {detail.state}, not STARTED", context)
+        target = next((t for t in self._settings.action_types if str(t) == name), None)
+        if target is None:
+            return self._ignored(f"action type {name} is not in ACTION_TYPES", context)
+        logger.info("action started: polling its action type", extra=context)
+        return self.poll([target], deadline, trigger="actionStarted", retry_when_empty=True).to_json()
+
+    def poll(
+        self,
+        targets: Sequence[PollTarget],
+        deadline: Deadline,
+        *,
+        trigger: Literal["scheduled", "actionStarted"],
+        retry_when_empty: bool = False,
+    ) -> PollResult:
+        """Poll every target, acknowledge each job as soon as its poll returns, and poll again while full
+        batches come back (or, after STARTED, while nothing has come back yet) and time remains."""
+        delays = self._started_retry_delays if retry_when_empty else ()
+        states = [_PollState(target, iter(delays)) for target in targets]
+        unusable: list[JobResult] = []
+        pool = ThreadPoolExecutor(self._settings.ack_concurrency, thread_name_prefix="poll")
+        claims = _Claims(pool, deadline)
+        try:
+            pending = {pool.submit(self._poll_once, s.target, 0.0): s for s in states}
+            while pending:
+                done, _ = wait(pending, timeout=deadline.remaining(), return_when=FIRST_COMPLETED)
+                if not done:
+                    break
+                for future in [f for f in pending if f in done]:  # in submission order: deterministic
+                    state = pending.pop(future)
+                    delay = self._take_poll(future, state, claims, unusable)
+                    if delay is not None:
+                        pending[pool.submit(self._poll_once, state.target, delay)] = state
+            for future, state in pending.items():
+                future.cancel()
+                state.error = DEADLINE_EXCEEDED
+                logger.error("poll did not finish in time", action_type=str(state.target))
+            results = unusable + self._collect(claims)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        summaries = [s.summary() for s in states]
+        self._record(results, summaries)
+        _raise_if_systemic(results, summaries)
+        return PollResult(trigger=trigger, polls=summaries, results=results, counts=Counts.of(results))
+
+    def _take_poll(
+        self,
+        future: Future[list[PolledItem]],
+        state: _PollState,
+        claims: _Claims,
+        unusable: list[JobResult],
+    ) -> float | None:
+        """Claim what a poll found; return the pause before polling this target again, or None to stop."""
+        try:
+            found = future.result()
+        except AwsCallError as exc:
+            state.error = exc.code
+            logger.error("poll failed", action_type=str(state.target), operation=exc.operation, error=exc.code)
+            return None
+        state.polls += 1
+        state.jobs_found += len(found)
+        logger.info("polled", action_type=str(state.target), jobs_found=len(found))
+        for item in found:
+            if isinstance(item, JobResult):
+                unusable.append(item)
+            else:
+                self._submit_claim(claims, item, str(state.target))
+        remaining = claims.deadline.remaining()
+        if remaining < MIN_POLL_TIME_S:
+            return None
+        if len(found) >= self._settings.max_batch_size:
+            return 0.0
+        if not found:
+            delay = next(state.retry_delays, None)
+            if delay is not None and remaining >= delay + MIN_POLL_TIME_S:
+                return delay
+        return None
+
+    def _poll_once(self, target: PollTarget, delay: float) -> list[PolledItem]:
+        if delay:
+            time.sleep(delay)
+        name = str(target)
+        if target.owner == "Custom":
+            jobs = self._codepipeline.poll_for_jobs(
+                target, self._settings.max_batch_size, self._settings.poll_query_param
+            )
+            return [_custom_from_poll(job, name) for job in jobs]
+        partner_jobs = self._codepipeline.poll_for_third_party_jobs(target, self._settings.max_batch_size)
+        return [_third_party_from_poll(job, name) for job in partner_jobs]
+
+    # -- claiming one job ------------------------------------------------------------------------------
+
+    def _submit_claim(self, claims: _Claims, job: JobEvent, action_type: str | None) -> None:
+        future = claims.pool.submit(self._claim, job, action_type, claims.deadline)
+        claims.submitted.append((future, job, action_type))
+
+    def _collect(self, claims: _Claims) -> list[JobResult]:
+        """Every submitted job's result, in submission order; what time ran out for is reported, not lost."""
+        wait([f for f, _, _ in claims.submitted], timeout=claims.deadline.remaining())
+        results = []
+        for future, job, action_type in claims.submitted:
+            if future.cancel():
+                results.append(_failed(job, NOT_ATTEMPTED, action_type))
+            elif future.done():
+                results.append(future.result())
+            else:
+                results.append(_failed(job, DEADLINE_EXCEEDED, action_type))
+        for result in results:
+            if result.error in (NOT_ATTEMPTED, DEADLINE_EXCEEDED):
+                logger.error("job not acknowledged in time", job_id=result.job_id, error=result.error)
+        return results
+
+    def _claim(self, job: JobEvent, action_type: str | None, deadline: Deadline) -> JobResult:
+        if deadline.remaining() <= 0:
+            return _failed(job, NOT_ATTEMPTED, action_type)
+        try:
+            status = self._acknowledge(job)
+        except AwsCallError as exc:
+            return _log(_failed(job, exc.code, action_type, conflict=exc.code == CONFLICT_CODE))
+        except ClientTokenError as exc:
+            return _log(_failed(job, exc.code, action_type))
+        except Exception as exc:  # noqa: BLE001 - one job's surprise must not lose the other jobs' results
+            # Only the type is logged: an unknown exception's message may hold anything.
+            logger.error("unexpected error", job_id=job.job_id, error_type=type(exc).__name__)
+            return _failed(job, "InternalError", action_type)
+        if status not in _STATUSES:
+            return _log(_failed(job, "InvalidServiceResponse", action_type))
+        outcome = Outcome.ACKNOWLEDGED if status == "InProgress" else Outcome.NOT_CLAIMED
+        return _log(
+            JobResult(
+                job_id=job.job_id,
+                job_type=job.job_type,
+                outcome=outcome,
+                status=cast("JobStatus", status),
+                action_type=action_type,
+            )
+        )
+
+    def _acknowledge(self, job: JobEvent) -> str:
+        if isinstance(job, CustomJobEvent):
+            return self._codepipeline.acknowledge_job(job.job_id, job.nonce)
+        token = job.client_token or self._token_for(job.client_id)
+        nonce = job.nonce or self._codepipeline.third_party_job_nonce(job.job_id, token)
+        if nonce is None:
+            raise ClientTokenError("NonceUnavailable", EXPLANATIONS["NonceUnavailable"])
+        return self._codepipeline.acknowledge_third_party_job(job.job_id, nonce, token)
+
+    def _token_for(self, client_id: str | None) -> SecretStr:
+        if self._tokens is None or client_id is None:
+            raise ClientTokenError("ClientTokenNotConfigured", EXPLANATIONS["ClientTokenNotConfigured"])
+        return self._tokens.token_for(client_id)
+
+    # -- reporting -------------------------------------------------------------------------------------
+
+    def _ignored(self, reason: str, context: dict[str, str]) -> dict[str, Any]:
+        logger.info("event ignored", extra={"reason": reason, **context})
+        metrics.add_metric(name="EventsIgnored", unit=MetricUnit.Count, value=1)
+        return IgnoredResult(reason=reason).to_json()
+
+    def _record(self, results: list[JobResult], summaries: Sequence[PollSummary] = ()) -> None:
+        counts = Counts.of(results)
+        if summaries:
+            metrics.add_metric(name="JobsPolled", unit=MetricUnit.Count, value=sum(s.jobs_found for s in summaries))
+            metrics.add_metric(name="PollFailures", unit=MetricUnit.Count, value=sum(1 for s in summaries if s.error))
+        metrics.add_metric(name="JobsAcknowledged", unit=MetricUnit.Count, value=counts.acknowledged)
+        metrics.add_metric(name="JobsNotClaimed", unit=MetricUnit.Count, value=counts.not_claimed)
+        metrics.add_metric(name="JobConflicts", unit=MetricUnit.Count, value=counts.conflict)
+        metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=counts.failed)
+        logger.info("jobs done", extra=counts.model_dump())
+
+
+def _failed(job: JobEvent, code: str, action_type: str | None, *, conflict: bool = False) -> JobResult:
+    return JobResult(
+        job_id=job.job_id,
+        job_type=job.job_type,
+        outcome=Outcome.CONFLICT if conflict else Outcome.FAILED,
+        error=code,
+        action_type=action_type,
+    )
+
+
+def _log(result: JobResult) -> JobResult:
+    fields = {"job_id": result.job_id, "job_type": result.job_type, "action_type": result.action_type}
+    if result.outcome is Outcome.ACKNOWLEDGED:
+        logger.info("job acknowledged", extra={"status": result.status, **fields})
+    elif result.outcome is Outcome.NOT_CLAIMED:
+        logger.warning("job not claimed", extra={"status": result.status, **fields})
+    elif result.outcome is Outcome.CONFLICT:
+        logger.warning("job claimed by another worker", extra={"error": result.error, **fields})
+    else:
+        logger.error("job acknowledgement failed", extra={"error": result.error, **fields})
+    return result
+
+
+def _explain(result: JobResult) -> str:
+    code = result.error or "JobError"
+    reason = EXPLANATIONS.get(code, "CodePipeline could not be reached or refused the call")
+    return f"job {result.job_id} ({result.job_type}) was not acknowledged: {code}: {reason}"
+
+
+def _custom_from_poll(job: JobTypeDef, action_type: str) -> PolledItem:
+    try:
+        return CustomJobEvent.model_validate({"jobId": job.get("id"), "nonce": job.get("nonce")})
+    except ValidationError:
+        return _unusable(str(job.get("id", "")), "custom", action_type)
+
+
+def _third_party_from_poll(job: ThirdPartyJobTypeDef, action_type: str) -> PolledItem:
+    try:
+        return ThirdPartyJobEvent.model_validate({"jobId": job.get("jobId"), "clientId": job.get("clientId")})
+    except ValidationError:
+        return _unusable(str(job.get("jobId", "")), "thirdParty", action_type)
+
+
+def _unusable(job_id: str, job_type: JobType, action_type: str) -> JobResult:
+    logger.error("poll returned a job that does not match the API", job_id=job_id[:512], action_type=action_type)
+    return JobResult(
+        job_id=job_id[:512],
+        job_type=job_type,
+        outcome=Outcome.FAILED,
+        error="InvalidServiceResponse",
+        action_type=action_type,
+    )
+
+
+def _raise_if_systemic(results: list[JobResult], summaries: list[PollSummary]) -> None:
+    """Fail the invocation, so that alarms fire, when no call of it got through to a job."""
+    if summaries and all(s.error for s in summaries):
+        codes = Counter(s.error or "" for s in summaries)
+    elif results and all(r.outcome is Outcome.FAILED and r.error not in JOB_ERROR_CODES for r in results):
+        codes = Counter(r.error or "" for r in results)
+    else:
+        return
+    code = next(iter(codes)) if len(codes) == 1 else "SystemicFailure"
+    detail = ", ".join(f"{c} x{n}" for c, n in codes.most_common())
+    logger.error("no call succeeded", errors=detail)
+    raise job_error_class(code)(f"no CodePipeline call succeeded: {detail}")

@@ -1,0 +1,80 @@
+"""Shared fixtures: the environment the function reads at cold start, a Lambda context, and events/ files."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+# The function validates its configuration when its modules are imported (the cold start), so the test
+# environment is set before any test module imports them. No real endpoint or credentials are reachable.
+TEST_ENV = {
+    "ACTION_TYPES": "Custom/Build/MyTool/1,ThirdParty/Deploy/PartnerTool/2",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "POWERTOOLS_SERVICE_NAME": "codepipeline-job-worker",
+    "POWERTOOLS_METRICS_NAMESPACE": "CodePipelineJobWorkerTests",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "DEBUG",
+}
+for _name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_CODEPIPELINE", "AWS_PROFILE", "CLIENT_TOKEN_SECRET_ID"):
+    os.environ.pop(_name, None)
+os.environ.update(TEST_ENV)
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+
+
+def load_event(name: str) -> Any:
+    """An event from events/, the same file users pass to `sam local invoke -e`."""
+    return json.loads((EVENTS / name).read_text())
+
+
+@dataclass
+class FakeLambdaContext:
+    """What Lambda passes as `context`, with a controllable deadline."""
+
+    remaining_ms: int = 60_000
+    function_name: str = "codepipeline-job-worker"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 128
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:codepipeline-job-worker"
+    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+@pytest.fixture
+def emitted(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Iterator[Callable[[], str]]:
+    """Everything the function emits, at every level: its Powertools log lines, EMF metrics and anything
+    printed (stdout and stderr), and every record any other logger (botocore, urllib3...) produces at DEBUG."""
+    from codepipeline_worker.observability import logger
+
+    buffer = io.StringIO()
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    previous = handler.setStream(buffer)
+    caplog.set_level(logging.DEBUG)
+
+    def everything() -> str:
+        captured = capsys.readouterr()
+        records = "\n".join(f"{r.name} {r.levelname} {r.getMessage()} {r.__dict__}" for r in caplog.records)
+        return "\n".join([buffer.getvalue(), captured.out, captured.err, records])
+
+    yield everything
+    handler.setStream(previous)

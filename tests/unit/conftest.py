@@ -1,0 +1,67 @@
+"""Unit-test fixtures: real boto3 clients wrapped in botocore's Stubber, which checks every request against
+CodePipeline's and Secrets Manager's service models and makes no network call."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from botocore.stub import Stubber
+
+from codepipeline_worker.adapter import ClientTokenStore, CodePipelineAdapter
+from codepipeline_worker.config import Settings, load_settings
+from codepipeline_worker.service import JobService
+from tests.conftest import TEST_ENV
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from mypy_boto3_codepipeline import CodePipelineClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+SECRET_ID = "codepipeline/partner-client-tokens"
+CLIENT_ID = "c1e7d1a0-1234-4abc-9def-0123456789ab"
+CLIENT_TOKEN = "partner-token-Zq8LwX3vNf0aTq"  # the token events/ files name is a placeholder
+CUSTOM = {"owner": "Custom", "category": "Build", "provider": "MyTool", "version": "1"}
+PARTNER = {"owner": "ThirdParty", "category": "Deploy", "provider": "PartnerTool", "version": "2"}
+
+
+def make_settings(**overrides: str) -> Settings:
+    # One acknowledgement at a time, so Stubber's queued responses meet calls in a known order.
+    return load_settings({**TEST_ENV, "ACK_CONCURRENCY": "1", **overrides})
+
+
+@pytest.fixture
+def codepipeline() -> Iterator[tuple[CodePipelineClient, Stubber]]:
+    client = boto3.client("codepipeline", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def secrets() -> Iterator[tuple[SecretsManagerClient, Stubber]]:
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def secret_response(mapping: Any) -> dict[str, Any]:
+    return {"Name": SECRET_ID, "SecretString": mapping if isinstance(mapping, str) else json.dumps(mapping)}
+
+
+def token_store(client: SecretsManagerClient) -> ClientTokenStore:
+    return ClientTokenStore(SECRET_ID, SecretsProvider(boto3_client=client))
+
+
+def make_service(
+    client: CodePipelineClient,
+    tokens: ClientTokenStore | None = None,
+    settings: Settings | None = None,
+    delays: tuple[float, ...] = (0.0, 0.0),
+) -> JobService:
+    return JobService(settings or make_settings(), CodePipelineAdapter(client), tokens, started_retry_delays=delays)

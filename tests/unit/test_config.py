@@ -1,0 +1,129 @@
+"""Configuration: every variable's default, accepted values and rejected values, named in the error."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from codepipeline_worker.config import load_settings
+from codepipeline_worker.errors import ConfigurationError
+
+MINIMAL = {"ACTION_TYPES": "Custom/Build/MyTool/1"}
+
+
+def test_defaults() -> None:
+    settings = load_settings(MINIMAL)
+    assert settings.action_type_names() == ["Custom/Build/MyTool/1"]
+    assert settings.max_batch_size == 10
+    assert settings.ack_concurrency == 16
+    assert settings.max_attempts == 3
+    assert settings.poll_query_param is None
+    assert settings.client_token_secret_id is None
+    assert settings.log_level == "INFO"
+    assert settings.log_event is False
+    assert settings.tracing_disabled is False
+
+
+def test_every_variable_is_read() -> None:
+    settings = load_settings(
+        {
+            "ACTION_TYPES": " Custom/Build/MyTool/1 , ThirdParty/Deploy/PartnerTool/2 ",
+            "MAX_BATCH_SIZE": "100",
+            "POLL_QUERY_PARAM": "ProjectName=my-project_1",
+            "CLIENT_TOKEN_SECRET_ID": "codepipeline/tokens",
+            "ACK_CONCURRENCY": "64",
+            "AWS_MAX_ATTEMPTS": "5",
+            "POWERTOOLS_SERVICE_NAME": "svc",
+            "POWERTOOLS_METRICS_NAMESPACE": "Ns",
+            "POWERTOOLS_LOG_LEVEL": "debug",
+            "POWERTOOLS_LOGGER_LOG_EVENT": "true",
+            "POWERTOOLS_TRACE_DISABLED": "1",
+        }
+    )
+    assert settings.action_type_names() == ["Custom/Build/MyTool/1", "ThirdParty/Deploy/PartnerTool/2"]
+    assert settings.action_types[1].as_request() == {
+        "owner": "ThirdParty",
+        "category": "Deploy",
+        "provider": "PartnerTool",
+        "version": "2",
+    }
+    assert (settings.max_batch_size, settings.ack_concurrency, settings.max_attempts) == (100, 64, 5)
+    assert settings.poll_query_param is not None
+    assert (settings.poll_query_param.key, settings.poll_query_param.value) == ("ProjectName", "my-project_1")
+    assert settings.client_token_secret_id == "codepipeline/tokens"
+    assert (settings.service_name, settings.metrics_namespace, settings.log_level) == ("svc", "Ns", "DEBUG")
+    assert settings.log_event is True
+    assert settings.tracing_disabled is True
+
+
+def test_blank_optional_values_mean_unset() -> None:
+    settings = load_settings({**MINIMAL, "POLL_QUERY_PARAM": " ", "CLIENT_TOKEN_SECRET_ID": ""})
+    assert settings.poll_query_param is None
+    assert settings.client_token_secret_id is None
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, "ACTION_TYPES: is required"),
+        ({"ACTION_TYPES": ""}, "ACTION_TYPES: item 1 is not Owner/Category/Provider/Version"),
+        ({"ACTION_TYPES": "Custom/Build/MyTool"}, "item 1 is not Owner/Category/Provider/Version"),
+        ({"ACTION_TYPES": "Custom/Build/MyTool/1,Custom/Build"}, "item 2 is not"),
+        ({"ACTION_TYPES": "AWS/Build/CodeBuild/1"}, "ACTION_TYPES[1].owner: Input should be 'ThirdParty' or 'Custom'"),
+        ({"ACTION_TYPES": "Custom/Compile/MyTool/1"}, "ACTION_TYPES[1].category"),
+        ({"ACTION_TYPES": "Custom/Build/My Tool/1"}, "ACTION_TYPES[1].provider"),
+        ({"ACTION_TYPES": "Custom/Build/MyTool/1.0"}, "ACTION_TYPES[1].version"),
+        (
+            {"ACTION_TYPES": "Custom/Build/MyTool/1,Custom/Build/MyTool/1"},
+            "listed more than once: Custom/Build/MyTool/1",
+        ),
+        ({**MINIMAL, "MAX_BATCH_SIZE": "0"}, "MAX_BATCH_SIZE: Input should be greater than or equal to 1"),
+        ({**MINIMAL, "MAX_BATCH_SIZE": "101"}, "MAX_BATCH_SIZE: Input should be less than or equal to 100"),
+        ({**MINIMAL, "MAX_BATCH_SIZE": "ten"}, "MAX_BATCH_SIZE: Input should be a valid integer"),
+        ({**MINIMAL, "ACK_CONCURRENCY": "0"}, "ACK_CONCURRENCY"),
+        ({**MINIMAL, "ACK_CONCURRENCY": "65"}, "ACK_CONCURRENCY"),
+        ({**MINIMAL, "AWS_MAX_ATTEMPTS": "0"}, "AWS_MAX_ATTEMPTS"),
+        ({**MINIMAL, "AWS_MAX_ATTEMPTS": "11"}, "AWS_MAX_ATTEMPTS"),
+        ({**MINIMAL, "POLL_QUERY_PARAM": "ProjectName"}, "POLL_QUERY_PARAM: must be key=value"),
+        ({**MINIMAL, "POLL_QUERY_PARAM": "ProjectName=my project"}, "POLL_QUERY_PARAM.value"),
+        ({**MINIMAL, "POLL_QUERY_PARAM": "=value"}, "POLL_QUERY_PARAM.key"),
+        ({**MINIMAL, "POLL_QUERY_PARAM": "K=" + "v" * 51}, "POLL_QUERY_PARAM.value"),
+        ({**MINIMAL, "CLIENT_TOKEN_SECRET_ID": "s" * 2049}, "CLIENT_TOKEN_SECRET_ID"),
+        ({**MINIMAL, "POWERTOOLS_LOG_LEVEL": "VERBOSE"}, "POWERTOOLS_LOG_LEVEL"),
+        ({**MINIMAL, "POWERTOOLS_TRACE_DISABLED": "maybe"}, "POWERTOOLS_TRACE_DISABLED: must be true or false"),
+        ({**MINIMAL, "POWERTOOLS_LOGGER_LOG_EVENT": "sometimes"}, "POWERTOOLS_LOGGER_LOG_EVENT: must be true or false"),
+    ],
+)
+def test_bad_values_fail_naming_the_variable(environ: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(environ)
+    assert str(caught.value).startswith("invalid configuration: ")
+    assert expected in str(caught.value)
+
+
+def test_several_bad_variables_are_all_named() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({"ACTION_TYPES": "Custom/Build/MyTool/1", "MAX_BATCH_SIZE": "0", "ACK_CONCURRENCY": "x"})
+    assert "MAX_BATCH_SIZE" in str(caught.value)
+    assert "ACK_CONCURRENCY" in str(caught.value)
+
+
+def test_a_bad_configuration_fails_the_cold_start() -> None:
+    # Given a fresh interpreter whose environment has a malformed ACTION_TYPES
+    env = {**os.environ, "ACTION_TYPES": "Custom/Build"}
+    # When it imports the handler module, as Lambda does at cold start
+    done = subprocess.run(
+        [sys.executable, "-c", "import codepipeline_worker.handler"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).parent,
+    )
+    # Then the import fails with the variable named
+    assert done.returncode != 0
+    assert "ConfigurationError: invalid configuration: ACTION_TYPES: item 1 is not" in done.stderr

@@ -1,0 +1,208 @@
+"""No nonce, client token or artifact credential reaches a log line (any level), a metric, a result or an
+exception message, on success and on every error path. Everything the function emits is captured."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from codepipeline_worker import handler
+from codepipeline_worker.handler import lambda_handler
+from tests.conftest import FakeLambdaContext
+from tests.unit.conftest import CLIENT_ID, make_service, make_settings, secret_response, token_store
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from botocore.stub import Stubber
+    from mypy_boto3_codepipeline import CodePipelineClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    Stubbed = tuple[CodePipelineClient, Stubber]
+    StubbedSecrets = tuple[SecretsManagerClient, Stubber]
+
+NONCE = "nonce-7f3a9c1e5b"
+POLLED_NONCE = "nonce-polled-4d2e8a"
+DETAILS_NONCE = "nonce-details-9b1c"
+TOKEN = "token-Qm9vX2sEcReTvalue"
+SECRET_TOKEN = "token-from-secret-Zx81"
+ACCESS_KEY = "AKIAQWERTYUIOPASDFGH"
+SECRET_KEY = "sEcReTaCcEsSkEy/1234567890abcdefghij"
+SESSION_TOKEN = "FwoGZXIvYXdzSESSIONtoken0987"
+SECRETS = (NONCE, POLLED_NONCE, DETAILS_NONCE, TOKEN, SECRET_TOKEN, ACCESS_KEY, SECRET_KEY, SESSION_TOKEN)
+CREDENTIALS = {"accessKeyId": ACCESS_KEY, "secretAccessKey": SECRET_KEY, "sessionToken": SESSION_TOKEN}
+CUSTOM_ID = "11111111-abcd-1111-abcd-111111abcdef"
+PARTNER_ID = "22222222-abcd-2222-abcd-222222abcdef"
+# What AWS validation messages look like: they echo the rejected values.
+ECHO = f"Value '{NONCE}' at 'nonce' / '{TOKEN}' at 'clientToken' failed to satisfy constraint"
+
+
+def run(event: Any, service: Any, context: FakeLambdaContext | None = None) -> str:
+    """Invoke the handler; return its result or its exception, as text."""
+    try:
+        return json.dumps(lambda_handler(event, context or FakeLambdaContext(), service=service))
+    except Exception as exc:  # noqa: BLE001 - the exception's text is what is checked
+        return f"{type(exc).__name__}: {exc} {exc.args!r} {exc.__cause__!r} {exc.__context__!r}"
+
+
+def assert_clean(*texts: str) -> None:
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in text, f"{secret!r} leaked"
+
+
+@pytest.fixture(autouse=True)
+def _debug_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    from codepipeline_worker.observability import logger
+
+    logger.setLevel(logging.DEBUG)
+    # Powertools' own event logging, if a user turns it on, must not print the event either.
+    monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
+    monkeypatch.setattr(handler, "settings", make_settings(POWERTOOLS_LOGGER_LOG_EVENT="true"))
+
+
+def test_success_paths_leak_nothing(codepipeline: Stubbed, secrets: StubbedSecrets, emitted: Callable[[], str]) -> None:
+    client, stubber = codepipeline
+    sm_client, sm_stubber = secrets
+    stubber.add_response("acknowledge_job", {"status": "InProgress"})
+    stubber.add_response("acknowledge_third_party_job", {"status": "InProgress"})
+    stubber.add_response(
+        "poll_for_jobs",
+        {"jobs": [{"id": CUSTOM_ID, "nonce": POLLED_NONCE, "data": {"artifactCredentials": CREDENTIALS}}]},
+    )
+    stubber.add_response("poll_for_third_party_jobs", {"jobs": [{"jobId": PARTNER_ID, "clientId": CLIENT_ID}]})
+    stubber.add_response("acknowledge_job", {"status": "InProgress"})
+    sm_stubber.add_response("get_secret_value", secret_response({CLIENT_ID: SECRET_TOKEN}))
+    stubber.add_response(
+        "get_third_party_job_details",
+        {"jobDetails": {"id": PARTNER_ID, "nonce": DETAILS_NONCE, "data": {"artifactCredentials": CREDENTIALS}}},
+    )
+    stubber.add_response("acknowledge_third_party_job", {"status": "InProgress"})
+    service = make_service(client, token_store(sm_client))
+
+    results = [
+        run({"jobId": CUSTOM_ID, "nonce": NONCE}, service),
+        run({"jobId": PARTNER_ID, "nonce": NONCE, "clientToken": TOKEN}, service),
+        run({"source": "aws.events", "detail-type": "Scheduled Event"}, service),
+    ]
+
+    assert all("acknowledged" in r for r in results)
+    assert_clean(*results, emitted())
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "InvalidNonceException",
+        "JobNotFoundException",
+        "InvalidClientTokenException",
+        "ValidationException",
+        "ThrottlingException",
+        "AccessDeniedException",
+    ],
+)
+def test_every_error_code_leaks_nothing_even_when_the_service_echoes_values(
+    code: str, codepipeline: Stubbed, emitted: Callable[[], str]
+) -> None:
+    client, stubber = codepipeline
+    stubber.add_client_error("acknowledge_third_party_job", code, ECHO)
+    stubber.add_client_error("acknowledge_third_party_job", code, ECHO)
+    stubber.add_client_error("get_third_party_job_details", code, ECHO)
+    service = make_service(client)
+    job = {"jobId": PARTNER_ID, "nonce": NONCE, "clientToken": TOKEN}
+
+    results = [
+        run(job, service),
+        run({"jobs": [job, {"jobId": PARTNER_ID, "clientToken": TOKEN}]}, service),
+    ]
+
+    assert code in results[0]
+    assert_clean(*results, emitted())
+
+
+def test_secret_lookup_failures_leak_nothing(
+    codepipeline: Stubbed, secrets: StubbedSecrets, emitted: Callable[[], str]
+) -> None:
+    client, _ = codepipeline
+    sm_client, sm_stubber = secrets
+    sm_stubber.add_response("get_secret_value", secret_response(f"not json {SECRET_TOKEN}"))
+    sm_stubber.add_response("get_secret_value", secret_response({CLIENT_ID: [SECRET_TOKEN]}))
+    sm_stubber.add_client_error("get_secret_value", "AccessDeniedException", f"denied {SECRET_TOKEN}")
+    job = {"jobId": PARTNER_ID, "clientId": CLIENT_ID}
+
+    # A fresh store each time: Powertools caches what it read
+    results = [run(job, make_service(client, token_store(sm_client))) for _ in range(3)]
+
+    assert "ClientTokenSecretInvalid" in results[0]
+    assert "ClientTokenSecretInvalid" in results[1]
+    assert "ClientTokenUnavailable" in results[2]
+    assert_clean(*results, emitted())
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"jobId": CUSTOM_ID, "nonce": NONCE, "clientTokn": TOKEN},
+        {"jobId": CUSTOM_ID, "nonce": NONCE * 5},
+        {"jobId": "f4f4ff82-2d11-EXAMPLE", "nonce": NONCE, "clientToken": TOKEN * 20},
+        {"jobs": [{"jobId": PARTNER_ID, "nonce": NONCE, "clientToken": TOKEN, TOKEN: NONCE}]},
+        {"jobId": PARTNER_ID, "nonce": NONCE, "clientToken": TOKEN, "jobType": TOKEN},
+        {"CodePipeline.job": {"id": CUSTOM_ID, "data": {"artifactCredentials": CREDENTIALS}}},
+        [NONCE, TOKEN],
+    ],
+)
+def test_validation_failures_leak_nothing(event: Any, codepipeline: Stubbed, emitted: Callable[[], str]) -> None:
+    client, _ = codepipeline
+
+    outcome = run(event, make_service(client))
+
+    assert outcome.startswith("InvalidJobEvent")
+    assert_clean(outcome, emitted())
+
+
+def test_timeouts_leak_nothing(emitted: Callable[[], str]) -> None:
+    import threading
+
+    from codepipeline_worker.service import JobService
+
+    release = threading.Event()
+
+    class Hanging:
+        def acknowledge_third_party_job(self, *_: Any) -> str:
+            release.wait(10)
+            return "InProgress"
+
+    try:
+        outcome = run(
+            {"jobId": PARTNER_ID, "nonce": NONCE, "clientToken": TOKEN},
+            JobService(make_settings(), Hanging()),  # type: ignore[arg-type]
+            FakeLambdaContext(remaining_ms=1200),
+        )
+    finally:
+        release.set()
+
+    assert outcome.startswith("DeadlineExceeded")
+    assert_clean(outcome, emitted())
+
+
+def test_the_event_is_logged_redacted_when_event_logging_is_on(
+    codepipeline: Stubbed, emitted: Callable[[], str]
+) -> None:
+    client, stubber = codepipeline
+    stubber.add_response("acknowledge_job", {"status": "InProgress"})
+
+    run({"jobId": CUSTOM_ID, "nonce": NONCE}, make_service(client))
+
+    output = emitted()
+    assert '"message":"event received"' in output
+    assert CUSTOM_ID in output
+    assert_clean(output)
+
+
+def test_sdk_wire_logging_is_held_above_debug() -> None:
+    # botocore's DEBUG records carry request and response bodies; they must never be emitted
+    for name in ("botocore", "boto3", "urllib3"):
+        assert logging.getLogger(name).getEffectiveLevel() >= logging.WARNING
