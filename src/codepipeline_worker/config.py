@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -40,7 +40,8 @@ class QueryParam(BaseModel):
 
 
 class Settings(BaseModel):
-    """Every variable the function reads. Field aliases are the variable names, so errors name them."""
+    """Every variable the function reads. Field aliases are the variable names, so errors name them; the
+    values are environment strings, which the `before` validators parse."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -60,9 +61,7 @@ class Settings(BaseModel):
 
     @field_validator("action_types", mode="before")
     @classmethod
-    def _split_action_types(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
+    def _split_action_types(cls, value: str) -> list[dict[str, str]]:
         targets = []
         for position, item in enumerate(value.split(","), start=1):
             parts = item.strip().split("/")
@@ -79,9 +78,7 @@ class Settings(BaseModel):
 
     @field_validator("poll_query_param", mode="before")
     @classmethod
-    def _split_query_param(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
+    def _split_query_param(cls, value: str) -> dict[str, str] | None:
         if not value.strip():
             return None
         key, sep, param = value.strip().partition("=")
@@ -91,25 +88,23 @@ class Settings(BaseModel):
 
     @field_validator("client_token_secret_id", mode="before")
     @classmethod
-    def _blank_is_unset(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
+    def _blank_is_unset(cls, value: str) -> str | None:
+        return value if value.strip() else None
 
     @field_validator("log_level", mode="before")
     @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.strip().upper() if isinstance(value, str) else value
+    def _upper(cls, value: str) -> str:
+        return value.strip().upper()
 
     @field_validator("log_event", "tracing_disabled", mode="before")
     @classmethod
-    def _flag(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            text = value.strip().lower()
-            if text in _TRUE:
-                return True
-            if text in _FALSE:
-                return False
-            raise ValueError("must be true or false")
-        return value
+    def _flag(cls, value: str) -> bool:
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError("must be true or false")
 
     def action_type_names(self) -> list[str]:
         return [str(t) for t in self.action_types]

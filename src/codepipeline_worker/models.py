@@ -8,7 +8,7 @@ so no repr, log line or error message can show them.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -26,6 +26,9 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from .errors import InvalidJobEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
@@ -315,27 +318,32 @@ def _strings(value: Any) -> list[str]:
 def redact_event(event: Any) -> Any:
     """A copy of an event that is safe to log, for POWERTOOLS_LOGGER_LOG_EVENT.
 
-    Only keys this worker knows keep their values. Any other key, of a typo or of a hostile event, is shown as
-    `<key N>` and its value as `***`, since either may be a secret; so is any value that repeats a secret.
+    Only keys this worker knows keep their values; a secret field (nonce, clientToken, credentials) shows `***`.
+    Any other key, of a typo or of a hostile event, is shown as `<key N>` and its value as `***`, since either
+    may be a secret; so is any value that repeats a secret.
     """
     secrets = secret_values(event)
     counter = iter(range(1, 1_000_000))
 
     def walk(value: Any, known_key: bool) -> Any:
         if isinstance(value, dict):
-            return {
-                (key if key in _LOGGABLE_KEYS else f"<key {next(counter)}>"): (
-                    walk(child, True) if key in _LOGGABLE_KEYS else "***"
-                )
-                for key, child in value.items()
-            }
+            return {_loggable_key(key, counter): walk(child, key in _LOGGABLE_KEYS) for key, child in value.items()}
+        if not known_key:
+            return "***"
         if isinstance(value, list):
-            return [walk(child, known_key) for child in value] if known_key else "***"
-        if isinstance(value, str) and (not known_key or any(secret in value for secret in secrets)):
+            return [walk(child, known_key) for child in value]
+        if isinstance(value, str) and any(secret in value for secret in secrets):
             return "***"
         return value
 
     return walk(event, known_key=isinstance(event, dict))
+
+
+def _loggable_key(key: Any, counter: Iterator[int]) -> Any:
+    """A known key, or a secret field's name (its value is hidden), or a stand-in for any other key."""
+    if key in _LOGGABLE_KEYS or (isinstance(key, str) and key.lower() in _SECRET_KEYS):
+        return key
+    return f"<key {next(counter)}>"
 
 
 class Outcome(StrEnum):

@@ -127,3 +127,11 @@ def test_a_bad_configuration_fails_the_cold_start() -> None:
     # Then the import fails with the variable named
     assert done.returncode != 0
     assert "ConfigurationError: invalid configuration: ACTION_TYPES: item 1 is not" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("true", True), ("1", True), ("ON", True), ("false", False), ("0", False), ("no", False)]
+)
+def test_flags_read_common_spellings(text: str, value: bool) -> None:
+    settings = load_settings({**MINIMAL, "POWERTOOLS_TRACE_DISABLED": text, "POWERTOOLS_LOGGER_LOG_EVENT": text})
+    assert (settings.tracing_disabled, settings.log_event) == (value, value)

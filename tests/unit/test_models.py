@@ -76,6 +76,7 @@ RULES: list[tuple[str, Any, str | None]] = [
     ("batch: 101 jobs", {"jobs": [custom()] * 101}, "jobs"),
     ("batch: a bad job is named by index", {"jobs": [custom(), custom(nonce="")]}, "jobs[1].nonce"),
     ("batch: unknown key", {"jobs": [custom()], "extra": 1}, "extra"),
+    ("batch: a job must be an object", {"jobs": [custom(), 5]}, "jobs[1]: Input should be a valid dictionary"),
     ("scheduled: extra AWS fields accepted", load_event("scheduled.json"), None),
     ("scheduled: source must be aws.events", {**load_event("scheduled.json"), "source": "my.app"}, "source"),
     ("started: extra AWS fields accepted", load_event("action-started.json"), None),
@@ -175,8 +176,20 @@ def test_an_unknown_key_that_holds_a_secret_is_masked_in_the_error() -> None:
 
 def test_redact_event_masks_every_secret_key_at_any_depth() -> None:
     event = load_event("invalid-lambda-invoke.json")
-    redacted = redact_event({"jobs": [partner(nonce="n-1", clientToken="t-1")], **event})
+    redacted = redact_event(
+        {"jobs": [partner(nonce="n-1", clientToken="t-1"), {"nonce": ["n-2", {"x": "n-3"}]}], **event}
+    )
     text = repr(redacted)
-    for secret in ("n-1", "t-1", "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI", "FwoGZXIvYXdz"):
+    for secret in ("n-1", "t-1", "n-2", "n-3", "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI", "FwoGZXIvYXdz"):
         assert secret not in text
     assert redacted["jobs"][0]["jobId"] == "partner-job-1"
+
+
+def test_redact_event_keeps_known_fields_and_hides_unknown_keys_and_values() -> None:
+    redacted = redact_event({**load_event("action-started.json"), "surprise": "hidden", "jobId": "j", "nonce": "n2"})
+    assert redacted["detail"]["pipeline"] == "my-pipeline"
+    assert redacted["detail"]["type"] == {"owner": "Custom", "provider": "MyTool", "category": "Build", "version": "1"}
+    assert (redacted["jobId"], redacted["nonce"]) == ("j", "***")
+    assert "surprise" not in repr(redacted)
+    assert "hidden" not in repr(redacted)
+    assert redact_event(["a", "b"]) == "***"

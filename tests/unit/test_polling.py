@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 from codepipeline_worker.adapter import AwsCallError
 from codepipeline_worker.errors import JobError
 from codepipeline_worker.handler import lambda_handler
-from codepipeline_worker.service import JobService
+from codepipeline_worker.models import CustomJobEvent
+from codepipeline_worker.service import Deadline, JobService
 from tests.conftest import FakeLambdaContext, load_event
 from tests.unit.conftest import (
     CLIENT_ID,
@@ -242,7 +244,9 @@ def test_action_started_polls_again_until_the_job_appears(
     stubber.add_response("poll_for_jobs", polled(5), {"actionTypeId": CUSTOM, "maxBatchSize": 10})
     stubber.add_response("acknowledge_job", {"status": "InProgress"}, {"jobId": job_id(5), "nonce": "nonce-5"})
 
-    result = lambda_handler(load_event("action-started.json"), lambda_context, service=make_service(client))
+    service = make_service(client, delays=(0.01, 0.01))
+
+    result = lambda_handler(load_event("action-started.json"), lambda_context, service=service)
 
     assert result["trigger"] == "actionStarted"
     assert result["polls"] == [{"actionType": "Custom/Build/MyTool/1", "polls": 2, "jobsFound": 1}]
@@ -389,3 +393,15 @@ def test_an_unexpected_exception_fails_only_its_job(lambda_context: FakeLambdaCo
     result = lambda_handler({"jobs": jobs}, lambda_context, service=service)
 
     assert [r.get("error") for r in result["results"]] == [None, "InternalError"]
+
+
+def test_with_no_time_left_nothing_is_called_and_every_job_is_reported(codepipeline: Stubbed) -> None:
+    client, _ = codepipeline
+    jobs = [CustomJobEvent.model_validate({"jobId": job_id(n), "nonce": "n"}) for n in (1, 2)]
+
+    # Stubber holds no answer: any call would fail with another code than NotAttempted
+    with pytest.raises(JobError) as caught:
+        make_service(client).acknowledge_batch(jobs, Deadline(time.monotonic() - 1))
+
+    assert type(caught.value).__name__ == "NotAttempted"
+    assert "NotAttempted x2" in str(caught.value)

@@ -1,0 +1,178 @@
+"""The boto3 adapter: client settings, error translation, and the client-token store."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from pydantic import SecretStr
+
+from codepipeline_worker.adapter import (
+    AwsCallError,
+    ClientTokenError,
+    CodePipelineAdapter,
+    create_client_token_store,
+    create_codepipeline_client,
+)
+from codepipeline_worker.config import PollTarget
+from codepipeline_worker.errors import JobError, job_error_class
+from tests.unit.conftest import CLIENT_ID, CLIENT_TOKEN, PARTNER, SECRET_ID, make_settings, secret_response, token_store
+
+if TYPE_CHECKING:
+    from botocore.stub import Stubber
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    StubbedSecrets = tuple[SecretsManagerClient, Stubber]
+
+OTHER_CLIENT = "0d4c3b2a-1234-4abc-9def-0123456789ab"
+
+
+def test_the_client_uses_standard_retries_a_matching_pool_and_short_timeouts() -> None:
+    client = create_codepipeline_client(make_settings(ACK_CONCURRENCY="24", AWS_MAX_ATTEMPTS="4"))
+
+    config: Any = client.meta.config  # botocore-stubs does not declare the options
+    assert config.retries == {"mode": "standard", "total_max_attempts": 4}
+    assert config.max_pool_connections == 24
+    assert (config.connect_timeout, config.read_timeout) == (2, 5)
+
+
+def test_the_client_honours_the_sdk_endpoint_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CODEPIPELINE", "http://127.0.0.1:4599")
+
+    assert create_codepipeline_client(make_settings()).meta.endpoint_url == "http://127.0.0.1:4599"
+
+
+def test_without_an_endpoint_variable_the_client_targets_aws() -> None:
+    assert (
+        create_codepipeline_client(make_settings()).meta.endpoint_url == "https://codepipeline.us-east-1.amazonaws.com"
+    )
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_an_unreachable_endpoint_is_an_aws_call_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CODEPIPELINE", f"http://127.0.0.1:{_closed_port()}")
+    adapter = CodePipelineAdapter(create_codepipeline_client(make_settings(AWS_MAX_ATTEMPTS="1")))
+
+    with pytest.raises(AwsCallError) as caught:
+        adapter.acknowledge_job("11111111-abcd-1111-abcd-111111abcdef", SecretStr("3"))
+
+    assert (caught.value.operation, caught.value.code) == ("AcknowledgeJob", "EndpointConnectionError")
+    assert caught.value.__context__ is None
+    assert caught.value.__cause__ is None
+
+
+def test_missing_credentials_are_an_aws_call_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CODEPIPELINE", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # a session that has not cached credentials yet
+    adapter = CodePipelineAdapter(create_codepipeline_client(make_settings()))
+
+    with pytest.raises(AwsCallError) as caught:
+        adapter.poll_for_third_party_jobs(PollTarget.model_validate(PARTNER), 10)
+
+    assert caught.value.code == "NoCredentialsError"
+
+
+def test_a_client_id_missing_from_the_cached_secret_forces_one_fresh_read(secrets: StubbedSecrets) -> None:
+    client, stubber = secrets
+    # Given the cached secret predates the client
+    stubber.add_response("get_secret_value", secret_response({OTHER_CLIENT: "other"}), {"SecretId": SECRET_ID})
+    stubber.add_response("get_secret_value", secret_response({CLIENT_ID: CLIENT_TOKEN}), {"SecretId": SECRET_ID})
+    store = token_store(client)
+
+    assert store.token_for(OTHER_CLIENT).get_secret_value() == "other"
+    # When a job for the new client comes, then the secret is read again and the token found
+    assert store.token_for(CLIENT_ID).get_secret_value() == CLIENT_TOKEN
+    # And the fresh copy is cached: no third read
+    assert store.token_for(CLIENT_ID).get_secret_value() == CLIENT_TOKEN
+
+
+def test_a_client_id_absent_after_a_fresh_read_is_not_found(secrets: StubbedSecrets) -> None:
+    client, stubber = secrets
+    stubber.add_response("get_secret_value", secret_response({OTHER_CLIENT: "other"}))
+    stubber.add_response("get_secret_value", secret_response({OTHER_CLIENT: "other"}))
+
+    with pytest.raises(ClientTokenError) as caught:
+        token_store(client).token_for(CLIENT_ID)
+
+    assert caught.value.code == "ClientTokenNotFound"
+
+
+@pytest.mark.parametrize(
+    ("secret", "code"),
+    [
+        ("not json", "ClientTokenSecretInvalid"),
+        ('["a list"]', "ClientTokenSecretInvalid"),
+        ('{"not-a-uuid": "token"}', "ClientTokenSecretInvalid"),
+        ('{"' + CLIENT_ID + '": ""}', "ClientTokenSecretInvalid"),
+        ('{"' + CLIENT_ID + '": "' + "t" * 257 + '"}', "ClientTokenSecretInvalid"),
+    ],
+)
+def test_a_malformed_secret_is_reported_by_code(secret: str, code: str, secrets: StubbedSecrets) -> None:
+    client, stubber = secrets
+    stubber.add_response("get_secret_value", secret_response(secret))
+
+    with pytest.raises(ClientTokenError) as caught:
+        token_store(client).token_for(CLIENT_ID)
+
+    assert caught.value.code == code
+    assert caught.value.__context__ is None
+
+
+def test_an_unreadable_secret_is_unavailable(secrets: StubbedSecrets) -> None:
+    client, stubber = secrets
+    stubber.add_client_error("get_secret_value", "ResourceNotFoundException")
+
+    with pytest.raises(ClientTokenError) as caught:
+        token_store(client).token_for(CLIENT_ID)
+
+    assert caught.value.code == "ClientTokenUnavailable"
+
+
+def test_the_token_store_exists_only_when_a_secret_is_configured() -> None:
+    assert create_client_token_store(make_settings()) is None
+    assert create_client_token_store(make_settings(CLIENT_TOKEN_SECRET_ID=SECRET_ID)) is not None
+
+
+def test_one_error_class_per_code_named_after_it() -> None:
+    assert job_error_class("InvalidNonceException") is job_error_class("InvalidNonceException")
+    assert job_error_class("InvalidNonceException").__name__ == "InvalidNonceException"
+    assert issubclass(job_error_class("JobNotFoundException"), JobError)
+    assert job_error_class("500") is JobError
+    assert job_error_class("Not-An-Identifier") is JobError
+
+
+def test_no_tracing_sdk_is_imported_when_tracing_is_off() -> None:
+    assert _imports_xray("true") == "False None"
+
+
+def test_tracing_on_creates_a_tracer() -> None:
+    assert _imports_xray("false") == "True Tracer"
+
+
+def _imports_xray(disabled: str) -> str:
+    """Import the handler in a fresh interpreter, as a cold start does; report the X-Ray SDK and the tracer."""
+    code = (
+        "import sys; from codepipeline_worker import handler, observability; tracer = observability.tracer;"
+        " print('aws_xray_sdk.core' in sys.modules, type(tracer).__name__ if tracer else None)"
+    )
+    env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": disabled}
+    done = subprocess.run(  # noqa: S603 - the test's own interpreter and code
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+    )
+    return done.stdout.strip()
