@@ -10,11 +10,12 @@ STAMP := $(VENV)/.installed
 
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv test lint typecheck unit run clean
+.PHONY: help venv test lint typecheck unit run endpoint clean
 
 help:
 	@echo "make test   lint, type-check and run the tests with coverage (what CI runs)"
-	@echo "make run    run the worker against the embedded local CodePipeline endpoint (arrives with issue #3)"
+	@echo "make run    run the worker against the embedded local CodePipeline endpoint"
+	@echo "make endpoint  run the local CodePipeline endpoint alone, on port 4599"
 
 $(STAMP): pyproject.toml src/requirements.txt
 	@test -n "$(PYTHON)" || { echo "python3.13 not found: install Python 3.13 (the Lambda runtime)"; exit 1; }
@@ -26,8 +27,8 @@ $(STAMP): pyproject.toml src/requirements.txt
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tools tests
+	$(BIN)/ruff format --check src tools tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -38,7 +39,10 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 run: $(STAMP)
-	@echo "make run arrives with the local CodePipeline endpoint (issue #3)."
+	$(BIN)/python tools/run_local.py
+
+endpoint: $(STAMP)
+	$(BIN)/python -m codepipeline_local serve --port 4599
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage
+	rm -rf $(VENV) build .mypy_cache .pytest_cache .ruff_cache .coverage
