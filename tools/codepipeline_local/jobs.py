@@ -92,8 +92,9 @@ class Job:
             "pipelineContext": self.pipeline_context,
             "inputArtifacts": self.input_artifacts,
             "outputArtifacts": self.output_artifacts,
-            "artifactCredentials": self.credentials,
         }
+        if self.credentials:  # issued at dispatch
+            data["artifactCredentials"] = self.credentials
         if self.continuation_token is not None:
             data["continuationToken"] = self.continuation_token
         return data

@@ -167,6 +167,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ServiceError as error:
             endpoint.stats_count("errors", error.code)
             self._reply(error.status, {"__type": error.code, "message": error.message})
+        except Exception as error:  # noqa: BLE001 - an endpoint bug answers 500, as a service fault would
+            endpoint.stats_count("errors", "InternalFailure")
+            self._reply(500, {"__type": "InternalFailure", "message": f"{type(error).__name__}: {error}"})
 
     def _control(self, method: str, body: bytes | None) -> None:
         try:
@@ -210,7 +213,10 @@ class LocalCodePipeline:
         return f"http://{host!s}:{port}"
 
     def start(self) -> Self:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="codepipeline-local", daemon=True)
+        # A short poll interval: stop() returns within it, which keeps test teardown quick.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="codepipeline-local", daemon=True
+        )
         self._thread.start()
         return self
 

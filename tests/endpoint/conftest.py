@@ -1,0 +1,36 @@
+"""Fixtures for the local endpoint's own tests: a running endpoint and a real boto3 client for it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from codepipeline_local import LocalCodePipeline
+
+if TYPE_CHECKING:
+    from mypy_boto3_codepipeline import CodePipelineClient
+
+CUSTOM = {"owner": "Custom", "category": "Build", "provider": "MyTool", "version": "1"}
+PARTNER = {"owner": "ThirdParty", "category": "Deploy", "provider": "PartnerTool", "version": "2"}
+CLIENT_ID = "c1e7d1a0-1234-4abc-9def-0123456789ab"
+CLIENT_TOKEN = "local-partner-token"
+
+
+@pytest.fixture
+def endpoint() -> Iterator[LocalCodePipeline]:
+    with LocalCodePipeline(dispatch_timeout_s=60.0) as running:
+        yield running
+
+
+def client_for(url: str, attempts: int = 1) -> CodePipelineClient:
+    config = Config(retries={"mode": "standard", "total_max_attempts": attempts}, read_timeout=5, connect_timeout=2)
+    return boto3.client("codepipeline", endpoint_url=url, region_name="us-east-1", config=config)
+
+
+@pytest.fixture
+def client(endpoint: LocalCodePipeline) -> CodePipelineClient:
+    return client_for(endpoint.url)

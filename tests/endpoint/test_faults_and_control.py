@@ -1,0 +1,166 @@
+"""Fault injection, the control API and the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+from botocore.exceptions import ClientError, ConnectionClosedError
+
+from codepipeline_local import ControlClient, ControlError, Faults
+from tests.endpoint.conftest import CUSTOM, client_for
+
+if TYPE_CHECKING:
+    from codepipeline_local import LocalCodePipeline
+
+
+def test_throttling_is_answered_as_the_service_does_and_retried(endpoint: LocalCodePipeline) -> None:
+    endpoint.store.add_action_type("Custom/Build/MyTool/1")
+    endpoint.set_faults(Faults(throttle=1.0))
+
+    with pytest.raises(ClientError) as caught:
+        client_for(endpoint.url, attempts=3).poll_for_jobs(actionTypeId=CUSTOM)
+
+    assert caught.value.response["Error"]["Code"] == "ThrottlingException"
+    assert caught.value.response["ResponseMetadata"]["RetryAttempts"] == 2
+    assert endpoint.stats()["faults"] == {"throttle": 3}
+
+
+def test_http_500_is_a_retried_internal_failure(endpoint: LocalCodePipeline) -> None:
+    endpoint.store.add_action_type("Custom/Build/MyTool/1")
+    endpoint.set_faults(Faults(http500=1.0))
+
+    with pytest.raises(ClientError) as caught:
+        client_for(endpoint.url, attempts=2).poll_for_jobs(actionTypeId=CUSTOM)
+
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert caught.value.response["Error"]["Code"] == "InternalFailure"
+    assert endpoint.stats()["calls"]["PollForJobs"] == 2
+
+
+def test_a_dropped_connection_has_no_effect(endpoint: LocalCodePipeline) -> None:
+    job_id = endpoint.store.create_job("Custom/Build/MyTool/1")
+    endpoint.set_faults(Faults(drop=1.0))
+
+    with pytest.raises(ConnectionClosedError):
+        client_for(endpoint.url).poll_for_jobs(actionTypeId=CUSTOM)
+
+    assert endpoint.store.job(job_id)["status"] == "Queued"
+
+
+def test_faults_can_target_operations_and_are_reproducible(endpoint: LocalCodePipeline) -> None:
+    endpoint.store.add_action_type("Custom/Build/MyTool/1")
+    client = client_for(endpoint.url)
+
+    def draws() -> list[str]:
+        endpoint.set_faults(Faults(throttle=0.5, operations=("PollForJobs",), seed=7))
+        outcomes = []
+        for _ in range(20):
+            try:
+                client.poll_for_jobs(actionTypeId=CUSTOM)
+                outcomes.append("ok")
+            except ClientError:
+                outcomes.append("throttled")
+        return outcomes
+
+    first = draws()
+    assert first == draws()
+    assert {"ok", "throttled"} == set(first)
+    # An operation outside the list is untouched
+    with pytest.raises(client.exceptions.JobNotFoundException):
+        client.acknowledge_job(jobId="99999999-abcd-9999-abcd-999999abcdef", nonce="1")
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [{"throttle": 1.5}, {"throttle": 0.6, "drop": 0.6}, {"latencySeconds": -1}, {"operations": ["Nope"]}, {"bogus": 1}],
+)
+def test_impossible_faults_are_refused(endpoint: LocalCodePipeline, faults: dict[str, object]) -> None:
+    with pytest.raises(ControlError):
+        ControlClient(endpoint.url).set_faults(**faults)
+
+
+def test_the_control_api_over_http(endpoint: LocalCodePipeline) -> None:
+    control = ControlClient(endpoint.url)
+    [custom] = control.create_jobs("Custom/Build/MyTool/1", configuration={"ProjectName": "web"})
+    partner = control.create_jobs(
+        "ThirdParty/Deploy/PartnerTool/2", 2, clientId="c1e7d1a0-1234-4abc-9def-0123456789ab", clientToken="t"
+    )
+    control.add_action_type("Custom/Test/Other/1")
+
+    assert {j["jobId"] for j in control.jobs()} == {custom, *partner}
+    assert control.job(custom)["configuration"] == {"ProjectName": "web"}
+    assert control.set_faults(latencySeconds=0.01, throttle=0.1)["throttle"] == 0.1
+    assert control.set_dispatch_timeout(5) == {"dispatchTimeoutSeconds": 5.0}
+    assert endpoint.store.dispatch_timeout_s == 5.0
+    client_for(endpoint.url).poll_for_jobs(actionTypeId={**CUSTOM, "category": "Test", "provider": "Other"})
+    assert control.stats()["calls"] == {"PollForJobs": 1}
+    control.reset()
+    assert control.jobs() == []
+    assert control.stats() == {"calls": {}, "faults": {}, "errors": {}}
+    with pytest.raises(ControlError, match="no control route"):
+        control._call("GET", "nothing")
+    with pytest.raises(ControlError, match="count"):
+        control.create_jobs("Custom/Build/MyTool/1", 2, jobId="11111111-abcd-1111-abcd-111111abcdef")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - the test's own interpreter and module
+        [sys.executable, "-m", "codepipeline_local", *args], capture_output=True, text=True, check=False, timeout=30
+    )
+
+
+def test_the_command_line(endpoint: LocalCodePipeline) -> None:
+    url = ["--url", endpoint.url]
+    created = run_cli(
+        "create-job", *url, "--action-type", "Custom/Build/MyTool/1", "--count", "2", "--config", "ProjectName=web"
+    )
+    assert created.returncode == 0, created.stderr
+    assert len(json.loads(created.stdout)["jobIds"]) == 2
+    partner = run_cli(
+        "create-job",
+        *url,
+        "--action-type",
+        "ThirdParty/Deploy/PartnerTool/2",
+        "--client-id",
+        "c1e7d1a0-1234-4abc-9def-0123456789ab",
+        "--client-token",
+        "t",
+    )
+    assert partner.returncode == 0, partner.stderr
+
+    jobs = json.loads(run_cli("jobs", *url).stdout)
+    assert [j["status"] for j in jobs] == ["Queued"] * 3
+    assert json.loads(run_cli("job", *url, jobs[0]["jobId"]).stdout)["jobId"] == jobs[0]["jobId"]
+    faults = json.loads(
+        run_cli("faults", *url, "--throttle", "0.3", "--latency", "0.01", "--operations", "PollForJobs").stdout
+    )
+    assert (faults["throttle"], faults["operations"]) == (0.3, ["PollForJobs"])
+    assert json.loads(run_cli("stats", *url).stdout)["calls"] == {}
+    assert json.loads(run_cli("dispatch-timeout", *url, "2").stdout) == {"dispatchTimeoutSeconds": 2.0}
+    assert run_cli("reset", *url).returncode == 0
+    assert endpoint.store.jobs() == []
+
+
+def test_the_command_line_reports_a_refusal(endpoint: LocalCodePipeline) -> None:
+    refused = run_cli("faults", "--url", endpoint.url, "--throttle", "2")
+    assert refused.returncode == 1
+    assert "share of calls" in refused.stderr
+
+
+def test_serve_runs_the_endpoint_on_loopback() -> None:
+    # Given the endpoint started alone, as `make endpoint` does
+    with subprocess.Popen(  # noqa: S603 - the test's own interpreter and module
+        [sys.executable, "-m", "codepipeline_local", "serve", "--port", "0"], stdout=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            url = process.stdout.readline().strip().rsplit(" ", 1)[-1]
+            # When a job is created through it, then it is there
+            assert url.startswith("http://127.0.0.1:")
+            assert len(ControlClient(url).create_jobs("Custom/Build/MyTool/1")) == 1
+        finally:
+            process.terminate()
