@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import boto3
@@ -12,10 +11,13 @@ from botocore.config import Config
 from codepipeline_local import LocalCodePipeline
 
 if TYPE_CHECKING:
-    from mypy_boto3_codepipeline import CodePipelineClient
+    from collections.abc import Iterator
 
-CUSTOM = {"owner": "Custom", "category": "Build", "provider": "MyTool", "version": "1"}
-PARTNER = {"owner": "ThirdParty", "category": "Deploy", "provider": "PartnerTool", "version": "2"}
+    from mypy_boto3_codepipeline import CodePipelineClient
+    from mypy_boto3_codepipeline.type_defs import ActionTypeIdTypeDef
+
+CUSTOM: ActionTypeIdTypeDef = {"owner": "Custom", "category": "Build", "provider": "MyTool", "version": "1"}
+PARTNER: ActionTypeIdTypeDef = {"owner": "ThirdParty", "category": "Deploy", "provider": "PartnerTool", "version": "2"}
 CLIENT_ID = "c1e7d1a0-1234-4abc-9def-0123456789ab"
 CLIENT_TOKEN = "local-partner-token"
 

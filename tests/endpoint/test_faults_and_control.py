@@ -153,7 +153,7 @@ def test_the_command_line_reports_a_refusal(endpoint: LocalCodePipeline) -> None
 
 def test_serve_runs_the_endpoint_on_loopback() -> None:
     # Given the endpoint started alone, as `make endpoint` does
-    with subprocess.Popen(  # noqa: S603 - the test's own interpreter and module
+    with subprocess.Popen(
         [sys.executable, "-m", "codepipeline_local", "serve", "--port", "0"], stdout=subprocess.PIPE, text=True
     ) as process:
         try:

@@ -87,7 +87,8 @@ def call(url: str, operation_name: str, params: Any) -> tuple[int, dict[str, Any
             "PollForJobs",
             {"actionTypeId": {**CUSTOM, "owner": "custom"}},
             "ValidationException",
-            "at 'actionTypeId.owner' failed to satisfy constraint: Member must satisfy enum value set: [AWS, ThirdParty, Custom]",
+            "at 'actionTypeId.owner' failed to satisfy constraint: "
+            "Member must satisfy enum value set: [AWS, ThirdParty, Custom]",
         ),
         (
             "PollForJobs",

@@ -1,0 +1,230 @@
+"""The real handler, with real SDK clients, over HTTP against the local endpoint: every event kind, stale
+nonces, competing workers, throttling and an unreachable endpoint."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections import Counter, defaultdict
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from codepipeline_local import Faults, LocalCodePipeline
+from codepipeline_worker.errors import InvalidJobEvent, JobError
+from codepipeline_worker.handler import lambda_handler
+from tests.conftest import FakeLambdaContext, load_event
+from tests.endpoint.conftest import CUSTOM as CUSTOM_ID_TYPE
+from tests.endpoint.conftest import client_for
+from tests.integration.conftest import CLIENT_ID, CUSTOM, EVENT_TOKEN, PARTNER, WorkerFactory
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from codepipeline_worker.service import JobService
+
+
+def invoke(event: Any, worker: JobService) -> Any:
+    return lambda_handler(event, FakeLambdaContext(), service=worker)
+
+
+def status(endpoint: LocalCodePipeline, job_id: str) -> str:
+    return str(endpoint.store.job(job_id)["status"])
+
+
+def dispatched_from(endpoint: LocalCodePipeline, event: dict[str, Any]) -> str:
+    """The job an events/ file names, as if a poll had handed it out with the file's nonce."""
+    nonce = event.get("nonce", "41")
+    if "clientToken" in event or "clientId" in event:
+        return endpoint.store.create_job(
+            PARTNER, job_id=event["jobId"], dispatched_nonce=nonce, client_id=CLIENT_ID, client_token=EVENT_TOKEN
+        )
+    return endpoint.store.create_job(CUSTOM, job_id=event["jobId"], dispatched_nonce=nonce)
+
+
+@pytest.mark.parametrize(
+    "name", ["custom-job.json", "partner-job.json", "partner-job-token-only.json", "partner-job-client-id.json"]
+)
+def test_each_direct_job_event_claims_its_job(
+    name: str, endpoint: LocalCodePipeline, make_worker: WorkerFactory
+) -> None:
+    event = load_event(name)
+    job_id = dispatched_from(endpoint, event)
+
+    result = invoke(event, make_worker())
+
+    assert (result["jobId"], result["outcome"], result["status"]) == (job_id, "acknowledged", "InProgress")
+    assert status(endpoint, job_id) == "InProgress"
+
+
+def test_a_batch_claims_every_job(endpoint: LocalCodePipeline, make_worker: WorkerFactory) -> None:
+    event = load_event("batch.json")
+    for job in event["jobs"]:
+        dispatched_from(endpoint, job)
+
+    result = invoke(event, make_worker())
+
+    assert result["counts"] == {"total": 4, "acknowledged": 4, "notClaimed": 0, "conflict": 0, "failed": 0}
+    assert {j["status"] for j in endpoint.store.jobs()} == {"InProgress"}
+
+
+def test_the_scheduled_poll_claims_custom_and_partner_jobs(
+    endpoint: LocalCodePipeline, make_worker: WorkerFactory
+) -> None:
+    custom = [endpoint.store.create_job(CUSTOM) for _ in range(25)]
+    partner = [endpoint.store.create_job(PARTNER, client_id=CLIENT_ID, client_token=EVENT_TOKEN) for _ in range(5)]
+
+    result = invoke(load_event("scheduled.json"), make_worker())
+
+    assert result["polls"] == [
+        {"actionType": CUSTOM, "polls": 3, "jobsFound": 25},
+        {"actionType": PARTNER, "polls": 1, "jobsFound": 5},
+    ]
+    assert result["counts"]["acknowledged"] == 30
+    assert all(status(endpoint, job_id) == "InProgress" for job_id in custom + partner)
+
+
+def test_action_started_claims_a_job_that_becomes_pollable_later(
+    endpoint: LocalCodePipeline, make_worker: WorkerFactory
+) -> None:
+    # Given the job is queued only 0.3 s after the STARTED event arrives
+    endpoint.store.add_action_type(CUSTOM)
+    timer = threading.Timer(0.3, endpoint.store.create_job, args=(CUSTOM,))
+    timer.start()
+
+    result = invoke(load_event("action-started.json"), make_worker())
+
+    timer.join()
+    assert result["trigger"] == "actionStarted"
+    assert result["counts"]["acknowledged"] == 1
+    assert result["polls"][0]["polls"] >= 2
+
+
+def test_a_lambda_invoke_event_is_refused_without_a_call(
+    endpoint: LocalCodePipeline, make_worker: WorkerFactory
+) -> None:
+    with pytest.raises(InvalidJobEvent, match="PutJobSuccessResult"):
+        invoke(load_event("invalid-lambda-invoke.json"), make_worker())
+    assert endpoint.stats()["calls"] == {}
+
+
+def test_a_stale_nonce_after_re_dispatch_is_a_conflict(make_worker: WorkerFactory) -> None:
+    with LocalCodePipeline(dispatch_timeout_s=0.1) as endpoint:
+        # Given a job polled once, not acknowledged in time, and dispatched again
+        job_id = endpoint.store.create_job(CUSTOM)
+        poller = client_for(endpoint.url)
+        [first] = poller.poll_for_jobs(actionTypeId=CUSTOM_ID_TYPE)["jobs"]
+        threading.Event().wait(0.2)
+        [second] = poller.poll_for_jobs(actionTypeId=CUSTOM_ID_TYPE)["jobs"]
+        worker = make_worker(url=endpoint.url)
+
+        # When a worker acknowledges with the first nonce, then it is told another holds the job
+        with pytest.raises(JobError) as caught:
+            invoke({"jobId": job_id, "nonce": first["nonce"]}, worker)
+        assert type(caught.value).__name__ == "InvalidNonceException"
+        # And with the fresh nonce, the job is claimed
+        assert invoke({"jobId": job_id, "nonce": second["nonce"]}, worker)["outcome"] == "acknowledged"
+
+
+@pytest.mark.parametrize("workers", [2, 8])
+def test_competing_workers_claim_each_job_exactly_once(workers: int, make_worker: WorkerFactory) -> None:
+    # Given 200 jobs, a short re-dispatch time and random latency, so that jobs are often dispatched again to
+    # another worker before the first acknowledges: the races a fleet of workers meets
+    with LocalCodePipeline(dispatch_timeout_s=0.1) as endpoint:
+        jobs = [endpoint.store.create_job(CUSTOM) for _ in range(200)]
+        endpoint.set_faults(Faults(jitter_s=0.15, seed=workers))
+        fleet = [make_worker(url=endpoint.url, ACTION_TYPES=CUSTOM) for _ in range(workers)]
+        outcomes: dict[str, list[str]] = defaultdict(list)
+        lock = threading.Lock()
+
+        def run(worker: JobService) -> None:
+            try:
+                result = invoke(load_event("scheduled.json"), worker)
+            except JobError as error:  # recorded, so that the test reports it rather than losing it in a thread
+                with lock:
+                    outcomes["invocation failed"].append(type(error).__name__)
+                return
+            with lock:
+                for entry in result["results"]:
+                    outcomes[entry["jobId"]].append(entry["outcome"] + ":" + entry.get("error", ""))
+
+        # When the workers poll at once, round after round, until no job is left queued
+        rounds = 0
+        while rounds < 40 and any(status(endpoint, j) != "InProgress" for j in jobs):
+            rounds += 1
+            threads = [threading.Thread(target=run, args=(worker,)) for worker in fleet]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+
+        # Then each job was claimed once: one acknowledgement on the endpoint and in the results, and every
+        # other attempt at it was reported as a conflict
+        summaries = endpoint.store.jobs()
+        assert "invocation failed" not in outcomes
+        assert {s["status"] for s in summaries} == {"InProgress"}
+        assert all(s["acknowledgements"] == 1 for s in summaries)
+        for job_id in jobs:
+            counted = Counter(outcomes[job_id])
+            assert counted["acknowledged:"] == 1, (job_id, counted)
+            assert set(counted) - {"acknowledged:"} <= {"conflict:InvalidNonceException"}, (job_id, counted)
+        conflicts = sum(Counter(o)["conflict:InvalidNonceException"] for o in outcomes.values())
+        dispatches = sum(s["dispatches"] for s in summaries)
+        print(f"\n{workers} workers, 200 jobs: {rounds} rounds, {dispatches} dispatches, {conflicts} conflicts")
+
+
+def test_thirty_percent_throttling_still_claims_every_job(make_worker: WorkerFactory) -> None:
+    with LocalCodePipeline() as endpoint:
+        jobs = [endpoint.store.create_job(CUSTOM) for _ in range(40)]
+        endpoint.set_faults(Faults(throttle=0.3, seed=3))
+
+        result = invoke(
+            load_event("scheduled.json"), make_worker(url=endpoint.url, AWS_MAX_ATTEMPTS="10", ACTION_TYPES=CUSTOM)
+        )
+
+        assert result["counts"]["acknowledged"] == 40
+        assert all(status(endpoint, job_id) == "InProgress" for job_id in jobs)
+        stats = endpoint.stats()
+        assert stats["faults"]["throttle"] > 0
+        print(f"\n30% throttling: {json.dumps(stats)}")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("event", "code"), [("scheduled.json", "EndpointConnectionError"), ("custom-job.json", "EndpointConnectionError")]
+)
+def test_an_unreachable_endpoint_fails_clearly(event: str, code: str, make_worker: WorkerFactory) -> None:
+    worker = make_worker(url=f"http://127.0.0.1:{_closed_port()}", AWS_MAX_ATTEMPTS="2")
+
+    with pytest.raises(JobError) as caught:
+        invoke(load_event(event), worker)
+
+    assert type(caught.value).__name__ == code
+
+
+def test_nothing_the_endpoint_hands_out_reaches_the_output(
+    endpoint: LocalCodePipeline, make_worker: WorkerFactory, emitted: Callable[[], str]
+) -> None:
+    for _ in range(5):
+        endpoint.store.create_job(CUSTOM)
+        endpoint.store.create_job(PARTNER, client_id=CLIENT_ID, client_token=EVENT_TOKEN)
+
+    result = invoke(load_event("scheduled.json"), make_worker())
+
+    assert result["counts"]["acknowledged"] == 10
+    issued = [
+        value
+        for job in endpoint.store._jobs.values()  # the endpoint's own record of what it issued
+        for value in (job.nonce, *job.credentials.values())
+        if value
+    ]
+    text = emitted() + json.dumps(result)
+    assert len(issued) == 40
+    assert EVENT_TOKEN not in text
+    assert not [value for value in issued if value in text]
