@@ -7,14 +7,21 @@ PYTHON ?= $(shell PYENV_VERSION=$${PYENV_VERSION:-3.13} python3.13 -c 'import sy
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The SAM CLI and checkov pin other boto3 and pydantic versions than the function: each has its own venv.
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+EVENT ?= events/custom-job.json
 
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv test lint typecheck unit integration run endpoint clean
+.PHONY: help venv test lint typecheck unit integration template run invoke endpoint clean
 
 help:
 	@echo "make test   lint, type-check and run the tests with coverage (what CI runs)"
 	@echo "make run    run the worker against the embedded local CodePipeline endpoint"
+	@echo "make invoke EVENT=events/<file>.json   sam build, then run the built function without Docker"
 	@echo "make endpoint  run the local CodePipeline endpoint alone, on port 4599"
 
 $(STAMP): pyproject.toml src/requirements.txt
@@ -25,6 +32,20 @@ $(STAMP): pyproject.toml src/requirements.txt
 	touch $@
 
 venv: $(STAMP)
+
+$(SAM_STAMP):
+	@test -n "$(PYTHON)" || { echo "python3.13 not found: install Python 3.13 (the Lambda runtime)"; exit 1; }
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==1.170.0
+	touch $@
+
+$(CHECKOV_STAMP):
+	@test -n "$(PYTHON)" || { echo "python3.13 not found: install Python 3.13 (the Lambda runtime)"; exit 1; }
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==3.3.30
+	touch $@
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tools tests
@@ -41,7 +62,15 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration
 
-test: lint typecheck unit integration
+# cfn-lint, sam validate --lint, checkov, the SAM translator's output, and the built artifact under the emulator.
+template: $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP)
+	$(BIN)/pytest tests/template
+
+test: lint typecheck unit integration template
+
+# `sam local invoke` without Docker: make invoke EVENT=events/scheduled.json [OVERRIDES="LogLevel=DEBUG"]
+invoke: $(STAMP) $(SAM_STAMP)
+	$(BIN)/python tools/invoke_local.py $(EVENT) --parameter-overrides "$(OVERRIDES)"
 
 run: $(STAMP)
 	$(BIN)/python tools/run_local.py
@@ -50,4 +79,4 @@ endpoint: $(STAMP)
 	$(BIN)/python -m codepipeline_local serve --port 4599
 
 clean:
-	rm -rf $(VENV) build .mypy_cache .pytest_cache .ruff_cache .coverage
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam build .mypy_cache .pytest_cache .ruff_cache .coverage

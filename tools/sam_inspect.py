@@ -1,0 +1,76 @@
+"""The template as the SAM CLI sees it. Runs in the SAM CLI's own environment (.venv-sam), which pins other
+boto3 and pydantic versions than the function, and prints JSON.
+
+    .venv-sam/bin/python tools/sam_inspect.py function template.yaml JobWorkerFunction [Key=Value ...]
+        handler, runtime, timeout, memory and environment, resolved as `sam local invoke` resolves them
+    .venv-sam/bin/python tools/sam_inspect.py transform template.yaml [Key=Value ...]
+        the CloudFormation template the AWS::Serverless transform makes, with the parsed source beside it
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from samcli.lib.providers.sam_function_provider import SamFunctionProvider
+from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
+from samcli.local.lambdafn.env_vars import EnvironmentVariables
+from samtranslator.internal.managed_policies import get_bundled_managed_policy_map
+from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+
+def describe_function(template: str, name: str, overrides: dict[str, str]) -> dict[str, Any]:
+    stacks, _ = SamLocalStackProvider.get_stacks(template, parameter_overrides=overrides)
+    function = SamFunctionProvider(stacks).get(name)
+    if function is None:
+        raise SystemExit(f"no function {name} in {template}")
+    variables = (function.environment or {}).get("Variables", {})
+    # The same stringification `sam local invoke` applies (numbers to text, true/false lower-case).
+    environment = EnvironmentVariables(function.runtime, variables=variables).resolve()
+    return {
+        "handler": function.handler,
+        "runtime": function.runtime,
+        "architectures": function.architectures,
+        "timeout": function.timeout,
+        "memory": function.memory,
+        "environment": {key: environment[key] for key in variables},
+    }
+
+
+class _OfflinePolicies(ManagedPolicyLoader):
+    """AWS managed policy ARNs from the translator's own bundled list: no IAM call."""
+
+    def __init__(self) -> None:
+        pass
+
+    def load(self) -> dict[str, str]:
+        return get_bundled_managed_policy_map("aws") or {}
+
+
+def transformed(template: str, overrides: dict[str, str]) -> dict[str, Any]:
+    source = yaml_parse(Path(template).read_text())
+    document = json.loads(json.dumps(source))
+    for resource in document["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":  # as `sam package` leaves it
+            resource["Properties"]["CodeUri"] = "s3://artifacts/function.zip"
+    output = transform(document, overrides, _OfflinePolicies())
+    return {"source": source, "transformed": output}
+
+
+def main(argv: list[str]) -> int:
+    command, template, *rest = argv
+    if command == "function":
+        name, *pairs = rest
+        answer = describe_function(template, name, dict(p.split("=", 1) for p in pairs))
+    else:
+        answer = transformed(template, dict(p.split("=", 1) for p in rest))
+    print(json.dumps(answer))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
