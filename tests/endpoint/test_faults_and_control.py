@@ -132,8 +132,19 @@ def test_the_command_line(endpoint: LocalCodePipeline) -> None:
     )
     assert partner.returncode == 0, partner.stderr
 
+    dispatched = run_cli(
+        "create-job",
+        *url,
+        "--action-type",
+        "Custom/Build/MyTool/1",
+        "--job-id",
+        "11111111-abcd-1111-abcd-111111abcdef",
+        "--dispatched-nonce",
+        "3",
+    )
+    assert dispatched.returncode == 0, dispatched.stderr
     jobs = json.loads(run_cli("jobs", *url).stdout)
-    assert [j["status"] for j in jobs] == ["Queued"] * 3
+    assert [j["status"] for j in jobs] == ["Queued"] * 3 + ["Dispatched"]
     assert json.loads(run_cli("job", *url, jobs[0]["jobId"]).stdout)["jobId"] == jobs[0]["jobId"]
     faults = json.loads(
         run_cli("faults", *url, "--throttle", "0.3", "--latency", "0.01", "--operations", "PollForJobs").stdout

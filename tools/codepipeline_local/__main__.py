@@ -50,7 +50,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _create(client: ControlClient, args: argparse.Namespace) -> Any:
     fields: dict[str, Any] = {"configuration": dict(_pair(p) for p in args.config)}
-    for name, value in (("clientId", args.client_id), ("clientToken", args.client_token), ("jobId", args.job_id)):
+    named = (
+        ("clientId", args.client_id),
+        ("clientToken", args.client_token),
+        ("jobId", args.job_id),
+        ("dispatchedNonce", args.dispatched_nonce),
+    )
+    for name, value in named:
         if value:
             fields[name] = value
     return {"jobIds": client.create_jobs(args.action_type, args.count, **fields)}
@@ -111,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--client-id", help="partner jobs: the clientId")
     create.add_argument("--client-token", help="partner jobs: the clientToken")
     create.add_argument("--job-id", help="a fixed job id (count 1)")
+    create.add_argument(
+        "--dispatched-nonce", help="create it dispatched, as if a poll had handed it out with this nonce"
+    )
 
     remote("jobs", "every job, with its state and history")
     job = remote("job", "one job")
