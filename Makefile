@@ -70,7 +70,7 @@ test: lint typecheck unit integration template
 
 # `sam local invoke` without Docker: make invoke EVENT=events/scheduled.json [OVERRIDES="LogLevel=DEBUG"]
 invoke: $(STAMP) $(SAM_STAMP)
-	$(BIN)/python tools/invoke_local.py $(EVENT) --parameter-overrides "$(OVERRIDES)"
+	@$(BIN)/python tools/invoke_local.py $(EVENT) --parameter-overrides "$(OVERRIDES)"
 
 run: $(STAMP)
 	$(BIN)/python tools/run_local.py

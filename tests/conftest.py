@@ -39,6 +39,19 @@ def load_event(name: str) -> Any:
     return json.loads((EVENTS / name).read_text())
 
 
+def emitted_metrics(out: str) -> dict[str, Any]:
+    """The metric values of every EMF blob Powertools printed."""
+    values: dict[str, Any] = {}
+    for line in out.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            blob = json.loads(line)
+            for directive in blob["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    value = blob[metric["Name"]]
+                    values[metric["Name"]] = sum(value) if isinstance(value, list) else value
+    return values
+
+
 @dataclass
 class FakeLambdaContext:
     """What Lambda passes as `context`, with a controllable deadline."""

@@ -323,8 +323,15 @@ def main(argv: list[str] | None = None) -> int:
 
     with contextlib.ExitStack() as stack:
         endpoint = None
-        if args.endpoint:
-            environment["AWS_ENDPOINT_URL_CODEPIPELINE"] = args.endpoint
+        if args.endpoint:  # a local endpoint of yours: it takes any credentials
+            environment.update(
+                {
+                    "AWS_ENDPOINT_URL_CODEPIPELINE": args.endpoint,
+                    "AWS_ACCESS_KEY_ID": "local",
+                    "AWS_SECRET_ACCESS_KEY": "local",
+                    "AWS_DEFAULT_REGION": "us-east-1",
+                }
+            )
         else:
             local = stack.enter_context(local_aws(event, environment["ACTION_TYPES"]))
             endpoint = local.endpoint

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from mypy_boto3_codepipeline import CodePipelineClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
+    Stubbed = tuple[CodePipelineClient, Stubber]
+    StubbedSecrets = tuple[SecretsManagerClient, Stubber]
+
 SECRET_ID = "codepipeline/partner-client-tokens"
 CLIENT_ID = "c1e7d1a0-1234-4abc-9def-0123456789ab"
 CLIENT_TOKEN = "partner-token-Zq8LwX3vNf0aTq"  # the token events/ files name is a placeholder

@@ -25,10 +25,7 @@ from codepipeline_worker.errors import JobError, job_error_class
 from tests.unit.conftest import CLIENT_ID, CLIENT_TOKEN, PARTNER, SECRET_ID, make_settings, secret_response, token_store
 
 if TYPE_CHECKING:
-    from botocore.stub import Stubber
-    from mypy_boto3_secretsmanager import SecretsManagerClient
-
-    StubbedSecrets = tuple[SecretsManagerClient, Stubber]
+    from tests.unit.conftest import StubbedSecrets
 
 OTHER_CLIENT = "0d4c3b2a-1234-4abc-9def-0123456789ab"
 

@@ -9,7 +9,7 @@ import pytest
 
 from codepipeline_worker.errors import InvalidJobEvent, JobError
 from codepipeline_worker.handler import lambda_handler
-from tests.conftest import FakeLambdaContext, load_event
+from tests.conftest import FakeLambdaContext, emitted_metrics, load_event
 from tests.unit.conftest import (
     CLIENT_ID,
     CLIENT_TOKEN,
@@ -23,31 +23,15 @@ from tests.unit.conftest import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from botocore.stub import Stubber
     from mypy_boto3_codepipeline import CodePipelineClient
-    from mypy_boto3_secretsmanager import SecretsManagerClient
 
-    Stubbed = tuple[CodePipelineClient, Stubber]
-    StubbedSecrets = tuple[SecretsManagerClient, Stubber]
+    from tests.unit.conftest import Stubbed, StubbedSecrets
 
 CUSTOM_ID = "11111111-abcd-1111-abcd-111111abcdef"
 PARTNER_ID = "22222222-abcd-2222-abcd-222222abcdef"
 TOKEN_ONLY_ID = "33333333-abcd-3333-abcd-333333abcdef"
 CLIENT_ID_JOB = "44444444-abcd-4444-abcd-444444abcdef"
 EVENT_TOKEN = "replace-with-the-partner-client-token"
-
-
-def emitted_metrics(out: str) -> dict[str, Any]:
-    """The metric values of every EMF blob Powertools printed."""
-    values: dict[str, Any] = {}
-    for line in out.splitlines():
-        if line.startswith("{") and '"_aws"' in line:
-            blob = json.loads(line)
-            for directive in blob["_aws"]["CloudWatchMetrics"]:
-                for metric in directive["Metrics"]:
-                    value = blob[metric["Name"]]
-                    values[metric["Name"]] = sum(value) if isinstance(value, list) else value
-    return values
 
 
 def count_calls(client: CodePipelineClient) -> list[str]:

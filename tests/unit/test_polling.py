@@ -13,7 +13,7 @@ from codepipeline_worker.errors import JobError
 from codepipeline_worker.handler import lambda_handler
 from codepipeline_worker.models import CustomJobEvent
 from codepipeline_worker.service import Deadline, JobService
-from tests.conftest import FakeLambdaContext, load_event
+from tests.conftest import FakeLambdaContext, emitted_metrics, load_event
 from tests.unit.conftest import (
     CLIENT_ID,
     CLIENT_TOKEN,
@@ -25,20 +25,14 @@ from tests.unit.conftest import (
     secret_response,
     token_store,
 )
-from tests.unit.test_handler import emitted_metrics
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from botocore.stub import Stubber
-    from mypy_boto3_codepipeline import CodePipelineClient
-    from mypy_boto3_secretsmanager import SecretsManagerClient
     from pydantic import SecretStr
 
     from codepipeline_worker.config import PollTarget, QueryParam
-
-    Stubbed = tuple[CodePipelineClient, Stubber]
-    StubbedSecrets = tuple[SecretsManagerClient, Stubber]
+    from tests.unit.conftest import Stubbed, StubbedSecrets
 
 CUSTOM_ONLY = {"ACTION_TYPES": "Custom/Build/MyTool/1"}
 PARTNER_ONLY = {"ACTION_TYPES": "ThirdParty/Deploy/PartnerTool/2"}
