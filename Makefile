@@ -16,13 +16,14 @@ EVENT ?= events/custom-job.json
 
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv test lint typecheck unit integration template run invoke endpoint clean
+.PHONY: help venv test lint typecheck unit property fuzz integration template run invoke endpoint clean
 
 help:
 	@echo "make test   lint, type-check and run the tests with coverage (what CI runs)"
 	@echo "make run    run the worker against the embedded local CodePipeline endpoint"
 	@echo "make invoke EVENT=events/<file>.json   sam build, then run the built function without Docker"
 	@echo "make endpoint  run the local CodePipeline endpoint alone, on port 4599"
+	@echo "make fuzz   the long property-based run (50,000 examples per property)"
 
 $(STAMP): pyproject.toml src/requirements.txt
 	@test -n "$(PYTHON)" || { echo "python3.13 not found: install Python 3.13 (the Lambda runtime)"; exit 1; }
@@ -62,11 +63,18 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration
 
+# Hypothesis over the handler: the `ci` profile here; `make fuzz` runs the `long` one.
+property: $(STAMP)
+	$(BIN)/pytest tests/property --hypothesis-show-statistics -q
+
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=long $(BIN)/pytest tests/property --hypothesis-show-statistics -q
+
 # cfn-lint, sam validate --lint, checkov, the SAM translator's output, and the built artifact under the emulator.
 template: $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP)
 	$(BIN)/pytest tests/template
 
-test: lint typecheck unit integration template
+test: lint typecheck unit property integration template
 
 # `sam local invoke` without Docker: make invoke EVENT=events/scheduled.json [OVERRIDES="LogLevel=DEBUG"]
 invoke: $(STAMP) $(SAM_STAMP)
@@ -79,4 +87,4 @@ endpoint: $(STAMP)
 	$(BIN)/python -m codepipeline_local serve --port 4599
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam build .mypy_cache .pytest_cache .ruff_cache .coverage
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam build .hypothesis .mypy_cache .pytest_cache .ruff_cache .coverage

@@ -16,6 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import SecretStr, TypeAdapter, ValidationError
 
+from .errors import ConfigurationError
 from .models import ClientId, ClientToken
 
 if TYPE_CHECKING:
@@ -124,11 +125,26 @@ class CodePipelineAdapter:
 
 
 class ClientTokenError(Exception):
-    """No client token could be had for a partner job. `code` says why; the message never holds a token."""
+    """No client token could be had for a partner job. `code` says why, `cause` is Secrets Manager's error code
+    when there is one; the message never holds a token."""
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: str, detail: str, cause: str | None = None) -> None:
         super().__init__(detail)
         self.code = code
+        self.cause = cause
+
+
+# Secrets Manager answers that no retry will change: the configuration is wrong.
+_PERMANENT_SECRET_ERRORS = frozenset(
+    {
+        "ResourceNotFoundException",
+        "AccessDeniedException",
+        "DecryptionFailure",
+        "InvalidRequestException",
+        "InvalidParameterException",
+        "UnrecognizedClientException",
+    }
+)
 
 
 _TOKEN_MAP: TypeAdapter[dict[ClientId, ClientToken]] = TypeAdapter(dict[ClientId, ClientToken])
@@ -147,6 +163,21 @@ class ClientTokenStore:
         self._lock = threading.Lock()  # one GetSecretValue at a time, however many acknowledgements wait
         self._raw: object = None
         self._validated: dict[str, SecretStr] = {}
+
+    def check(self) -> str | None:
+        """Read the secret at cold start. A secret that does not exist, cannot be read or is not a map of
+        clientId to clientToken fails the cold start; a passing fault (throttling, 5xx, the network) does not:
+        its code is returned, and partner jobs read the secret again when they need it."""
+        try:
+            self._tokens(force_fetch=True)
+        except ClientTokenError as error:
+            problem = error
+        else:
+            return None
+        if problem.code == "ClientTokenUnavailable" and problem.cause not in _PERMANENT_SECRET_ERRORS:
+            return problem.cause or problem.code
+        reason = f"{problem} ({problem.cause})" if problem.cause else str(problem)
+        raise ConfigurationError(f"invalid configuration: CLIENT_TOKEN_SECRET_ID: {reason}")
 
     def token_for(self, client_id: str) -> SecretStr:
         tokens = self._tokens(force_fetch=False)
@@ -170,8 +201,10 @@ class ClientTokenStore:
                 raw: Any = self._provider.get(self._secret_id, transform="json", force_fetch=force_fetch)
             except TransformParameterError:
                 error = ClientTokenError("ClientTokenSecretInvalid", "the client-token secret is not JSON")
-            except GetParameterError:
-                error = ClientTokenError("ClientTokenUnavailable", "the client-token secret could not be read")
+            except GetParameterError as exc:
+                error = ClientTokenError(
+                    "ClientTokenUnavailable", "the client-token secret could not be read", _sdk_code(exc.__context__)
+                )
             if error is not None:
                 raise error
             if raw is not self._raw:  # Powertools hands back the same object while its cache holds it
@@ -191,9 +224,16 @@ class ClientTokenStore:
         )
 
 
+def _sdk_code(exc: BaseException | None) -> str | None:
+    if isinstance(exc, ClientError):
+        code: str | None = exc.response.get("Error", {}).get("Code")
+        return code
+    return type(exc).__name__ if exc is not None else None
+
+
 def create_client_token_store(settings: Settings) -> ClientTokenStore | None:
     """The token store, or None when no secret is configured. Powertools Parameters is imported only here,
-    so a worker without partner tokens does not pay for it at cold start."""
+    so a worker without partner tokens does not pay for it at cold start. The caller checks the secret."""
     if settings.client_token_secret_id is None:
         return None
     from aws_lambda_powertools.utilities.parameters import SecretsProvider  # noqa: PLC0415 - cold start

@@ -153,11 +153,13 @@ class JobService:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobService:
-        return cls(
-            settings,
-            CodePipelineAdapter(create_codepipeline_client(settings)),
-            create_client_token_store(settings),
-        )
+        """The service of one execution environment: clients built, and the token secret checked, once."""
+        tokens = create_client_token_store(settings)
+        if tokens is not None:
+            fault = tokens.check()
+            if fault is not None:
+                logger.warning("client-token secret not readable at cold start; partner jobs will retry", error=fault)
+        return cls(settings, CodePipelineAdapter(create_codepipeline_client(settings)), tokens)
 
     def handle(self, event: Event, deadline: Deadline) -> dict[str, Any]:
         """Do what the event asks and return the JSON-serializable result."""
@@ -431,7 +433,7 @@ def _unusable(job_id: str, job_type: JobType, action_type: str) -> JobResult:
 
 def _raise_if_systemic(results: list[JobResult], summaries: list[PollSummary]) -> None:
     """Fail the invocation, so that alarms fire, when no call of it got through to a job."""
-    if summaries and all(s.error for s in summaries):
+    if summaries and all(s.polls == 0 for s in summaries):  # no poll of any action type got an answer
         codes = Counter(s.error or "" for s in summaries)
     elif results and all(r.outcome is Outcome.FAILED and r.error not in JOB_ERROR_CODES for r in results):
         codes = Counter(r.error or "" for r in results)

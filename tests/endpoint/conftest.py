@@ -28,8 +28,10 @@ def endpoint() -> Iterator[LocalCodePipeline]:
         yield running
 
 
-def client_for(url: str, attempts: int = 1) -> CodePipelineClient:
-    config = Config(retries={"mode": "standard", "total_max_attempts": attempts}, read_timeout=5, connect_timeout=2)
+def client_for(url: str, attempts: int = 1, read_timeout: float = 5) -> CodePipelineClient:
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": attempts}, read_timeout=read_timeout, connect_timeout=2
+    )
     return boto3.client("codepipeline", endpoint_url=url, region_name="us-east-1", config=config)
 
 

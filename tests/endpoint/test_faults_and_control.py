@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 import pytest
-from botocore.exceptions import ClientError, ConnectionClosedError
+from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
 from codepipeline_local import ControlClient, ControlError, Faults
 from tests.endpoint.conftest import CUSTOM, client_for
@@ -175,3 +175,22 @@ def test_serve_runs_the_endpoint_on_loopback() -> None:
             assert len(ControlClient(url).create_jobs("Custom/Build/MyTool/1")) == 1
         finally:
             process.terminate()
+
+
+def test_an_endpoint_that_stops_answering_has_no_effect_and_recovers(endpoint: LocalCodePipeline) -> None:
+    # Given an endpoint that answers two calls, then stops answering
+    jobs = [endpoint.store.create_job("Custom/Build/MyTool/1") for _ in range(3)]
+    endpoint.set_faults(Faults(hang_after=2))
+    client = client_for(endpoint.url, read_timeout=0.3)
+    assert len(client.poll_for_jobs(actionTypeId=CUSTOM)["jobs"]) == 1
+    assert len(client.poll_for_jobs(actionTypeId=CUSTOM)["jobs"]) == 1
+
+    # When a third call is made, then it times out and changed nothing
+    with pytest.raises(ReadTimeoutError):
+        client.poll_for_jobs(actionTypeId=CUSTOM)
+    assert [endpoint.store.job(j)["status"] for j in jobs].count("Queued") == 1
+    assert endpoint.stats()["faults"]["hang"] == 1
+
+    # And once the faults change, the endpoint answers again
+    endpoint.set_faults(Faults())
+    assert len(client.poll_for_jobs(actionTypeId=CUSTOM)["jobs"]) == 1

@@ -21,7 +21,7 @@ from codepipeline_worker.adapter import (
     create_codepipeline_client,
 )
 from codepipeline_worker.config import PollTarget
-from codepipeline_worker.errors import JobError, job_error_class
+from codepipeline_worker.errors import ConfigurationError, JobError, job_error_class
 from tests.unit.conftest import CLIENT_ID, CLIENT_TOKEN, PARTNER, SECRET_ID, make_settings, secret_response, token_store
 
 if TYPE_CHECKING:
@@ -173,3 +173,53 @@ def _imports_xray(disabled: str) -> str:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=Path(__file__).parent
     )
     return done.stdout.strip()
+
+
+def test_a_readable_secret_passes_the_cold_start_check_and_warms_the_cache(secrets: StubbedSecrets) -> None:
+    client, stubber = secrets
+    stubber.add_response("get_secret_value", secret_response({CLIENT_ID: CLIENT_TOKEN}))
+    store = token_store(client)
+
+    assert store.check() is None
+    assert store.token_for(CLIENT_ID).get_secret_value() == CLIENT_TOKEN  # no second read: Stubber holds none
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (
+            "ResourceNotFoundException",
+            "CLIENT_TOKEN_SECRET_ID: the client-token secret could not be read (ResourceNotFoundException)",
+        ),
+        ("AccessDeniedException", "could not be read (AccessDeniedException)"),
+        (
+            '["not", "a", "map"]',
+            "CLIENT_TOKEN_SECRET_ID: the client-token secret must be a JSON object mapping clientId",
+        ),
+        ("not json at all", "CLIENT_TOKEN_SECRET_ID: the client-token secret is not JSON"),
+    ],
+)
+def test_a_missing_or_malformed_secret_fails_the_cold_start(answer: str, message: str, secrets: StubbedSecrets) -> None:
+    client, stubber = secrets
+    if answer.endswith("Exception"):
+        stubber.add_client_error("get_secret_value", answer, "secret says no")
+    else:
+        stubber.add_response("get_secret_value", secret_response(answer))
+
+    with pytest.raises(ConfigurationError) as caught:
+        token_store(client).check()
+
+    assert str(caught.value).startswith("invalid configuration: ")
+    assert message in str(caught.value)
+    assert "secret says no" not in str(caught.value)
+
+
+def test_a_passing_secrets_fault_at_cold_start_is_not_fatal(secrets: StubbedSecrets) -> None:
+    client, stubber = secrets
+    stubber.add_client_error("get_secret_value", "ThrottlingException", http_status_code=400)
+    stubber.add_response("get_secret_value", secret_response({CLIENT_ID: CLIENT_TOKEN}))
+    store = token_store(client)
+
+    assert store.check() == "ThrottlingException"
+    # And the next partner job reads it again
+    assert store.token_for(CLIENT_ID).get_secret_value() == CLIENT_TOKEN

@@ -399,3 +399,29 @@ def test_with_no_time_left_nothing_is_called_and_every_job_is_reported(codepipel
 
     assert type(caught.value).__name__ == "NotAttempted"
     assert "NotAttempted x2" in str(caught.value)
+
+
+def test_a_later_poll_missing_the_deadline_does_not_fail_a_run_that_claimed_jobs(slow: _SlowAdapter) -> None:
+    # Given the first poll answers a full batch and the second never answers
+    class SecondPollHangs(_SlowAdapter):
+        polls = 0
+
+        def poll_for_jobs(self, target: PollTarget, max_batch_size: int, query_param: QueryParam | None) -> Any:
+            self.polls += 1
+            if self.polls > 1:
+                self.release.wait(10)
+            return polled(self.polls)["jobs"]
+
+    adapter = SecondPollHangs(set())
+    service = JobService(make_settings(MAX_BATCH_SIZE="1", ACK_CONCURRENCY="2", **CUSTOM_ONLY), adapter)  # type: ignore[arg-type]
+    try:
+        # When the run ends at its deadline
+        result = lambda_handler(load_event("scheduled.json"), FakeLambdaContext(remaining_ms=4000), service=service)
+    finally:
+        adapter.release.set()
+
+    # Then it reports the job it claimed and the poll that did not finish, and does not fail
+    assert result["counts"]["acknowledged"] == 1
+    assert result["polls"] == [
+        {"actionType": "Custom/Build/MyTool/1", "polls": 1, "jobsFound": 1, "error": "DeadlineExceeded"}
+    ]

@@ -69,6 +69,7 @@ def _faults(client: ControlClient, args: argparse.Namespace) -> Any:
         "throttle": args.throttle,
         "http500": args.http500,
         "drop": args.drop,
+        "hangAfter": args.hang_after,
         "operations": [op for op in args.operations.split(",") if op],
     }
     if args.seed is not None:
@@ -131,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     faults.add_argument("--throttle", type=float, default=0.0, help="share of calls answered ThrottlingException")
     faults.add_argument("--http500", type=float, default=0.0, help="share of calls answered HTTP 500")
     faults.add_argument("--drop", type=float, default=0.0, help="share of connections closed without an answer")
+    faults.add_argument("--hang-after", type=int, help="after this many calls, stop answering (until faults change)")
     faults.add_argument("--operations", default="", help="comma-separated operations (default: all)")
     faults.add_argument("--seed", type=int)
 

@@ -34,7 +34,7 @@ class ControlClient:
         self._call("POST", "action-types", {"actionType": action_type})
 
     def set_faults(self, **faults: Any) -> dict[str, Any]:
-        """latencySeconds, jitterSeconds, throttle, http500, drop (shares 0..1), operations, seed."""
+        """latencySeconds, jitterSeconds, throttle, http500, drop (shares 0..1), hangAfter, operations, seed."""
         return self._call("POST", "faults", faults)
 
     def stats(self) -> dict[str, Any]:

@@ -42,7 +42,7 @@ OPERATIONS = frozenset(
         "PutThirdPartyJobFailureResult",
     }
 )
-Fault = Literal["throttle", "http500", "drop"]
+Fault = Literal["throttle", "http500", "drop", "hang"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class Faults:
     throttle: float = 0.0  # answered 400 ThrottlingException
     http500: float = 0.0  # answered 500 InternalFailure
     drop: float = 0.0  # connection closed with no answer (the call had no effect)
+    hang_after: int | None = None  # after this many calls, stop answering: calls wait, then close unanswered
     operations: tuple[str, ...] = ()  # the operations these apply to; empty: all
     seed: int | None = None
 
@@ -65,6 +66,8 @@ class Faults:
             raise ValueError("throttle + http500 + drop cannot exceed 1")
         if self.latency_s < 0 or self.jitter_s < 0:
             raise ValueError("latency cannot be negative")
+        if self.hang_after is not None and self.hang_after < 0:
+            raise ValueError("hang_after cannot be negative")
         unknown = set(self.operations) - OPERATIONS
         if unknown:
             raise ValueError(f"unknown operations: {', '.join(sorted(unknown))}")
@@ -77,6 +80,7 @@ class Faults:
             "throttle": "throttle",
             "http500": "http500",
             "drop": "drop",
+            "hangAfter": "hang_after",
             "operations": "operations",
             "seed": "seed",
         }
@@ -96,6 +100,7 @@ class Faults:
             "throttle": values["throttle"],
             "http500": values["http500"],
             "drop": values["drop"],
+            "hangAfter": values["hang_after"],
             "operations": list(values["operations"]),
             "seed": values["seed"],
         }
@@ -149,7 +154,9 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ServiceError("UnknownOperationException", f"Unknown operation {target or '(no X-Amz-Target)'}")
             endpoint.stats_count("calls", name)
             fault = endpoint.fault_for(name)
-            if fault == "drop":
+            if fault == "hang":
+                endpoint.wait_while_hanging()
+            if fault in ("drop", "hang"):
                 self.close_connection = True  # no answer at all; the call had no effect
                 return
             if fault == "throttle":
@@ -202,6 +209,8 @@ class LocalCodePipeline:
         self.store = JobStore(dispatch_timeout_s)
         self._faults = Faults()
         self._random = random.Random()  # noqa: S311 - fault injection, not cryptography
+        self._calls_since_faults = 0
+        self._released = threading.Event()  # set: hanging calls give up (faults changed, or the endpoint stops)
         self._stats = Stats()
         self._lock = threading.Lock()
         self._server = _Server((host, port), self)
@@ -224,6 +233,7 @@ class LocalCodePipeline:
         self._server.serve_forever()
 
     def stop(self) -> None:
+        self._released.set()
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
@@ -241,6 +251,15 @@ class LocalCodePipeline:
         with self._lock:
             self._faults = faults
             self._random = random.Random(faults.seed)  # noqa: S311 - fault injection, not cryptography
+            self._calls_since_faults = 0
+            self._released.set()  # calls hanging under the old faults close unanswered
+            self._released = threading.Event()
+
+    def wait_while_hanging(self) -> None:
+        """Block a call until the faults change or the endpoint stops."""
+        with self._lock:
+            released = self._released
+        released.wait()
 
     def faults(self) -> Faults:
         return self._faults
@@ -261,10 +280,14 @@ class LocalCodePipeline:
                 return None
             delay = faults.latency_s + self._random.uniform(0, faults.jitter_s)
             draw = self._random.random()
+            self._calls_since_faults += 1
+            hanging = faults.hang_after is not None and self._calls_since_faults > faults.hang_after
         if delay:
             time.sleep(delay)
         fault: Fault | None = None
-        if draw < faults.throttle:
+        if hanging:
+            fault = "hang"
+        elif draw < faults.throttle:
             fault = "throttle"
         elif draw < faults.throttle + faults.http500:
             fault = "http500"
