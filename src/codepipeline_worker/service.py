@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -123,13 +123,23 @@ class _PollState:
         return PollSummary(action_type=str(self.target), polls=self.polls, jobs_found=self.jobs_found, error=self.error)
 
 
-@dataclass
 class _Claims:
-    """One invocation's calls: a thread pool of ACK_CONCURRENCY workers and the futures it runs, in order."""
+    """One invocation's calls: a pool of ACK_CONCURRENCY threads, and the claims it runs, in order.
 
-    pool: ThreadPoolExecutor
-    deadline: Deadline
-    submitted: list[tuple[Future[JobResult], JobEvent, str | None]] = field(default_factory=list)
+    Leaving the block never waits for a thread: a call that hangs must not hold the invocation past its
+    deadline (ThreadPoolExecutor's own `with` would wait). Calls not started by then are cancelled.
+    """
+
+    def __init__(self, workers: int, deadline: Deadline) -> None:
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="codepipeline")
+        self.deadline = deadline
+        self.submitted: list[tuple[Future[JobResult], JobEvent, str | None]] = []
+
+    def __enter__(self) -> _Claims:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 PolledItem = JobEvent | JobResult
@@ -189,15 +199,10 @@ class JobService:
         return BatchResult(results=results, counts=Counts.of(results))
 
     def _claim_all(self, jobs: Sequence[JobEvent], deadline: Deadline) -> list[JobResult]:
-        # Not `with`: its exit waits for every thread, and a call that hangs must not hold the invocation.
-        pool = ThreadPoolExecutor(self._settings.ack_concurrency, thread_name_prefix="ack")
-        claims = _Claims(pool, deadline)
-        try:
+        with _Claims(self._settings.ack_concurrency, deadline) as claims:
             for job in jobs:
                 self._submit_claim(claims, job, None)
             return self._collect(claims)
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
 
     # -- polling ---------------------------------------------------------------------------------------
 
@@ -226,10 +231,8 @@ class JobService:
         delays = self._started_retry_delays if retry_when_empty else ()
         states = [_PollState(target, iter(delays)) for target in targets]
         unusable: list[JobResult] = []
-        pool = ThreadPoolExecutor(self._settings.ack_concurrency, thread_name_prefix="poll")
-        claims = _Claims(pool, deadline)
-        try:
-            pending = {pool.submit(self._poll_once, s.target, 0.0): s for s in states}
+        with _Claims(self._settings.ack_concurrency, deadline) as claims:
+            pending = {claims.pool.submit(self._poll_once, s.target, 0.0): s for s in states}
             while pending:
                 done, _ = wait(pending, timeout=deadline.remaining(), return_when=FIRST_COMPLETED)
                 if not done:
@@ -238,14 +241,12 @@ class JobService:
                     state = pending.pop(future)
                     delay = self._take_poll(future, state, claims, unusable)
                     if delay is not None:
-                        pending[pool.submit(self._poll_once, state.target, delay)] = state
+                        pending[claims.pool.submit(self._poll_once, state.target, delay)] = state
             for future, state in pending.items():
                 future.cancel()
                 state.error = DEADLINE_EXCEEDED
                 logger.error("poll did not finish in time", action_type=str(state.target))
             results = unusable + self._collect(claims)
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
         summaries = [s.summary() for s in states]
         self._record(results, summaries)
         _raise_if_systemic(results, summaries)
