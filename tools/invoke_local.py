@@ -63,7 +63,8 @@ def tool_environment() -> dict[str, str]:
 
 
 def build(overrides: dict[str, str]) -> Path:
-    """`sam build` for this machine's architecture; returns the built function's directory."""
+    """`sam build` for this machine's architecture, then bytecode compiled into the artifact; returns the built
+    function's directory."""
     parameters = " ".join(f"{k}={v}" for k, v in {"Architecture": host_architecture(), **overrides}.items())
     subprocess.run(  # noqa: S603 - the project's own SAM CLI
         sam("build", "--parameter-overrides", parameters),
@@ -72,7 +73,20 @@ def build(overrides: dict[str, str]) -> Path:
         check=True,
         stdout=sys.stderr,
     )
-    return BUILD_DIR / FUNCTION
+    artifact = BUILD_DIR / FUNCTION
+    compile_bytecode(artifact)
+    return artifact
+
+
+def compile_bytecode(artifact: Path) -> None:
+    """Ship compiled bytecode: Lambda's code directory is read-only, so without it every cold start compiles
+    every module it imports. Unchecked-hash .pyc files are used whatever the files' times after zipping; the
+    bytecode is the same on arm64 and x86_64, and matches the python3.13 runtime."""
+    subprocess.run(  # noqa: S603 - the runtime's interpreter
+        [sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(artifact)],
+        check=True,
+        stdout=sys.stderr,
+    )
 
 
 def describe_function(overrides: dict[str, str]) -> dict[str, Any]:

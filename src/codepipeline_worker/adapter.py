@@ -33,6 +33,13 @@ CONNECT_TIMEOUT_S = 2
 READ_TIMEOUT_S = 5
 
 
+def worst_case_call_s(max_attempts: int) -> float:
+    """The longest one call can take: every attempt timing out, and standard mode's longest pauses between them
+    (at most min(20, 2**attempt) seconds)."""
+    pauses: int = sum(min(20, 2**attempt) for attempt in range(1, max_attempts))
+    return float(max_attempts * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S) + pauses)
+
+
 class AwsCallError(Exception):
     """An AWS call failed. `code` is the service's error code, or the botocore exception's class name."""
 

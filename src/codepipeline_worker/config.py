@@ -49,7 +49,7 @@ class Settings(BaseModel):
     max_batch_size: int = Field(10, alias="MAX_BATCH_SIZE", ge=1, le=100)
     poll_query_param: QueryParam | None = Field(None, alias="POLL_QUERY_PARAM")
     client_token_secret_id: str | None = Field(None, alias="CLIENT_TOKEN_SECRET_ID", min_length=1, max_length=2048)
-    ack_concurrency: int = Field(16, alias="ACK_CONCURRENCY", ge=1, le=64)
+    ack_concurrency: int = Field(16, alias="ACK_CONCURRENCY", ge=1, le=100)
     max_attempts: int = Field(3, alias="AWS_MAX_ATTEMPTS", ge=1, le=10)
     service_name: str = Field(DEFAULT_SERVICE_NAME, alias="POWERTOOLS_SERVICE_NAME", min_length=1)
     metrics_namespace: str = Field(

@@ -43,6 +43,9 @@ def test_the_artifact_holds_the_function_and_its_pinned_dependencies(built: tupl
         dist = package.replace("-", "_")
         assert list(artifact.glob(f"{dist}-{version}.dist-info")), f"{package}=={version} not in the artifact"
     assert not (artifact / "codepipeline_local").exists()
+    # Compiled bytecode ships in it: Lambda's code directory is read-only, so nothing is compiled at cold start
+    assert list((artifact / "codepipeline_worker" / "__pycache__").glob("handler.cpython-313.pyc"))
+    assert list((artifact / "pydantic" / "__pycache__").glob("*.cpython-313.pyc"))
     assert function["handler"] == "codepipeline_worker.handler.lambda_handler"
 
 

@@ -35,7 +35,7 @@ def test_every_variable_is_read() -> None:
             "MAX_BATCH_SIZE": "100",
             "POLL_QUERY_PARAM": "ProjectName=my-project_1",
             "CLIENT_TOKEN_SECRET_ID": "codepipeline/tokens",
-            "ACK_CONCURRENCY": "64",
+            "ACK_CONCURRENCY": "100",
             "AWS_MAX_ATTEMPTS": "5",
             "POWERTOOLS_SERVICE_NAME": "svc",
             "POWERTOOLS_METRICS_NAMESPACE": "Ns",
@@ -51,7 +51,7 @@ def test_every_variable_is_read() -> None:
         "provider": "PartnerTool",
         "version": "2",
     }
-    assert (settings.max_batch_size, settings.ack_concurrency, settings.max_attempts) == (100, 64, 5)
+    assert (settings.max_batch_size, settings.ack_concurrency, settings.max_attempts) == (100, 100, 5)
     assert settings.poll_query_param is not None
     assert (settings.poll_query_param.key, settings.poll_query_param.value) == ("ProjectName", "my-project_1")
     assert settings.client_token_secret_id == "codepipeline/tokens"
@@ -85,7 +85,7 @@ def test_blank_optional_values_mean_unset() -> None:
         ({**MINIMAL, "MAX_BATCH_SIZE": "101"}, "MAX_BATCH_SIZE: Input should be less than or equal to 100"),
         ({**MINIMAL, "MAX_BATCH_SIZE": "ten"}, "MAX_BATCH_SIZE: Input should be a valid integer"),
         ({**MINIMAL, "ACK_CONCURRENCY": "0"}, "ACK_CONCURRENCY"),
-        ({**MINIMAL, "ACK_CONCURRENCY": "65"}, "ACK_CONCURRENCY"),
+        ({**MINIMAL, "ACK_CONCURRENCY": "101"}, "ACK_CONCURRENCY"),
         ({**MINIMAL, "AWS_MAX_ATTEMPTS": "0"}, "AWS_MAX_ATTEMPTS"),
         ({**MINIMAL, "AWS_MAX_ATTEMPTS": "11"}, "AWS_MAX_ATTEMPTS"),
         ({**MINIMAL, "POLL_QUERY_PARAM": "ProjectName"}, "POLL_QUERY_PARAM: must be key=value"),

@@ -425,3 +425,32 @@ def test_a_later_poll_missing_the_deadline_does_not_fail_a_run_that_claimed_jobs
     assert result["polls"] == [
         {"actionType": "Custom/Build/MyTool/1", "polls": 1, "jobsFound": 1, "error": "DeadlineExceeded"}
     ]
+
+
+def test_a_single_job_is_claimed_inline_when_no_call_can_outlast_the_deadline(
+    lambda_context: FakeLambdaContext,
+) -> None:
+    threads: list[str] = []
+
+    class Recording:
+        def acknowledge_job(self, job_id: str, nonce: SecretStr) -> str:
+            threads.append(threading.current_thread().name)
+            return "InProgress"
+
+    service = JobService(make_settings(), Recording())  # type: ignore[arg-type]
+    event = {"jobId": job_id(1), "nonce": "n"}
+
+    # With 60 s left (3 attempts of 7 s and 6 s of pauses fit), inline; with 20 s left, through the pool
+    lambda_handler(event, lambda_context, service=service)
+    lambda_handler(event, FakeLambdaContext(remaining_ms=20_000), service=service)
+
+    assert threads[0] == threading.main_thread().name
+    assert threads[1].startswith("codepipeline")
+
+
+def test_the_worst_case_of_one_call() -> None:
+    from codepipeline_worker.adapter import worst_case_call_s
+
+    assert worst_case_call_s(1) == 7
+    assert worst_case_call_s(3) == 3 * 7 + 2 + 4
+    assert worst_case_call_s(10) == 10 * 7 + 2 + 4 + 8 + 16 + 20 * 5
