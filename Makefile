@@ -86,7 +86,6 @@ build: $(STAMP) $(SAM_STAMP)
 
 # Side by side against bench/reference, one local endpoint: writes bench/results.json and bench/results.png.
 bench: $(STAMP) $(SAM_STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run.py
 
 # `sam local invoke` without Docker: make invoke EVENT=events/scheduled.json [OVERRIDES="LogLevel=DEBUG"]
