@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,13 @@ for _name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_CODEPIPELINE", "AWS_PROFILE"
 os.environ.update(TEST_ENV)
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: connecting to it is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def load_event(name: str) -> Any:

@@ -167,6 +167,7 @@ class JobService:
         self._codepipeline = codepipeline
         self._tokens = tokens
         self._started_retry_delays = tuple(started_retry_delays)
+        self._worst_case_call_s = worst_case_call_s(settings.max_attempts)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobService:
@@ -197,7 +198,7 @@ class JobService:
         inline: a thread costs more than the claim's own work. Otherwise it goes through the pool, which never
         waits past the deadline."""
         calls = 1 if isinstance(job, CustomJobEvent) else 3  # a partner job may read the secret and the details
-        if deadline.remaining() > calls * worst_case_call_s(self._settings.max_attempts):
+        if deadline.remaining() > calls * self._worst_case_call_s:
             result = self._claim(job, None, deadline)
         else:
             [result] = self._claim_all([job], deadline)
@@ -388,9 +389,9 @@ class JobService:
         if summaries:
             metrics.add_metric(name="JobsPolled", unit=MetricUnit.Count, value=sum(s.jobs_found for s in summaries))
             metrics.add_metric(name="PollFailures", unit=MetricUnit.Count, value=sum(1 for s in summaries if s.error))
-        tally = Counter(result.outcome for result in results)
+        by_outcome = counts.to_json()  # keyed by the outcomes' own names: acknowledged, notClaimed, ...
         for outcome, name in OUTCOME_METRICS.items():
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=tally[outcome])
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=by_outcome[outcome.value])
         logger.info("jobs done", extra=counts.model_dump())
 
     @staticmethod

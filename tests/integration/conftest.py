@@ -25,6 +25,16 @@ PARTNER = "ThirdParty/Deploy/PartnerTool/2"
 WorkerFactory = Callable[..., JobService]
 
 
+def issued_secrets(endpoint: LocalCodePipeline) -> list[str]:
+    """Every nonce, client token and artifact credential the endpoint has handed out or holds."""
+    return [
+        value
+        for job in endpoint.store._jobs.values()  # the endpoint's own record of what it issued
+        for value in (job.nonce, job.client_token, *job.credentials.values())
+        if value
+    ]
+
+
 @pytest.fixture(scope="session")
 def secrets_url() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)

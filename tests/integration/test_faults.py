@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,8 +17,8 @@ import pytest
 
 from codepipeline_local import Faults, LocalCodePipeline
 from codepipeline_worker.handler import lambda_handler
-from tests.conftest import TEST_ENV, FakeLambdaContext, load_event
-from tests.integration.conftest import CLIENT_ID, CUSTOM, EVENT_TOKEN, PARTNER, WorkerFactory
+from tests.conftest import TEST_ENV, FakeLambdaContext, closed_port, load_event
+from tests.integration.conftest import CLIENT_ID, CUSTOM, EVENT_TOKEN, PARTNER, WorkerFactory, issued_secrets
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -60,15 +59,6 @@ def assert_all_claimed_once(endpoint: LocalCodePipeline, jobs: list[str]) -> Non
     for job_id in jobs:
         summary = endpoint.store.job(job_id)
         assert (summary["status"], summary["acknowledgements"]) == ("InProgress", 1), summary
-
-
-def issued_secrets(endpoint: LocalCodePipeline) -> list[str]:
-    return [
-        value
-        for job in endpoint.store._jobs.values()  # the endpoint's own record of what it issued
-        for value in (job.nonce, job.client_token, *job.credentials.values())
-        if value
-    ]
 
 
 @pytest.mark.parametrize(
@@ -144,12 +134,6 @@ def test_an_endpoint_that_stops_answering_mid_batch(make_worker: WorkerFactory) 
         print(f"\nendpoint silent after 5 calls (4 s left): returned in {elapsed:.2f} s; first run {dict(outcomes)}")
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_a_failing_secret_lookup_fails_only_the_partner_jobs(
     monkeypatch: pytest.MonkeyPatch, endpoint: LocalCodePipeline, emitted: Callable[[], str]
 ) -> None:
@@ -157,7 +141,7 @@ def test_a_failing_secret_lookup_fails_only_the_partner_jobs(
     custom = [endpoint.store.create_job(CUSTOM) for _ in range(3)]
     partner = [endpoint.store.create_job(PARTNER, client_id=CLIENT_ID, client_token=EVENT_TOKEN) for _ in range(2)]
     monkeypatch.setenv("AWS_ENDPOINT_URL_CODEPIPELINE", endpoint.url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", f"http://127.0.0.1:{closed_port()}")
     from codepipeline_worker.config import load_settings
     from codepipeline_worker.service import JobService
 

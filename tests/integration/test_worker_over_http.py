@@ -4,7 +4,6 @@ nonces, competing workers, throttling and an unreachable endpoint."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
@@ -14,10 +13,10 @@ import pytest
 from codepipeline_local import Faults, LocalCodePipeline
 from codepipeline_worker.errors import InvalidJobEvent, JobError
 from codepipeline_worker.handler import lambda_handler
-from tests.conftest import FakeLambdaContext, load_event
+from tests.conftest import FakeLambdaContext, closed_port, load_event
 from tests.endpoint.conftest import CUSTOM as CUSTOM_ID_TYPE
 from tests.endpoint.conftest import client_for
-from tests.integration.conftest import CLIENT_ID, CUSTOM, EVENT_TOKEN, PARTNER, WorkerFactory
+from tests.integration.conftest import CLIENT_ID, CUSTOM, EVENT_TOKEN, PARTNER, WorkerFactory, issued_secrets
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -194,17 +193,11 @@ def test_thirty_percent_throttling_still_claims_every_job(make_worker: WorkerFac
         print(f"\n30% throttling: {json.dumps(stats)}")
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.parametrize(
     ("event", "code"), [("scheduled.json", "EndpointConnectionError"), ("custom-job.json", "EndpointConnectionError")]
 )
 def test_an_unreachable_endpoint_fails_clearly(event: str, code: str, make_worker: WorkerFactory) -> None:
-    worker = make_worker(url=f"http://127.0.0.1:{_closed_port()}", AWS_MAX_ATTEMPTS="2")
+    worker = make_worker(url=f"http://127.0.0.1:{closed_port()}", AWS_MAX_ATTEMPTS="2")
 
     with pytest.raises(JobError) as caught:
         invoke(load_event(event), worker)
@@ -222,13 +215,8 @@ def test_nothing_the_endpoint_hands_out_reaches_the_output(
     result = invoke(load_event("scheduled.json"), make_worker())
 
     assert result["counts"]["acknowledged"] == 10
-    issued = [
-        value
-        for job in endpoint.store._jobs.values()  # the endpoint's own record of what it issued
-        for value in (job.nonce, *job.credentials.values())
-        if value
-    ]
+    issued = issued_secrets(endpoint)
     text = emitted() + json.dumps(result)
-    assert len(issued) == 40
+    assert len(issued) == 45  # 10 nonces, 30 artifact credentials, 5 partner client tokens
     assert EVENT_TOKEN not in text
     assert not [value for value in issued if value in text]

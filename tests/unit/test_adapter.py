@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from codepipeline_worker.adapter import (
 )
 from codepipeline_worker.config import PollTarget
 from codepipeline_worker.errors import ConfigurationError, JobError, job_error_class
+from tests.conftest import closed_port
 from tests.unit.conftest import CLIENT_ID, CLIENT_TOKEN, PARTNER, SECRET_ID, make_settings, secret_response, token_store
 
 if TYPE_CHECKING:
@@ -51,14 +51,8 @@ def test_without_an_endpoint_variable_the_client_targets_aws() -> None:
     )
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_an_unreachable_endpoint_is_an_aws_call_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL_CODEPIPELINE", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CODEPIPELINE", f"http://127.0.0.1:{closed_port()}")
     adapter = CodePipelineAdapter(create_codepipeline_client(make_settings(AWS_MAX_ATTEMPTS="1")))
 
     with pytest.raises(AwsCallError) as caught:
@@ -75,7 +69,7 @@ def test_missing_credentials_are_an_aws_call_error(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_ENDPOINT_URL_CODEPIPELINE", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CODEPIPELINE", f"http://127.0.0.1:{closed_port()}")
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # a session that has not cached credentials yet
     adapter = CodePipelineAdapter(create_codepipeline_client(make_settings()))
 

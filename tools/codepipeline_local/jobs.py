@@ -193,8 +193,7 @@ class JobStore:
 
     def acknowledge_third_party_job(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            job = self._get(params["jobId"], "thirdParty")
-            self._check_token(job, params["clientToken"])
+            job = self._partner_job(params)
             return {"status": self._acknowledge(job, params["nonce"])}
 
     def get_job_details(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -204,8 +203,7 @@ class JobStore:
 
     def get_third_party_job_details(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            job = self._get(params["jobId"], "thirdParty")
-            self._check_token(job, params["clientToken"])
+            job = self._partner_job(params)
             if job.status not in {"Dispatched", "InProgress"}:
                 raise ServiceError("InvalidJobException", f"The job {job.id} is {job.status}")
             details: dict[str, Any] = {"id": job.id, "data": job.data()}
@@ -225,15 +223,13 @@ class JobStore:
 
     def put_third_party_job_success_result(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            job = self._get(params["jobId"], "thirdParty")
-            self._check_token(job, params["clientToken"])
+            job = self._partner_job(params)
             self._succeed(job, params)
             return {}
 
     def put_third_party_job_failure_result(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            job = self._get(params["jobId"], "thirdParty")
-            self._check_token(job, params["clientToken"])
+            job = self._partner_job(params)
             self._fail(job, params)
             return {}
 
@@ -330,6 +326,12 @@ class JobStore:
         job = self._jobs.get(job_id)
         if job is None or (kind is not None and job.kind != kind):
             raise ServiceError("JobNotFoundException", f"The job {job_id} was not found")
+        return job
+
+    def _partner_job(self, params: dict[str, Any]) -> Job:
+        """The partner job a call names, once its clientToken is checked."""
+        job = self._get(params["jobId"], "thirdParty")
+        self._check_token(job, params["clientToken"])
         return job
 
     @staticmethod
