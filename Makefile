@@ -21,7 +21,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 help:
 	@echo "make test   lint, type-check and run the tests with coverage (what CI runs)"
 	@echo "make run    run the worker against the embedded local CodePipeline endpoint"
-	@echo "make invoke EVENT=events/<file>.json   sam build, then run the built function without Docker"
+	@echo "make invoke EVENT=events/<file>.json [FUNCTION=WorkFunction]   sam build, then run the built function(s) without Docker"
 	@echo "make endpoint  run the local CodePipeline endpoint alone, on port 4599"
 	@echo "make fuzz   the long property-based run (50,000 examples per property)"
 	@echo "make build  sam build plus compiled bytecode: the artifact to sam deploy"
@@ -82,15 +82,17 @@ test: lint typecheck unit property integration template
 # shipped in it, so that a cold start on Lambda's read-only code directory compiles nothing. Then: sam deploy.
 build: $(STAMP) $(SAM_STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build $(if $(ARCH),--parameter-overrides Architecture=$(ARCH))
-	$(BIN)/python -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build/JobWorkerFunction
+	$(BIN)/python -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build/JobWorkerFunction .aws-sam/build/WorkFunction
 
 # Side by side against bench/reference, one local endpoint: writes bench/results.json and bench/results.png.
 bench: $(STAMP) $(SAM_STAMP)
 	$(BIN)/python bench/run.py
 
 # `sam local invoke` without Docker: make invoke EVENT=events/scheduled.json [OVERRIDES="LogLevel=DEBUG"]
+# FUNCTION=WorkFunction then runs the work function on the jobs the job worker handed to the (local) work queue;
+# an SQS event (EVENT=events/work/batch.json) runs the work function alone.
 invoke: $(STAMP) $(SAM_STAMP)
-	@$(BIN)/python tools/invoke_local.py $(EVENT) --parameter-overrides "$(OVERRIDES)"
+	@$(BIN)/python tools/invoke_local.py $(EVENT) $(if $(FUNCTION),--function $(FUNCTION)) --parameter-overrides "$(OVERRIDES)"
 
 run: $(STAMP)
 	$(BIN)/python tools/run_local.py

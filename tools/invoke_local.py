@@ -1,17 +1,26 @@
-"""`make invoke EVENT=events/<file>.json`: `sam local invoke` without Docker.
+"""`make invoke EVENT=events/<file>.json [FUNCTION=WorkFunction]`: `sam local invoke` without Docker.
 
-Builds the function with `sam build` (for this machine's architecture), then runs the built artifact under the
+Builds the functions with `sam build` (for this machine's architecture), then runs the built artifact under the
 Lambda Runtime Interface Emulator that ships inside the aws-sam-cli wheel, with awslambdaric on python3.13, in
 the environment template.yaml gives it (parameter defaults and overrides applied, as the SAM CLI resolves them).
 It listens on 127.0.0.1 only. By default the function talks to an embedded local CodePipeline endpoint, seeded
-with the jobs the event names (and moto's Secrets Manager for partner tokens); `--endpoint URL` uses yours.
-The function's response goes to stdout, its logs to stderr, as `sam local invoke` does.
+with the jobs the event names, and to moto's Secrets Manager (partner tokens) and SQS: the job worker hands the
+jobs it claims to a work queue there. The seeded jobs' `Url` is a local page that answers 200, for the example
+action.
+
+- A job worker event (events/*.json) runs JobWorkerFunction; with `--function WorkFunction`, the work function
+  then runs on what the work queue holds, as one SQS event, as Lambda's event source would, and reports.
+- An SQS event (events/work/*.json) runs WorkFunction on it, the jobs its messages name seeded as claimed.
+
+`--endpoint URL` uses a CodePipeline endpoint of yours (job worker events only; no work queue). The last
+function's response goes to stdout, the logs to stderr, as `sam local invoke` does.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import http.server
 import json
 import logging
 import os
@@ -19,28 +28,36 @@ import platform
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import boto3
 
-from codepipeline_local import LocalCodePipeline
+from codepipeline_local import LocalCodePipeline, ServiceError
+from codepipeline_worker.consume import as_sqs_event
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 ROOT = Path(__file__).resolve().parent.parent
 SAM_VENV = ROOT / ".venv-sam"
 BUILD_DIR = ROOT / ".aws-sam" / "build"
 RIC_DIR = ROOT / ".aws-sam" / "ric"
-FUNCTION = "JobWorkerFunction"
+ACKNOWLEDGER = "JobWorkerFunction"
+WORKER = "WorkFunction"
+FUNCTION = ACKNOWLEDGER
 AWSLAMBDARIC = "awslambdaric==4.2.2"
 CLIENT_ID = "c1e7d1a0-1234-4abc-9def-0123456789ab"
 INVOCATIONS = "/2015-03-31/functions/function/invocations"
+REGION = "us-east-1"
 
 
 def host_architecture() -> str:
@@ -63,8 +80,8 @@ def tool_environment() -> dict[str, str]:
 
 
 def build(overrides: dict[str, str]) -> Path:
-    """`sam build` for this machine's architecture, then bytecode compiled into the artifact; returns the built
-    function's directory."""
+    """`sam build` for this machine's architecture, then bytecode compiled into the artifacts; returns the built
+    job worker's directory (`artifact(WORKER)` is the work function's)."""
     parameters = " ".join(f"{k}={v}" for k, v in {"Architecture": host_architecture(), **overrides}.items())
     subprocess.run(  # noqa: S603 - the project's own SAM CLI
         sam("build", "--parameter-overrides", parameters),
@@ -73,9 +90,14 @@ def build(overrides: dict[str, str]) -> Path:
         check=True,
         stdout=sys.stderr,
     )
-    artifact = BUILD_DIR / FUNCTION
-    compile_bytecode(artifact)
-    return artifact
+    for function in (ACKNOWLEDGER, WORKER):
+        compile_bytecode(artifact(function))
+    return artifact(ACKNOWLEDGER)
+
+
+def artifact(function: str) -> Path:
+    """A built function's directory."""
+    return BUILD_DIR / function
 
 
 def compile_bytecode(artifact: Path) -> None:
@@ -89,8 +111,8 @@ def compile_bytecode(artifact: Path) -> None:
     )
 
 
-def describe_function(overrides: dict[str, str]) -> dict[str, Any]:
-    """Handler, timeout, memory and environment as the SAM CLI resolves them from template.yaml."""
+def describe_function(overrides: dict[str, str], function: str = ACKNOWLEDGER) -> dict[str, Any]:
+    """Name, handler, timeout, memory and environment as the SAM CLI resolves them from template.yaml."""
     pairs = [f"{k}={v}" for k, v in {"Architecture": host_architecture(), **overrides}.items()]
     done = subprocess.run(  # noqa: S603 - the project's own SAM CLI environment
         [
@@ -98,7 +120,7 @@ def describe_function(overrides: dict[str, str]) -> dict[str, Any]:
             str(ROOT / "tools" / "sam_inspect.py"),
             "function",
             "template.yaml",
-            FUNCTION,
+            function,
             *pairs,
         ],
         cwd=ROOT,
@@ -183,7 +205,7 @@ def running_function(
         "PYTHONPATH": f"{artifact}{os.pathsep}{runtime_interface_client()}",
         "PYTHONNOUSERSITE": "1",
         "LAMBDA_TASK_ROOT": str(artifact),
-        "AWS_LAMBDA_FUNCTION_NAME": FUNCTION,
+        "AWS_LAMBDA_FUNCTION_NAME": function["name"],
         "AWS_LAMBDA_FUNCTION_TIMEOUT": str(function["timeout"]),
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function["memory"]),
         "AWS_REGION": environment.get("AWS_DEFAULT_REGION", "us-east-1"),
@@ -240,57 +262,140 @@ def _wait_for_port(port: int, process: subprocess.Popen[Any]) -> None:
     raise RuntimeError("the emulator did not start listening")
 
 
-# -- the embedded endpoint, seeded for the event -----------------------------------------------------------
+# -- the embedded endpoints, seeded for the event ----------------------------------------------------------
 
 
 @dataclass
 class LocalAws:
-    """The embedded endpoints and the environment that points the function at them."""
+    """The embedded endpoints and the environment that points the functions at them: the local CodePipeline
+    endpoint, and moto's Secrets Manager and SQS, which holds the work queue."""
 
     endpoint: LocalCodePipeline
     environment: dict[str, str]
+    sqs: SQSClient
+    queue_url: str
+    queue_arn: str
+
+    def queued(self) -> int:
+        """How many messages the work queue holds."""
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+    def receive(self) -> list[MessageTypeDef]:
+        """Every message the work queue holds, received (so invisible for its visibility timeout)."""
+        messages: list[MessageTypeDef] = []
+        while True:
+            batch = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+            ).get("Messages", [])
+            if not batch:
+                return messages
+            messages.extend(batch)
+
+    def sqs_event(self, messages: list[MessageTypeDef]) -> dict[str, Any]:
+        """The messages as Lambda's SQS event source hands them to the work function."""
+        return as_sqs_event(messages, self.queue_arn, REGION)
+
+    def delete(self, messages: list[MessageTypeDef], batch_item_failures: Any) -> None:
+        """What the event source does after an invocation: delete every message the function did not name in
+        `batchItemFailures`."""
+        failed = {item.get("itemIdentifier") for item in batch_item_failures or [] if isinstance(item, dict)}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 @contextlib.contextmanager
 def local_aws(event: Any, action_types: str) -> Iterator[LocalAws]:
-    """The local CodePipeline endpoint and moto's Secrets Manager, seeded with the jobs the event names."""
+    """The local CodePipeline endpoint, seeded with the jobs the event names, and moto's Secrets Manager (the
+    partner tokens) and SQS (the work queue); the seeded jobs' `Url` is a local page that answers 200."""
     from moto.server import ThreadedMotoServer  # noqa: PLC0415 - only when the embedded endpoints are used
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    secrets = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    secrets.start()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
     try:
-        with LocalCodePipeline() as endpoint:
-            secrets_url = "http://{}:{}".format(*secrets.get_host_and_port())
+        with LocalCodePipeline() as endpoint, _healthy_page() as page:
+            moto_url = "http://{}:{}".format(*moto.get_host_and_port())
             token = uuid.uuid4().hex  # throwaway, for the partner jobs this run creates
             secret_id = f"client-tokens-{uuid.uuid4().hex[:8]}"
-            boto3.client(
-                "secretsmanager",
-                endpoint_url=secrets_url,
-                region_name="us-east-1",
-                aws_access_key_id="local",
-                aws_secret_access_key="local",  # noqa: S106 - moto's throwaway credentials
-            ).create_secret(Name=secret_id, SecretString=json.dumps({CLIENT_ID: token}))
-            seed(endpoint, event, action_types, token)
+            tokens = dict.fromkeys([CLIENT_ID, *(m.get("clientId") for m in _job_messages(event))], token)
+            tokens.pop(None, None)
+            _moto_client("secretsmanager", moto_url).create_secret(Name=secret_id, SecretString=json.dumps(tokens))
+            sqs: SQSClient = _moto_client("sqs", moto_url)
+            queue_url = sqs.create_queue(QueueName=f"work-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+            attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+            seed(endpoint, event, action_types, token, {"Url": page})
             yield LocalAws(
                 endpoint,
                 {
                     "AWS_ENDPOINT_URL_CODEPIPELINE": endpoint.url,
-                    "AWS_ENDPOINT_URL_SECRETS_MANAGER": secrets_url,
+                    "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto_url,
+                    "AWS_ENDPOINT_URL_SQS": moto_url,
+                    # Under the SAM CLI the template's JOB_QUEUE_URL (the stack's queue) resolves to nothing
+                    "JOB_QUEUE_URL": queue_url,
                     "CLIENT_TOKEN_SECRET_ID": secret_id,
                     "AWS_ACCESS_KEY_ID": "local",
                     "AWS_SECRET_ACCESS_KEY": "local",
-                    "AWS_DEFAULT_REGION": "us-east-1",
+                    "AWS_DEFAULT_REGION": REGION,
                 },
+                sqs,
+                queue_url,
+                attributes["QueueArn"],
             )
     finally:
-        secrets.stop()
+        moto.stop()
 
 
-def seed(endpoint: LocalCodePipeline, event: Any, action_types: str, token: str) -> None:
-    """Jobs for the event: the job a direct event names, dispatched with its nonce; queued jobs to poll."""
+def _moto_client(service: Literal["secretsmanager", "sqs"], url: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - moto's throwaway credentials
+    )
+
+
+@contextlib.contextmanager
+def _healthy_page() -> Iterator[str]:
+    """A page on 127.0.0.1 that answers 200, for the example action (`codepipeline_worker.example:check_url`)."""
+
+    class Healthy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Healthy)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/healthy"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def seed(
+    endpoint: LocalCodePipeline,
+    event: Any,
+    action_types: str,
+    token: str,
+    configuration: dict[str, str] | None = None,
+) -> None:
+    """Jobs for the event: the job a direct event names, dispatched with its nonce; queued jobs to poll; the jobs
+    an SQS event's messages name, claimed. Each with `configuration` as its action configuration."""
     if not isinstance(event, dict):
         return
+    for message in _job_messages(event):
+        _seed_claimed(endpoint, message, action_types, token, configuration)
     for job in event.get("jobs", [event] if "jobId" in event else []):
         if not isinstance(job, dict) or "jobId" not in job:
             continue
@@ -304,18 +409,64 @@ def seed(endpoint: LocalCodePipeline, event: Any, action_types: str, token: str)
                     dispatched_nonce=nonce,
                     client_id=job.get("clientId", CLIENT_ID),
                     client_token=job.get("clientToken", token),
+                    configuration=configuration,
                 )
             else:
                 endpoint.store.create_job(
-                    action_types.split(",", maxsplit=1)[0], job_id=job["jobId"], dispatched_nonce=nonce
+                    action_types.split(",", maxsplit=1)[0],
+                    job_id=job["jobId"],
+                    dispatched_nonce=nonce,
+                    configuration=configuration,
                 )
     if "detail-type" in event:
         for action_type in action_types.split(","):
             for _ in range(2):
                 if action_type.startswith("ThirdParty/"):
-                    endpoint.store.create_job(action_type, client_id=CLIENT_ID, client_token=token)
+                    endpoint.store.create_job(
+                        action_type, client_id=CLIENT_ID, client_token=token, configuration=configuration
+                    )
                 else:
-                    endpoint.store.create_job(action_type)
+                    endpoint.store.create_job(action_type, configuration=configuration)
+
+
+def _job_messages(event: Any) -> list[dict[str, Any]]:
+    """The job messages an SQS event's records hold (a record whose body is not one is left out)."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    messages = []
+    for record in records if isinstance(records, list) else []:
+        with contextlib.suppress(TypeError, ValueError, AttributeError):
+            message = json.loads(record.get("body"))
+            if isinstance(message, dict) and isinstance(message.get("jobId"), str):
+                messages.append(message)
+    return messages
+
+
+def _seed_claimed(
+    endpoint: LocalCodePipeline,
+    message: dict[str, Any],
+    action_types: str,
+    token: str,
+    configuration: dict[str, str] | None,
+) -> None:
+    """The job a work-queue message names, as the job worker left it: created, dispatched and acknowledged."""
+    job_id = message["jobId"]
+    with contextlib.suppress(ValueError, ServiceError):  # an id the endpoint refuses is the event's to show
+        if message.get("jobType") == "thirdParty":
+            partner = next((t for t in action_types.split(",") if t.startswith("ThirdParty/")), None)
+            endpoint.store.create_job(
+                partner or "ThirdParty/Deploy/PartnerTool/2",
+                job_id=job_id,
+                dispatched_nonce="1",
+                client_id=str(message.get("clientId") or CLIENT_ID),
+                client_token=token,
+                configuration=configuration,
+            )
+            endpoint.store.acknowledge_third_party_job({"jobId": job_id, "nonce": "1", "clientToken": token})
+        else:
+            endpoint.store.create_job(
+                action_types.split(",", maxsplit=1)[0], job_id=job_id, dispatched_nonce="1", configuration=configuration
+            )
+            endpoint.store.acknowledge_job({"jobId": job_id, "nonce": "1"})
 
 
 # -- command line -------------------------------------------------------------------------------------------
@@ -323,7 +474,14 @@ def seed(endpoint: LocalCodePipeline, event: Any, action_types: str, token: str)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("event", type=Path, help="an event file, e.g. events/custom-job.json")
+    parser.add_argument(
+        "event", type=Path, help="a job worker event (e.g. events/custom-job.json) or an SQS one (events/work/)"
+    )
+    parser.add_argument(
+        "--function",
+        choices=[ACKNOWLEDGER, WORKER],
+        help=f"the function to run (default: the event's); {WORKER} with a job worker event runs both",
+    )
     parser.add_argument("--endpoint", help="a CodePipeline endpoint of yours instead of the embedded one")
     parser.add_argument("--parameter-overrides", default="", help="template parameters, Key=Value separated by spaces")
     parser.add_argument("--no-build", action="store_true", help="use the existing .aws-sam/build")
@@ -331,41 +489,108 @@ def main(argv: list[str] | None = None) -> int:
 
     overrides = dict(pair.split("=", 1) for pair in args.parameter_overrides.split())
     event = json.loads(args.event.read_text())
-    artifact = BUILD_DIR / FUNCTION if args.no_build else build(overrides)
-    function = describe_function(overrides)
-    environment = {k: v for k, v in function["environment"].items() if v != ""}
+    sqs_event = isinstance(event, dict) and "Records" in event
+    function = args.function or (WORKER if sqs_event else ACKNOWLEDGER)
+    if sqs_event and function == ACKNOWLEDGER:
+        parser.error(f"an SQS event is for {WORKER}")
+    if args.endpoint and function == WORKER:
+        parser.error(f"{WORKER} runs against the embedded endpoints only (no --endpoint)")
+    if not args.no_build:
+        build(overrides)
 
     with contextlib.ExitStack() as stack:
-        endpoint = None
-        if args.endpoint:  # a local endpoint of yours: it takes any credentials
-            environment.update(
-                {
-                    "AWS_ENDPOINT_URL_CODEPIPELINE": args.endpoint,
-                    "AWS_ACCESS_KEY_ID": "local",
-                    "AWS_SECRET_ACCESS_KEY": "local",
-                    "AWS_DEFAULT_REGION": "us-east-1",
-                }
-            )
+        local = None
+        acknowledger = describe_function(overrides, ACKNOWLEDGER)
+        if not args.endpoint:
+            local = stack.enter_context(local_aws(event, acknowledger["environment"]["ACTION_TYPES"]))
+        before = _states(local)
+        queued = None
+        if sqs_event:
+            runs = run_work_function(cast("LocalAws", local), describe_function(overrides, WORKER), event)
         else:
-            local = stack.enter_context(local_aws(event, environment["ACTION_TYPES"]))
-            endpoint = local.endpoint
-            environment.update(local.environment)
-        before = _states(endpoint)
-        function_process = stack.enter_context(running_function(artifact, function, environment))
-        result = function_process.invoke(event)
-        after = _states(endpoint)
+            runs = [(acknowledger, run_job_worker(local, acknowledger, event, args.endpoint))]
+            if local is not None:
+                queued = local.queued()
+                if function == WORKER:
+                    runs.extend(run_work_function(local, describe_function(overrides, WORKER)))
+        after = _states(local)
 
-    print(result.logs, file=sys.stderr, end="")
-    if result.peak_memory_mb is not None:
-        print(f"peak memory of the runtime: {result.peak_memory_mb:.0f} MB of {function['memory']} MB", file=sys.stderr)
-    for job_id, state in after.items():
-        print(f"job {job_id}: {before.get(job_id)} -> {state}", file=sys.stderr)
-    print(json.dumps(result.response))
+    show(runs, queued, function, before, after)
     return 0
 
 
-def _states(endpoint: LocalCodePipeline | None) -> dict[str, str]:
-    return {} if endpoint is None else {j["jobId"]: j["status"] for j in endpoint.store.jobs()}
+def show(
+    runs: list[tuple[dict[str, Any], Invocation]],
+    queued: int | None,
+    function: str,
+    before: dict[str, str],
+    after: dict[str, str],
+) -> None:
+    """As `sam local invoke` shows a run: the logs on stderr, the (last) response on stdout; then what the work
+    queue got and each job's state before and after."""
+    for described, invocation in runs:
+        print(f"== {described['name']}", file=sys.stderr)
+        print(invocation.logs, file=sys.stderr, end="")
+        if invocation.peak_memory_mb is not None:
+            print(
+                f"peak memory of the runtime: {invocation.peak_memory_mb:.0f} MB of {described['memory']} MB",
+                file=sys.stderr,
+            )
+        if invocation is not runs[-1][1]:
+            print(f"response: {json.dumps(invocation.response)}", file=sys.stderr)
+    if queued is not None:
+        print(f"work queue: {queued} job(s) handed off", file=sys.stderr)
+    if function == WORKER and runs[-1][0]["name"] != WORKER:
+        print(f"{WORKER} not run: nothing was handed off", file=sys.stderr)
+    for job_id, state in after.items():
+        print(f"job {job_id}: {before.get(job_id)} -> {state}", file=sys.stderr)
+    print(json.dumps(runs[-1][1].response))
+
+
+def run_job_worker(local: LocalAws | None, function: dict[str, Any], event: Any, endpoint: str | None) -> Invocation:
+    """The built job worker on the event, against the embedded endpoints or a CodePipeline endpoint of yours
+    (which takes any credentials)."""
+    environment = _non_empty(function["environment"])
+    if local is not None:
+        environment.update(local.environment)
+    elif endpoint:
+        environment.update(
+            {
+                "AWS_ENDPOINT_URL_CODEPIPELINE": endpoint,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_DEFAULT_REGION": REGION,
+            }
+        )
+    with running_function(artifact(ACKNOWLEDGER), function, environment) as running:
+        return running.invoke(event)
+
+
+def run_work_function(
+    local: LocalAws, function: dict[str, Any], event: Any = None
+) -> list[tuple[dict[str, Any], Invocation]]:
+    """The built work function on `event`; without one, on every message of the work queue, as one SQS event,
+    and then, as the event source does, the messages it did not name in `batchItemFailures` deleted. Nothing
+    when the queue is empty."""
+    messages = local.receive() if event is None else []
+    if event is None and not messages:
+        return []
+    environment = {**_non_empty(function["environment"]), **local.environment}
+    with running_function(artifact(WORKER), function, environment) as running:
+        invocation = running.invoke(local.sqs_event(messages) if event is None else event)
+    if messages:
+        response = invocation.response
+        local.delete(messages, response.get("batchItemFailures") if isinstance(response, dict) else None)
+    return [(function, invocation)]
+
+
+def _non_empty(environment: dict[str, str]) -> dict[str, str]:
+    """The environment without the empty values, which the SDK and the settings read as unset anyway."""
+    return {k: v for k, v in environment.items() if v != ""}
+
+
+def _states(local: LocalAws | None) -> dict[str, str]:
+    return {} if local is None else {j["jobId"]: j["status"] for j in local.endpoint.store.jobs()}
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 boto3 and pydantic versions than the function, and prints JSON.
 
     .venv-sam/bin/python tools/sam_inspect.py function template.yaml JobWorkerFunction [Key=Value ...]
-        handler, runtime, timeout, memory and environment, resolved as `sam local invoke` resolves them
+        name, handler, runtime, timeout, memory and environment, resolved as `sam local invoke` resolves them
+        (a value the SAM CLI cannot resolve, such as the work queue's GetAtt QueueUrl, is empty, as there)
     .venv-sam/bin/python tools/sam_inspect.py transform template.yaml [Key=Value ...]
         the CloudFormation template the AWS::Serverless transform makes, with the parsed source beside it
 """
@@ -32,11 +33,13 @@ def describe_function(template: str, name: str, overrides: dict[str, str]) -> di
     # The same stringification `sam local invoke` applies (numbers to text, true/false lower-case).
     environment = EnvironmentVariables(function.runtime, variables=variables).resolve()
     return {
+        "name": name,
         "handler": function.handler,
         "runtime": function.runtime,
         "architectures": function.architectures,
-        "timeout": function.timeout,
-        "memory": function.memory,
+        # A number, whether it came from a parameter's default (a number) or from an override (text)
+        "timeout": None if function.timeout is None else int(function.timeout),
+        "memory": None if function.memory is None else int(function.memory),
         "environment": {key: environment[key] for key in variables},
     }
 

@@ -24,9 +24,48 @@ if TYPE_CHECKING:
 
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
     from mypy_boto3_codepipeline import CodePipelineClient
-    from mypy_boto3_codepipeline.type_defs import ActionTypeIdTypeDef, JobTypeDef, ThirdPartyJobTypeDef
+    from mypy_boto3_codepipeline.type_defs import (
+        ActionTypeIdTypeDef,
+        JobDataTypeDef,
+        JobTypeDef,
+        ThirdPartyJobDataTypeDef,
+        ThirdPartyJobTypeDef,
+    )
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import DeleteMessageBatchRequestEntryTypeDef, MessageTypeDef
 
-    from .config import PollTarget, QueryParam, Settings
+    from .config import CommonSettings, PollTarget, QueryParam, Settings
+    from .work import CurrentRevision
+
+# The AWS calls each function makes, for least privilege: the template grants exactly these (tests/template), and
+# the integration tests check that each function calls nothing else. Both also read the client-token secret
+# (secretsmanager:GetSecretValue) when CLIENT_TOKEN_SECRET_ID is set.
+ACKNOWLEDGER_OPERATIONS = frozenset(
+    {
+        "codepipeline:PollForJobs",
+        "codepipeline:AcknowledgeJob",
+        "codepipeline:PollForThirdPartyJobs",
+        "codepipeline:GetThirdPartyJobDetails",
+        "codepipeline:AcknowledgeThirdPartyJob",
+        # a claimed job the work queue refuses is failed back at once
+        "codepipeline:PutJobFailureResult",
+        "codepipeline:PutThirdPartyJobFailureResult",
+        "sqs:SendMessage",
+    }
+)
+WORKER_OPERATIONS = frozenset(
+    {
+        "codepipeline:GetJobDetails",
+        "codepipeline:GetThirdPartyJobDetails",
+        "codepipeline:PutJobSuccessResult",
+        "codepipeline:PutJobFailureResult",
+        "codepipeline:PutThirdPartyJobSuccessResult",
+        "codepipeline:PutThirdPartyJobFailureResult",
+    }
+)
+# Lambda's SQS event source receives and deletes for the worker function (SAM's SQSPollerPolicy); outside Lambda,
+# `python -m codepipeline_worker.consume` makes these calls itself.
+CONSUMER_OPERATIONS = frozenset({"sqs:ReceiveMessage", "sqs:DeleteMessageBatch"})
 
 # A job call is small; a slow or silent endpoint must not hold a thread for botocore's 60 s default.
 CONNECT_TIMEOUT_S = 2
@@ -60,17 +99,73 @@ def _call[R](operation: str, call: Callable[[], R]) -> R:
     raise error
 
 
-def create_codepipeline_client(settings: Settings) -> CodePipelineClient:
-    """A client built once per execution environment. The endpoint comes from the SDK's own settings
-    (AWS_ENDPOINT_URL_CODEPIPELINE / AWS_ENDPOINT_URL), never from this code."""
-    config = Config(
+def _config(settings: CommonSettings, pool: int) -> Config:
+    return Config(
         retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
-        max_pool_connections=settings.ack_concurrency,
+        max_pool_connections=pool,
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
         user_agent_extra=f"app/{settings.service_name}",
     )
-    return boto3.client("codepipeline", config=config)
+
+
+def create_codepipeline_client(settings: CommonSettings, pool: int = 10) -> CodePipelineClient:
+    """A client built once per execution environment. The endpoint comes from the SDK's own settings
+    (AWS_ENDPOINT_URL_CODEPIPELINE / AWS_ENDPOINT_URL), never from this code."""
+    return boto3.client("codepipeline", config=_config(settings, pool))
+
+
+def create_work_queue(settings: Settings) -> WorkQueue | None:
+    """The work queue the acknowledger hands claimed jobs to, or None when JOB_QUEUE_URL is not set."""
+    if settings.job_queue_url is None:
+        return None
+    return open_work_queue(settings.job_queue_url, settings, settings.ack_concurrency)
+
+
+def open_work_queue(queue_url: str, settings: CommonSettings, pool: int = 10) -> WorkQueue:
+    client: SQSClient = boto3.client("sqs", config=_config(settings, pool))
+    return WorkQueue(client, queue_url)
+
+
+class WorkQueue:
+    """SQS: one message per claimed job. The body is a `work.JobMessage`, which holds no secret."""
+
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self.url = queue_url
+
+    def send(self, body: str) -> str:
+        response = _call("SendMessage", lambda: self._client.send_message(QueueUrl=self.url, MessageBody=body))
+        return response.get("MessageId", "")
+
+    def receive(self, max_messages: int, wait_s: int) -> list[MessageTypeDef]:
+        """Up to `max_messages` messages, long-polling for `wait_s` seconds (a container's or laptop's loop)."""
+        response = _call(
+            "ReceiveMessage",
+            lambda: self._client.receive_message(
+                QueueUrl=self.url,
+                MaxNumberOfMessages=max_messages,
+                WaitTimeSeconds=wait_s,
+                MessageSystemAttributeNames=["All"],
+            ),
+        )
+        return response.get("Messages", [])
+
+    def delete(self, receipt_handles: list[str]) -> int:
+        """Delete the messages; return how many SQS did not delete (they come back, and their work runs again,
+        so the caller logs it)."""
+        entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
+            {"Id": str(n), "ReceiptHandle": handle} for n, handle in enumerate(receipt_handles)
+        ]
+        not_deleted = 0
+        for start in range(0, len(entries), 10):
+            batch = entries[start : start + 10]
+            response = _call(
+                "DeleteMessageBatch",
+                lambda batch=batch: self._client.delete_message_batch(QueueUrl=self.url, Entries=batch),  # type: ignore[misc]
+            )
+            not_deleted += len(response.get("Failed", []))
+        return not_deleted
 
 
 class CodePipelineAdapter:
@@ -94,15 +189,70 @@ class CodePipelineAdapter:
         )
         return response.get("status", "")
 
-    def third_party_job_nonce(self, job_id: str, client_token: SecretStr) -> SecretStr | None:
-        """The nonce from GetThirdPartyJobDetails. The rest of the answer (artifact credentials among it)
-        is not kept."""
+    def third_party_job_details(
+        self, job_id: str, client_token: SecretStr
+    ) -> tuple[SecretStr | None, ThirdPartyJobDataTypeDef]:
+        """GetThirdPartyJobDetails: the nonce (while the job is Dispatched) and the job's data, which holds
+        artifact credentials: callers copy out only what they need."""
         response = _call(
             "GetThirdPartyJobDetails",
             lambda: self._client.get_third_party_job_details(jobId=job_id, clientToken=client_token.get_secret_value()),
         )
-        nonce = response.get("jobDetails", {}).get("nonce")
-        return SecretStr(nonce) if nonce else None
+        details = response.get("jobDetails", {})
+        nonce = details.get("nonce")
+        return (SecretStr(nonce) if nonce else None), details.get("data", {})
+
+    def job_details(self, job_id: str) -> JobDataTypeDef:
+        """GetJobDetails: the job's data, artifact credentials among it."""
+        response = _call("GetJobDetails", lambda: self._client.get_job_details(jobId=job_id))
+        return response.get("jobDetails", {}).get("data", {})
+
+    def put_job_success_result(
+        self,
+        job_id: str,
+        *,
+        execution_details: dict[str, Any] | None = None,
+        current_revision: CurrentRevision | None = None,
+        continuation_token: str | None = None,
+        output_variables: dict[str, str] | None = None,
+    ) -> None:
+        request = _success_request(execution_details, current_revision, continuation_token)
+        if output_variables:
+            request["outputVariables"] = output_variables
+        _call("PutJobSuccessResult", lambda: self._client.put_job_success_result(jobId=job_id, **request))
+
+    def put_job_failure_result(self, job_id: str, failure: dict[str, str]) -> None:
+        _call(
+            "PutJobFailureResult",
+            lambda: self._client.put_job_failure_result(jobId=job_id, failureDetails=failure),  # type: ignore[arg-type]
+        )
+
+    def put_third_party_job_success_result(
+        self,
+        job_id: str,
+        client_token: SecretStr,
+        *,
+        execution_details: dict[str, Any] | None = None,
+        current_revision: CurrentRevision | None = None,
+        continuation_token: str | None = None,
+    ) -> None:
+        request = _success_request(execution_details, current_revision, continuation_token)
+        _call(
+            "PutThirdPartyJobSuccessResult",
+            lambda: self._client.put_third_party_job_success_result(
+                jobId=job_id, clientToken=client_token.get_secret_value(), **request
+            ),
+        )
+
+    def put_third_party_job_failure_result(self, job_id: str, client_token: SecretStr, failure: dict[str, str]) -> None:
+        _call(
+            "PutThirdPartyJobFailureResult",
+            lambda: self._client.put_third_party_job_failure_result(
+                jobId=job_id,
+                clientToken=client_token.get_secret_value(),
+                failureDetails=failure,  # type: ignore[arg-type]
+            ),
+        )
 
     def poll_for_jobs(
         self, target: PollTarget, max_batch_size: int, query_param: QueryParam | None
@@ -129,6 +279,21 @@ class CodePipelineAdapter:
             lambda: self._client.poll_for_third_party_jobs(actionTypeId=action_type, maxBatchSize=max_batch_size),
         )
         return response.get("jobs", [])
+
+
+def _success_request(
+    execution_details: dict[str, Any] | None,
+    current_revision: CurrentRevision | None,
+    continuation_token: str | None,
+) -> dict[str, Any]:
+    request: dict[str, Any] = {}
+    if execution_details:
+        request["executionDetails"] = execution_details
+    if current_revision is not None:
+        request["currentRevision"] = current_revision.model_dump(by_alias=True, exclude_none=True)
+    if continuation_token is not None:
+        request["continuationToken"] = continuation_token
+    return request
 
 
 class ClientTokenError(Exception):
@@ -238,7 +403,7 @@ def _sdk_code(exc: BaseException | None) -> str | None:
     return type(exc).__name__ if exc is not None else None
 
 
-def create_client_token_store(settings: Settings) -> ClientTokenStore | None:
+def create_client_token_store(settings: CommonSettings) -> ClientTokenStore | None:
     """The token store, or None when no secret is configured. Powertools Parameters is imported only here,
     so a worker without partner tokens does not pay for it at cold start. The caller checks the secret."""
     if settings.client_token_secret_id is None:

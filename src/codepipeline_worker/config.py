@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 DEFAULT_SERVICE_NAME = "codepipeline-job-worker"
 DEFAULT_METRICS_NAMESPACE = "CodePipelineJobWorker"
+DEFAULT_WORK_FUNCTION = "codepipeline_worker.example:check_url"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -39,17 +40,14 @@ class QueryParam(BaseModel):
     value: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,50}$")]
 
 
-class Settings(BaseModel):
-    """Every variable the function reads. Field aliases are the variable names, so errors name them; the
-    values are environment strings, which the `before` validators parse."""
+class CommonSettings(BaseModel):
+    """The variables both functions read: the acknowledger and the work function. Field aliases are the
+    variable names, so errors name them; the values are environment strings, which `before` validators parse."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Built when first validated: each function validates two of the three settings classes, never the third.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
-    action_types: tuple[PollTarget, ...] = Field(alias="ACTION_TYPES", min_length=1)
-    max_batch_size: int = Field(10, alias="MAX_BATCH_SIZE", ge=1, le=100)
-    poll_query_param: QueryParam | None = Field(None, alias="POLL_QUERY_PARAM")
     client_token_secret_id: str | None = Field(None, alias="CLIENT_TOKEN_SECRET_ID", min_length=1, max_length=2048)
-    ack_concurrency: int = Field(16, alias="ACK_CONCURRENCY", ge=1, le=100)
     max_attempts: int = Field(3, alias="AWS_MAX_ATTEMPTS", ge=1, le=10)
     service_name: str = Field(DEFAULT_SERVICE_NAME, alias="POWERTOOLS_SERVICE_NAME", min_length=1)
     metrics_namespace: str = Field(
@@ -58,6 +56,43 @@ class Settings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO", alias="POWERTOOLS_LOG_LEVEL")
     log_event: bool = Field(False, alias="POWERTOOLS_LOGGER_LOG_EVENT")
     tracing_disabled: bool = Field(False, alias="POWERTOOLS_TRACE_DISABLED")
+
+    @field_validator("client_token_secret_id", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: str) -> str | None:
+        return value if value.strip() else None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.strip().upper()
+
+    @field_validator("log_event", "tracing_disabled", mode="before")
+    @classmethod
+    def _flag(cls, value: str) -> bool:
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError("must be true or false")
+
+
+class Settings(CommonSettings):
+    """The acknowledger's configuration."""
+
+    action_types: tuple[PollTarget, ...] = Field(alias="ACTION_TYPES", min_length=1)
+    max_batch_size: int = Field(10, alias="MAX_BATCH_SIZE", ge=1, le=100)
+    poll_query_param: QueryParam | None = Field(None, alias="POLL_QUERY_PARAM")
+    ack_concurrency: int = Field(16, alias="ACK_CONCURRENCY", ge=1, le=100)
+    # Unbounded in the pattern, bounded by max_length: a repetition count such as {1,2040} makes the regex
+    # engine build a large automaton, which cost the cold start 12 ms.
+    job_queue_url: str | None = Field(None, alias="JOB_QUEUE_URL", pattern=r"^https?://\S+$", max_length=2048)
+
+    @field_validator("job_queue_url", mode="before")
+    @classmethod
+    def _blank_queue_is_unset(cls, value: str) -> str | None:
+        return value if value.strip() else None
 
     @field_validator("action_types", mode="before")
     @classmethod
@@ -86,35 +121,30 @@ class Settings(BaseModel):
             raise ValueError("must be key=value, for example ProjectName=my-project")
         return {"key": key, "value": param}
 
-    @field_validator("client_token_secret_id", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: str) -> str | None:
-        return value if value.strip() else None
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.strip().upper()
-
-    @field_validator("log_event", "tracing_disabled", mode="before")
-    @classmethod
-    def _flag(cls, value: str) -> bool:
-        text = value.strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise ValueError("must be true or false")
-
     def action_type_names(self) -> list[str]:
         return [str(t) for t in self.action_types]
 
 
+class WorkerSettings(CommonSettings):
+    """The work function's configuration: which function runs the jobs taken from the work queue."""
+
+    work_function: str = Field(
+        DEFAULT_WORK_FUNCTION,
+        alias="WORK_FUNCTION",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$",
+    )
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate the configuration, or raise ConfigurationError naming every bad variable."""
+    """Read and validate the acknowledger's configuration, or raise ConfigurationError naming every bad variable."""
+    return load_config(Settings, environ)
+
+
+def load_config[S: CommonSettings](model: type[S], environ: Mapping[str, str] | None = None) -> S:
+    """Read and validate one function's configuration, or raise ConfigurationError naming every bad variable."""
     env = os.environ if environ is None else environ
     try:
-        return Settings.model_validate(dict(env))
+        return model.model_validate(dict(env))
     except ValidationError as exc:
         problems = [
             _describe(err["loc"], err["msg"])
@@ -135,5 +165,17 @@ def _describe(loc: tuple[int | str, ...], message: str) -> str:
 
 @cache
 def get_settings() -> Settings:
-    """The process's settings, read from os.environ on first use (the cold start) and kept."""
+    """The acknowledger's settings, read from os.environ on first use (the cold start) and kept."""
     return load_settings()
+
+
+@cache
+def get_common_settings() -> CommonSettings:
+    """What both functions read (logging, metrics, tracing), from os.environ at cold start."""
+    return load_config(CommonSettings)
+
+
+@cache
+def get_worker_settings() -> WorkerSettings:
+    """The work function's settings, from os.environ at cold start."""
+    return load_config(WorkerSettings)

@@ -360,6 +360,14 @@ class _Result(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+class Handoff(StrEnum):
+    """What became of a claimed job when a work queue is configured."""
+
+    QUEUED = "queued"  # on the work queue
+    FAILED_BACK = "failedBack"  # the queue refused it; reported failed to CodePipeline (PutJob*FailureResult)
+    LOST = "lost"  # the queue refused it and the failure report failed too: CodePipeline times the job out
+
+
 class JobResult(_Result):
     """What happened to one job. Never carries a nonce or a token."""
 
@@ -369,6 +377,8 @@ class JobResult(_Result):
     status: JobStatus | None = None
     error: str | None = None
     action_type: str | None = None
+    handoff: Handoff | None = None
+    handoff_error: str | None = None
 
 
 class Counts(_Result):
@@ -377,16 +387,22 @@ class Counts(_Result):
     not_claimed: int
     conflict: int
     failed: int
+    # Set when jobs were handed to a work queue: those it took, and those it refused.
+    queued: int | None = None
+    handoff_failed: int | None = None
 
     @classmethod
     def of(cls, results: list[JobResult]) -> Counts:
         outcomes = [r.outcome for r in results]
+        handoffs = [r.handoff for r in results if r.handoff is not None]
         return cls(
             total=len(results),
             acknowledged=outcomes.count(Outcome.ACKNOWLEDGED),
             not_claimed=outcomes.count(Outcome.NOT_CLAIMED),
             conflict=outcomes.count(Outcome.CONFLICT),
             failed=outcomes.count(Outcome.FAILED),
+            queued=handoffs.count(Handoff.QUEUED) if handoffs else None,
+            handoff_failed=len(handoffs) - handoffs.count(Handoff.QUEUED) if handoffs else None,
         )
 
 

@@ -21,8 +21,10 @@ from .adapter import (
     ClientTokenError,
     ClientTokenStore,
     CodePipelineAdapter,
+    WorkQueue,
     create_client_token_store,
     create_codepipeline_client,
+    create_work_queue,
     worst_case_call_s,
 )
 from .errors import job_error_class
@@ -32,6 +34,7 @@ from .models import (
     Counts,
     CustomJobEvent,
     Event,
+    Handoff,
     IgnoredResult,
     JobBatchEvent,
     JobResult,
@@ -43,6 +46,7 @@ from .models import (
     ThirdPartyJobEvent,
 )
 from .observability import logger, metrics
+from .work import JobMessage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -78,6 +82,7 @@ JOB_ERROR_CODES = frozenset(
         "ClientTokenNotFound",
         "NonceUnavailable",
         "InvalidServiceResponse",
+        "ClientIdRequired",
     }
 )
 EXPLANATIONS = {
@@ -92,6 +97,10 @@ EXPLANATIONS = {
     "ClientTokenSecretInvalid": "the client-token secret is not a JSON object mapping clientId to clientToken",
     "NonceUnavailable": "GetThirdPartyJobDetails returned no nonce",
     "InvalidServiceResponse": "CodePipeline's answer did not match its API",
+    "ClientIdRequired": (
+        "a partner job handed to the work queue needs its clientId, by which the work side reads the token;"
+        " the job was not claimed"
+    ),
     NOT_ATTEMPTED: "time ran out before the call was made; CodePipeline will dispatch the job again",
     DEADLINE_EXCEEDED: "the call had not answered when time ran out; whether it claimed the job is unknown",
 }
@@ -130,6 +139,27 @@ class _PollState:
         return PollSummary(action_type=str(self.target), polls=self.polls, jobs_found=self.jobs_found, error=self.error)
 
 
+# The failure reported to CodePipeline for a job claimed but refused by the work queue.
+HANDOFF_FAILURE_MESSAGE = (
+    "The job worker claimed this job but could not put it on its work queue ({code}). Nothing ran; retry the action."
+)
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A job a poll returned, with the queue message built from what the poll said about it."""
+
+    job: JobEvent
+    message: JobMessage | None
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    status: str
+    token: SecretStr | None  # the partner job's client token, kept to report a failed hand-off
+    message: JobMessage | None
+
+
 class _Claims:
     """One invocation's calls: a pool of ACK_CONCURRENCY threads, and the claims it runs, in order.
 
@@ -149,7 +179,7 @@ class _Claims:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-PolledItem = JobEvent | JobResult
+PolledItem = _Found | JobResult
 
 
 class JobService:
@@ -161,11 +191,13 @@ class JobService:
         codepipeline: CodePipelineAdapter,
         tokens: ClientTokenStore | None = None,
         *,
+        queue: WorkQueue | None = None,
         started_retry_delays: Sequence[float] = STARTED_RETRY_DELAYS_S,
     ) -> None:
         self._settings = settings
         self._codepipeline = codepipeline
         self._tokens = tokens
+        self._queue = queue
         self._started_retry_delays = tuple(started_retry_delays)
         self._worst_case_call_s = worst_case_call_s(settings.max_attempts)
 
@@ -177,7 +209,8 @@ class JobService:
             fault = tokens.check()
             if fault is not None:
                 logger.warning("client-token secret not readable at cold start; partner jobs will retry", error=fault)
-        return cls(settings, CodePipelineAdapter(create_codepipeline_client(settings)), tokens)
+        client = create_codepipeline_client(settings, settings.ack_concurrency)
+        return cls(settings, CodePipelineAdapter(client), tokens, queue=create_work_queue(settings))
 
     def handle(self, event: Event, deadline: Deadline) -> dict[str, Any]:
         """Do what the event asks and return the JSON-serializable result."""
@@ -198,6 +231,8 @@ class JobService:
         inline: a thread costs more than the claim's own work. Otherwise it goes through the pool, which never
         waits past the deadline."""
         calls = 1 if isinstance(job, CustomJobEvent) else 3  # a partner job may read the secret and the details
+        if self._queue is not None:
+            calls += 2  # the hand-off, and the failure report if the queue refuses it
         if deadline.remaining() > calls * self._worst_case_call_s:
             result = self._claim(job, None, deadline)
         else:
@@ -217,7 +252,7 @@ class JobService:
     def _claim_all(self, jobs: Sequence[JobEvent], deadline: Deadline) -> list[JobResult]:
         with _Claims(self._settings.ack_concurrency, deadline) as claims:
             for job in jobs:
-                self._submit_claim(claims, job, None)
+                self._submit_claim(claims, job, None, None)
             return self._collect(claims)
 
     # -- polling ---------------------------------------------------------------------------------------
@@ -289,7 +324,7 @@ class JobService:
             if isinstance(item, JobResult):
                 unusable.append(item)
             else:
-                self._submit_claim(claims, item, str(state.target))
+                self._submit_claim(claims, item.job, str(state.target), item.message)
         remaining = claims.deadline.remaining()
         if remaining < MIN_POLL_TIME_S:
             return None
@@ -309,14 +344,17 @@ class JobService:
             jobs = self._codepipeline.poll_for_jobs(
                 target, self._settings.max_batch_size, self._settings.poll_query_param
             )
-            return [_custom_from_poll(job, name) for job in jobs]
+            hand_off = self._queue is not None
+            return [_custom_from_poll(job, name, hand_off) for job in jobs]
         partner_jobs = self._codepipeline.poll_for_third_party_jobs(target, self._settings.max_batch_size)
         return [_third_party_from_poll(job, name) for job in partner_jobs]
 
     # -- claiming one job ------------------------------------------------------------------------------
 
-    def _submit_claim(self, claims: _Claims, job: JobEvent, action_type: str | None) -> None:
-        future = claims.pool.submit(self._claim, job, action_type, claims.deadline)
+    def _submit_claim(
+        self, claims: _Claims, job: JobEvent, action_type: str | None, message: JobMessage | None
+    ) -> None:
+        future = claims.pool.submit(self._claim, job, action_type, claims.deadline, message)
         claims.submitted.append((future, job, action_type))
 
     def _collect(self, claims: _Claims) -> list[JobResult]:
@@ -335,11 +373,15 @@ class JobService:
                 logger.error("job not acknowledged in time", job_id=result.job_id, error=result.error)
         return results
 
-    def _claim(self, job: JobEvent, action_type: str | None, deadline: Deadline) -> JobResult:
-        if deadline.remaining() <= 0:
-            return _failed(job, NOT_ATTEMPTED, action_type)
+    def _claim(
+        self, job: JobEvent, action_type: str | None, deadline: Deadline, message: JobMessage | None = None
+    ) -> JobResult:
+        refused = self._refuse(job, deadline)
+        if refused is not None:
+            failed = _failed(job, refused, action_type)
+            return failed if refused == NOT_ATTEMPTED else _log(failed)  # time-outs are logged by _collect
         try:
-            status = self._acknowledge(job)
+            claimed = self._acknowledge(job, message)
         except AwsCallError as exc:
             return _log(_failed(job, exc.code, action_type, conflict=exc.code == CONFLICT_CODE))
         except ClientTokenError as exc:
@@ -348,27 +390,67 @@ class JobService:
             # Only the type is logged: an unknown exception's message may hold anything.
             logger.error("unexpected error", job_id=job.job_id, error_type=type(exc).__name__)
             return _failed(job, "InternalError", action_type)
+        status = claimed.status
         if status not in _STATUSES:
             return _log(_failed(job, "InvalidServiceResponse", action_type))
         outcome = Outcome.ACKNOWLEDGED if status == "InProgress" else Outcome.NOT_CLAIMED
-        return _log(
-            JobResult(
-                job_id=job.job_id,
-                job_type=job.job_type,
-                outcome=outcome,
-                status=cast("JobStatus", status),
-                action_type=action_type,
-            )
+        result = JobResult(
+            job_id=job.job_id,
+            job_type=job.job_type,
+            outcome=outcome,
+            status=cast("JobStatus", status),
+            action_type=action_type,
         )
+        if outcome is Outcome.ACKNOWLEDGED and self._queue is not None:
+            result = self._hand_off(self._queue, job, result, claimed)
+        return _log(result)
 
-    def _acknowledge(self, job: JobEvent) -> str:
+    def _refuse(self, job: JobEvent, deadline: Deadline) -> str | None:
+        """Why a job is not even tried: no time left, or a partner job the work side could not report on."""
+        if deadline.remaining() <= 0:
+            return NOT_ATTEMPTED
+        if self._queue is not None and isinstance(job, ThirdPartyJobEvent) and job.client_id is None:
+            return "ClientIdRequired"
+        return None
+
+    def _acknowledge(self, job: JobEvent, message: JobMessage | None) -> _Claimed:
         if isinstance(job, CustomJobEvent):
-            return self._codepipeline.acknowledge_job(job.job_id, job.nonce)
+            return _Claimed(self._codepipeline.acknowledge_job(job.job_id, job.nonce), None, message)
         token = job.client_token or self._token_for(job.client_id)
-        nonce = job.nonce or self._codepipeline.third_party_job_nonce(job.job_id, token)
+        nonce = job.nonce
+        if nonce is None:
+            nonce, data = self._codepipeline.third_party_job_details(job.job_id, token)
+            if self._queue is not None and job.client_id is not None:
+                message = JobMessage.from_job_data(job.job_id, "thirdParty", data, client_id=job.client_id)
         if nonce is None:
             raise ClientTokenError("NonceUnavailable", EXPLANATIONS["NonceUnavailable"])
-        return self._codepipeline.acknowledge_third_party_job(job.job_id, nonce, token)
+        return _Claimed(self._codepipeline.acknowledge_third_party_job(job.job_id, nonce, token), token, message)
+
+    # -- hand-off --------------------------------------------------------------------------------------
+
+    def _hand_off(self, queue: WorkQueue, job: JobEvent, result: JobResult, claimed: _Claimed) -> JobResult:
+        """Put a claimed job on the work queue. If the queue refuses it, fail the job back to CodePipeline at
+        once, rather than leave its pipeline waiting for the action's timeout."""
+        message = claimed.message or JobMessage(
+            job_id=job.job_id, job_type=job.job_type, client_id=getattr(job, "client_id", None)
+        )
+        try:
+            queue.send(message.to_body())
+        except AwsCallError as exc:
+            error = exc.code
+        else:
+            return result.model_copy(update={"handoff": Handoff.QUEUED})
+        failure = {"type": "SystemUnavailable", "message": HANDOFF_FAILURE_MESSAGE.format(code=error)}
+        try:
+            if isinstance(job, CustomJobEvent):
+                self._codepipeline.put_job_failure_result(job.job_id, failure)
+            elif claimed.token is not None:
+                self._codepipeline.put_third_party_job_failure_result(job.job_id, claimed.token, failure)
+        except AwsCallError as exc:
+            logger.error("hand-off failed and the job could not be failed back", job_id=job.job_id, error=exc.code)
+            return result.model_copy(update={"handoff": Handoff.LOST, "handoff_error": error})
+        logger.error("hand-off failed: the job was failed back to CodePipeline", job_id=job.job_id, error=error)
+        return result.model_copy(update={"handoff": Handoff.FAILED_BACK, "handoff_error": error})
 
     def _token_for(self, client_id: str | None) -> SecretStr:
         if self._tokens is None or client_id is None:
@@ -392,12 +474,18 @@ class JobService:
         by_outcome = counts.to_json()  # keyed by the outcomes' own names: acknowledged, notClaimed, ...
         for outcome, name in OUTCOME_METRICS.items():
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=by_outcome[outcome.value])
-        logger.info("jobs done", extra=counts.model_dump())
+        if self._queue is not None:
+            metrics.add_metric(name="JobsQueued", unit=MetricUnit.Count, value=counts.queued or 0)
+            metrics.add_metric(name="HandoffFailures", unit=MetricUnit.Count, value=counts.handoff_failed or 0)
+        logger.info("jobs done", extra=counts.model_dump(exclude_none=True))
 
     @staticmethod
     def _record_one(result: JobResult) -> None:
-        """Metrics for a single job: the one counter that moved. Its log line is the job's own."""
+        """Metrics for a single job: the counters that moved. Its log line is the job's own."""
         metrics.add_metric(name=OUTCOME_METRICS[result.outcome], unit=MetricUnit.Count, value=1)
+        if result.handoff is not None:
+            name = "JobsQueued" if result.handoff is Handoff.QUEUED else "HandoffFailures"
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
 def _failed(job: JobEvent, code: str, action_type: str | None, *, conflict: bool = False) -> JobResult:
@@ -429,18 +517,25 @@ def _explain(result: JobResult) -> str:
     return f"job {result.job_id} ({result.job_type}) was not acknowledged: {code}: {reason}"
 
 
-def _custom_from_poll(job: JobTypeDef, action_type: str) -> PolledItem:
+def _custom_from_poll(job: JobTypeDef, action_type: str, hand_off: bool) -> PolledItem:
     try:
-        return CustomJobEvent.model_validate({"jobId": job.get("id"), "nonce": job.get("nonce")})
+        event = CustomJobEvent.model_validate({"jobId": job.get("id"), "nonce": job.get("nonce")})
+        message = (
+            JobMessage.from_job_data(event.job_id, "custom", job.get("data"), account_id=job.get("accountId"))
+            if hand_off
+            else None
+        )
     except ValidationError:
         return _unusable(str(job.get("id", "")), "custom", action_type)
+    return _Found(event, message)
 
 
 def _third_party_from_poll(job: ThirdPartyJobTypeDef, action_type: str) -> PolledItem:
     try:
-        return ThirdPartyJobEvent.model_validate({"jobId": job.get("jobId"), "clientId": job.get("clientId")})
+        event = ThirdPartyJobEvent.model_validate({"jobId": job.get("jobId"), "clientId": job.get("clientId")})
     except ValidationError:
         return _unusable(str(job.get("jobId", "")), "thirdParty", action_type)
+    return _Found(event, None)  # its message is built from GetThirdPartyJobDetails, when the nonce is fetched
 
 
 def _unusable(job_id: str, job_type: JobType, action_type: str) -> JobResult:

@@ -1,5 +1,7 @@
-"""Integration fixtures: the local CodePipeline endpoint and moto's Secrets Manager, both on 127.0.0.1, and
-workers: the real handler's service, with real boto3 clients pointed at them through the SDK's variables."""
+"""Integration fixtures: the local CodePipeline endpoint and moto (Secrets Manager, SQS), both on 127.0.0.1, and
+workers: the real handler's service, with real boto3 clients pointed at them through the SDK's variables. For the
+job life cycle: a fresh work queue with its dead-letter queue, acknowledgers that hand off to it, and work runners
+with a chosen work function."""
 
 from __future__ import annotations
 
@@ -7,22 +9,50 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
 from codepipeline_local import LocalCodePipeline
-from codepipeline_worker.config import load_settings
+from codepipeline_worker.adapter import CodePipelineAdapter, create_client_token_store, create_codepipeline_client
+from codepipeline_worker.config import WorkerSettings, load_config, load_settings
+from codepipeline_worker.runner import WorkRunner
 from codepipeline_worker.service import JobService
 from tests.conftest import TEST_ENV
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+    from codepipeline_worker.work import WorkFunction
 
 CLIENT_ID = "c1e7d1a0-1234-4abc-9def-0123456789ab"
 EVENT_TOKEN = "replace-with-the-partner-client-token"  # the token events/ files carry
 CUSTOM = "Custom/Build/MyTool/1"
 PARTNER = "ThirdParty/Deploy/PartnerTool/2"
+# The work queue's settings in these tests: a message not deleted is visible again after 1 s, and goes to the
+# dead-letter queue at its third receive (redelivered once).
+VISIBILITY_TIMEOUT_S = 1
+MAX_RECEIVE_COUNT = 2
 
 WorkerFactory = Callable[..., JobService]
+AcknowledgerFactory = Callable[..., JobService]
+RunnerFactory = Callable[..., WorkRunner]
+# The endpoint's operations, as the SDK names them, and the JobStore methods that answer them.
+_STORE_OPERATIONS = {
+    "PollForJobs": "poll_for_jobs",
+    "AcknowledgeJob": "acknowledge_job",
+    "GetJobDetails": "get_job_details",
+    "PutJobSuccessResult": "put_job_success_result",
+    "PutJobFailureResult": "put_job_failure_result",
+    "PollForThirdPartyJobs": "poll_for_third_party_jobs",
+    "GetThirdPartyJobDetails": "get_third_party_job_details",
+    "AcknowledgeThirdPartyJob": "acknowledge_third_party_job",
+    "PutThirdPartyJobSuccessResult": "put_third_party_job_success_result",
+    "PutThirdPartyJobFailureResult": "put_third_party_job_failure_result",
+}
 
 
 def issued_secrets(endpoint: LocalCodePipeline) -> list[str]:
@@ -35,8 +65,50 @@ def issued_secrets(endpoint: LocalCodePipeline) -> list[str]:
     ]
 
 
+def record_requests(endpoint: LocalCodePipeline) -> list[dict[str, Any]]:
+    """From now on, every request the endpoint answers (operation and parameters), in order. The server calls
+    the store's method named after the operation: each is wrapped, on this endpoint's store only."""
+    seen: list[dict[str, Any]] = []
+    store = endpoint.store
+    for operation, method in _STORE_OPERATIONS.items():
+        answer = getattr(store, method)
+
+        def recorded(params: dict[str, Any], operation: str = operation, answer: Any = answer) -> Any:
+            seen.append({"operation": operation, "params": params})
+            return answer(params)
+
+        setattr(store, method, recorded)
+    return seen
+
+
+@dataclass(frozen=True)
+class WorkQueues:
+    """A work queue on moto and its dead-letter queue, with what the tests read of them."""
+
+    client: SQSClient
+    url: str
+    dlq_url: str
+
+    def depth(self, url: str | None = None) -> tuple[int, int]:
+        """(visible, in flight) messages."""
+        attributes = self.client.get_queue_attributes(
+            QueueUrl=url or self.url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+    def is_empty(self) -> bool:
+        return self.depth() == (0, 0)
+
+    def dead_letters(self) -> list[str]:
+        """The bodies on the dead-letter queue, left there (received with no visibility timeout)."""
+        response = self.client.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        return [m["Body"] for m in response.get("Messages", [])]
+
+
 @pytest.fixture(scope="session")
 def secrets_url() -> Iterator[str]:
+    """moto's server: every service it mocks (Secrets Manager and SQS here) on one 127.0.0.1 port."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -51,13 +123,38 @@ def endpoint() -> Iterator[LocalCodePipeline]:
         yield running
 
 
+def _create_secret(secrets_url: str, tokens: dict[str, str]) -> str:
+    name = f"client-tokens-{uuid.uuid4()}"
+    client = boto3.client("secretsmanager", endpoint_url=secrets_url, region_name="us-east-1")
+    client.create_secret(Name=name, SecretString=json.dumps(tokens))
+    return name
+
+
 @pytest.fixture
 def secret_id(secrets_url: str) -> str:
     """A new secret mapping the test clientId to the events/ files' token."""
-    name = f"client-tokens-{uuid.uuid4()}"
-    client = boto3.client("secretsmanager", endpoint_url=secrets_url, region_name="us-east-1")
-    client.create_secret(Name=name, SecretString=json.dumps({CLIENT_ID: EVENT_TOKEN}))
-    return name
+    return _create_secret(secrets_url, {CLIENT_ID: EVENT_TOKEN})
+
+
+@pytest.fixture
+def empty_secret_id(secrets_url: str) -> str:
+    """A new, valid secret with no client at all: a partner job's token cannot be found in it."""
+    return _create_secret(secrets_url, {})
+
+
+@pytest.fixture
+def work_queue(secrets_url: str) -> WorkQueues:
+    """A new work queue with a 1 s visibility timeout and a dead-letter queue after two receives."""
+    client: SQSClient = boto3.client("sqs", endpoint_url=secrets_url, region_name="us-east-1")
+    name = f"work-{uuid.uuid4()}"
+    dlq_url = client.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
+    url = client.create_queue(
+        QueueName=name,
+        Attributes={"VisibilityTimeout": str(VISIBILITY_TIMEOUT_S), "RedrivePolicy": json.dumps(redrive)},
+    )["QueueUrl"]
+    return WorkQueues(client, url, dlq_url)
 
 
 @pytest.fixture
@@ -70,5 +167,45 @@ def make_worker(
         monkeypatch.setenv("AWS_ENDPOINT_URL_CODEPIPELINE", url or endpoint.url)
         monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets_url)
         return JobService.from_settings(load_settings({**TEST_ENV, "CLIENT_TOKEN_SECRET_ID": secret_id, **env}))
+
+    return factory
+
+
+@pytest.fixture
+def make_acknowledger(
+    monkeypatch: pytest.MonkeyPatch,
+    endpoint: LocalCodePipeline,
+    secrets_url: str,
+    work_queue: WorkQueues,
+    make_worker: WorkerFactory,
+) -> AcknowledgerFactory:
+    """A new acknowledger that hands each claimed job to the work queue (JOB_QUEUE_URL), or to `queue_url`.
+    The endpoint knows the action types it polls, as CodePipeline does once a pipeline uses them."""
+
+    def factory(queue_url: str | None = None, **env: str) -> JobService:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", secrets_url)
+        for action_type in env.get("ACTION_TYPES", TEST_ENV["ACTION_TYPES"]).split(","):
+            endpoint.store.add_action_type(action_type)
+        return make_worker(JOB_QUEUE_URL=queue_url or work_queue.url, **env)
+
+    return factory
+
+
+@pytest.fixture
+def make_runner(
+    monkeypatch: pytest.MonkeyPatch, endpoint: LocalCodePipeline, secrets_url: str, secret_id: str
+) -> RunnerFactory:
+    """A new work side (one execution environment of the work function's Lambda). With no work function, it is
+    built as the Lambda builds it: from WORK_FUNCTION (by default the example action, `check_url`). `secret`
+    names another client-token secret than the acknowledger's."""
+
+    def factory(work: WorkFunction | None = None, *, secret: str | None = None, **env: str) -> WorkRunner:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CODEPIPELINE", endpoint.url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets_url)
+        settings = load_config(WorkerSettings, {**TEST_ENV, "CLIENT_TOKEN_SECRET_ID": secret or secret_id, **env})
+        if work is None:
+            return WorkRunner.from_settings(settings)
+        codepipeline = CodePipelineAdapter(create_codepipeline_client(settings))
+        return WorkRunner(codepipeline, create_client_token_store(settings), work)
 
     return factory

@@ -62,7 +62,7 @@ class Stack:
         return {n: r for n, r in self.template["Resources"].items() if r["Type"] == kind}
 
     def value(self, node: Any) -> Any:
-        """Evaluate Ref, Fn::Sub, Join, Split, Select, If, Equals, Not; GetAtt becomes 'GetAtt:Name.Attr'."""
+        """Evaluate Ref, Fn::Sub, Join, Split, Select, If, Equals, Not, FindInMap; GetAtt becomes 'GetAtt:Name.Attr'."""
         if isinstance(node, list):
             return [v for v in (self.value(item) for item in node) if v is not NO_VALUE]
         if not isinstance(node, dict):
@@ -107,3 +107,7 @@ class Stack:
     def _not(self, arg: list[Any]) -> bool:
         [value] = self.value(arg)
         return not value
+
+    def _findinmap(self, arg: list[Any]) -> Any:
+        mapping, key, name = self.value(arg)
+        return self.template["Mappings"][mapping][str(key)][name]

@@ -1,8 +1,10 @@
-"""End to end: `sam build`, then the built artifact under the Lambda Runtime Interface Emulator (what
-`make invoke` runs), handling the events/ files against the local endpoint and claiming the seeded jobs."""
+"""End to end: `sam build`, then the built artifacts under the Lambda Runtime Interface Emulator (what
+`make invoke` runs): the job worker handling the events/ files against the local endpoint, claiming the seeded
+jobs and handing them to a work queue in moto; the work function running the queued jobs and reporting them."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -13,25 +15,34 @@ from tests.conftest import load_event
 if TYPE_CHECKING:
     from pathlib import Path
 
+Built = tuple["Path", dict[str, Any]]
+
 
 @pytest.fixture(scope="module")
-def built() -> tuple[Path, dict[str, Any]]:
+def built() -> Built:
     return invoke_local.build({}), invoke_local.describe_function({})
 
 
-def run_event(built: tuple[Path, dict[str, Any]], name: str) -> tuple[invoke_local.Invocation, dict[str, str]]:
+def run_event(
+    built: Built, name: str, *, queue: bool = True
+) -> tuple[invoke_local.Invocation, dict[str, str], int | None]:
+    """The job worker on an events/ file: its invocation, the jobs' states after it, and how many jobs it put
+    on the work queue (None without one: the SAM CLI's own resolution of the template, which has none)."""
     artifact, function = built
     event = load_event(name)
     environment = {k: v for k, v in function["environment"].items() if v != ""}
     with invoke_local.local_aws(event, environment["ACTION_TYPES"]) as local:
         environment.update(local.environment)
+        if not queue:
+            del environment["JOB_QUEUE_URL"]
         with invoke_local.running_function(artifact, function, environment) as running:
             invocation = running.invoke(event)
         states = {job["jobId"]: job["status"] for job in local.endpoint.store.jobs()}
-    return invocation, states
+        queued = local.queued() if queue else None
+    return invocation, states, queued
 
 
-def test_the_artifact_holds_the_function_and_its_pinned_dependencies(built: tuple[Path, dict[str, Any]]) -> None:
+def test_the_artifacts_hold_the_functions_and_their_pinned_dependencies(built: Built) -> None:
     artifact, function = built
     assert (artifact / "codepipeline_worker" / "handler.py").is_file()
     pins = dict(
@@ -47,43 +58,124 @@ def test_the_artifact_holds_the_function_and_its_pinned_dependencies(built: tupl
     assert list((artifact / "codepipeline_worker" / "__pycache__").glob("handler.cpython-313.pyc"))
     assert list((artifact / "pydantic" / "__pycache__").glob("*.cpython-313.pyc"))
     assert function["handler"] == "codepipeline_worker.handler.lambda_handler"
+    # The work function: the same code, the example action with it, its own handler
+    work = invoke_local.artifact(invoke_local.WORKER)
+    assert list((work / "codepipeline_worker" / "__pycache__").glob("worker_handler.cpython-313.pyc"))
+    assert list((work / "codepipeline_worker" / "__pycache__").glob("example.cpython-313.pyc"))
+    assert not (work / "codepipeline_local").exists()
 
 
 @pytest.mark.parametrize(
-    ("name", "claimed"),
+    ("name", "claimed", "refused"),
     [
-        ("custom-job.json", 1),
-        ("partner-job.json", 1),
-        ("partner-job-token-only.json", 1),
-        ("partner-job-client-id.json", 1),
-        ("batch.json", 4),
-        ("scheduled.json", 2),
-        ("action-started.json", 2),
+        ("custom-job.json", 1, 0),
+        ("partner-job-client-id.json", 1, 0),
+        # A partner job handed off needs its clientId, by which the work side reads the token: one that comes
+        # with a token only is not claimed (ClientIdRequired), and CodePipeline dispatches it again
+        ("batch.json", 3, 1),
+        ("scheduled.json", 2, 0),
+        ("action-started.json", 2, 0),
     ],
 )
-def test_each_event_claims_its_jobs(built: tuple[Path, dict[str, Any]], name: str, claimed: int) -> None:
-    invocation, states = run_event(built, name)
+def test_each_event_claims_its_jobs_and_hands_them_off(built: Built, name: str, claimed: int, refused: int) -> None:
+    invocation, states, queued = run_event(built, name)
 
     response = invocation.response
     assert "errorType" not in response, response
     results = response.get("results", [response])
-    assert [r["outcome"] for r in results] == ["acknowledged"] * claimed
-    assert list(states.values()) == ["InProgress"] * claimed
+    assert sorted(r["outcome"] for r in results) == ["acknowledged"] * claimed + ["failed"] * refused
+    assert [r["error"] for r in results if r["outcome"] == "failed"] == ["ClientIdRequired"] * refused
+    assert [r.get("handoff") for r in results if r["outcome"] == "acknowledged"] == ["queued"] * claimed
+    assert queued == claimed
+    assert sorted(states.values()) == ["Dispatched"] * refused + ["InProgress"] * claimed
     assert "REPORT RequestId" in invocation.logs
     # MemorySize 128 in the template: the runtime's peak resident memory fits, with room
     assert invocation.peak_memory_mb is not None
     assert invocation.peak_memory_mb < 100, invocation.peak_memory_mb
 
 
+@pytest.mark.parametrize("name", ["partner-job.json", "partner-job-token-only.json"])
+def test_a_partner_job_without_its_client_id_is_not_claimed_for_the_work_queue(built: Built, name: str) -> None:
+    invocation, states, queued = run_event(built, name)
+
+    assert "ClientIdRequired" in invocation.response["errorMessage"], invocation.response
+    assert list(states.values()) == ["Dispatched"]
+    assert queued == 0
+
+
+@pytest.mark.parametrize(("name", "claimed"), [("partner-job.json", 1), ("batch.json", 4)])
+def test_without_a_work_queue_every_event_claims_its_jobs(built: Built, name: str, claimed: int) -> None:
+    """As under `sam local invoke`, where JOB_QUEUE_URL resolves to nothing: claims only."""
+    invocation, states, _ = run_event(built, name, queue=False)
+
+    results = invocation.response.get("results", [invocation.response])
+    assert [r["outcome"] for r in results] == ["acknowledged"] * claimed
+    assert all("handoff" not in r for r in results)
+    assert list(states.values()) == ["InProgress"] * claimed
+
+
 @pytest.mark.parametrize("name", ["invalid-typo.json", "invalid-docs-example-id.json", "invalid-lambda-invoke.json"])
-def test_invalid_events_fail_as_invalid_job_event(built: tuple[Path, dict[str, Any]], name: str) -> None:
-    invocation, states = run_event(built, name)
+def test_invalid_events_fail_as_invalid_job_event(built: Built, name: str) -> None:
+    invocation, states, queued = run_event(built, name)
 
     assert invocation.response["errorType"] == "InvalidJobEvent"
     assert (
         "invalid event" in invocation.response["errorMessage"] or "Lambda-invoke" in invocation.response["errorMessage"]
     )
     assert set(states.values()) <= {"Dispatched"}  # nothing claimed
+    assert queued == 0
+
+
+def test_the_work_function_runs_the_queued_jobs_and_reports_batch_item_failures(built: Built) -> None:
+    """The job worker claims two jobs and queues them; the built work function gets them as one SQS event, with
+    a message that is not a job: the example action checks the jobs' local URL and reports them succeeded, and
+    only the stray message comes back in batchItemFailures, to be delivered again."""
+    artifact, acknowledger = built
+    worker = invoke_local.describe_function({}, invoke_local.WORKER)
+    event = load_event("action-started.json")
+    environment = {k: v for k, v in acknowledger["environment"].items() if v != ""}
+    with invoke_local.local_aws(event, environment["ACTION_TYPES"]) as local:
+        with invoke_local.running_function(artifact, acknowledger, {**environment, **local.environment}) as running:
+            assert running.invoke(event).response["counts"]["queued"] == 2
+        messages = local.receive()
+        assert len(messages) == 2
+        sqs_event = local.sqs_event(messages)
+        stray = {**sqs_event["Records"][0], "messageId": "not-a-job", "body": json.dumps({"hello": "world"})}
+        sqs_event["Records"].append(stray)
+        work_environment = {**{k: v for k, v in worker["environment"].items() if v != ""}, **local.environment}
+        with invoke_local.running_function(invoke_local.artifact(invoke_local.WORKER), worker, work_environment) as w:
+            invocation = w.invoke(sqs_event)
+        local.delete(messages, invocation.response["batchItemFailures"])
+        jobs = local.endpoint.store.jobs()
+        left = local.queued()
+
+    assert invocation.response == {"batchItemFailures": [{"itemIdentifier": "not-a-job"}]}
+    assert [job["status"] for job in jobs] == ["Succeeded", "Succeeded"]
+    for job in jobs:
+        [reported] = [h for h in job["history"] if h["event"] == "succeeded"]
+        assert reported["summary"].endswith("/healthy answered 200 at check 1")
+        assert reported["outputVariables"] == {"StatusCode": "200", "Checks": "1"}
+    assert left == 0  # both job messages deleted, as the event source does
+    assert "not a job message" in invocation.logs
+    assert "REPORT RequestId" in invocation.logs
+    assert invocation.peak_memory_mb is not None
+    assert invocation.peak_memory_mb < worker["memory"], invocation.peak_memory_mb
+
+
+def test_the_work_function_runs_an_sqs_event_file_on_jobs_already_claimed(built: Built) -> None:
+    """What `make invoke EVENT=events/work/batch.json` runs: the SQS event as it is, its jobs seeded InProgress."""
+    _, acknowledger = built
+    event = load_event("work/batch.json")
+    worker = invoke_local.describe_function({}, invoke_local.WORKER)
+    with invoke_local.local_aws(event, acknowledger["environment"]["ACTION_TYPES"]) as local:
+        before = {job["jobId"]: job["status"] for job in local.endpoint.store.jobs()}
+        [(_, invocation)] = invoke_local.run_work_function(local, worker, event)
+        after = {job["jobId"]: job["status"] for job in local.endpoint.store.jobs()}
+
+    assert invocation.response == {"batchItemFailures": []}
+    named = {json.loads(record["body"])["jobId"] for record in event["Records"]}
+    assert before == dict.fromkeys(named, "InProgress")
+    assert after == dict.fromkeys(named, "Succeeded")
 
 
 def test_parameter_overrides_reach_the_environment() -> None:
@@ -92,3 +184,8 @@ def test_parameter_overrides_reach_the_environment() -> None:
     assert (environment["MAX_BATCH_SIZE"], environment["POWERTOOLS_LOG_LEVEL"]) == ("5", "DEBUG")
     assert environment["POWERTOOLS_TRACE_DISABLED"] == "false"
     assert function["architectures"] == [invoke_local.host_architecture()]
+    worker = invoke_local.describe_function(
+        {"WorkEntryPoint": "mypackage.actions:run", "WorkTimeout": "900", "WorkMemorySize": "512"}, invoke_local.WORKER
+    )
+    assert (worker["name"], worker["timeout"], worker["memory"]) == (invoke_local.WORKER, 900, 512)
+    assert worker["environment"]["WORK_FUNCTION"] == "mypackage.actions:run"

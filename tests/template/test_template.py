@@ -9,23 +9,65 @@ import subprocess
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.batch import EventType
 from botocore import xform_name
 from botocore.session import get_session
 
-from codepipeline_worker import handler
-from codepipeline_worker.config import Settings, load_settings
+from codepipeline_worker import handler, worker_handler
+from codepipeline_worker.adapter import ACKNOWLEDGER_OPERATIONS, CONSUMER_OPERATIONS, WORKER_OPERATIONS
+from codepipeline_worker.config import (
+    DEFAULT_METRICS_NAMESPACE,
+    DEFAULT_SERVICE_NAME,
+    DEFAULT_WORK_FUNCTION,
+    CommonSettings,
+    Settings,
+    WorkerSettings,
+    load_config,
+    load_settings,
+)
 from codepipeline_worker.errors import ConfigurationError
-from tests.template.conftest import ROOT, Stack, tool_env
+from tests.template.conftest import ROOT, Stack, sam_inspect, tool_env
 
+ACKNOWLEDGER = "JobWorkerFunction"
+WORKER = "WorkFunction"
 # Read by the libraries the code uses rather than by its own configuration: Powertools Parameters' cache age,
-# and the SDK's endpoint variables (empty in AWS; set for local invoke).
+# and the SDK's endpoint variables (empty in AWS; set for local invoke). Only the acknowledger calls SQS.
 LIBRARY_VARIABLES = {
-    "POWERTOOLS_PARAMETERS_MAX_AGE",
-    "AWS_ENDPOINT_URL_CODEPIPELINE",
-    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    ACKNOWLEDGER: {
+        "POWERTOOLS_PARAMETERS_MAX_AGE",
+        "AWS_ENDPOINT_URL_CODEPIPELINE",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+        "AWS_ENDPOINT_URL_SQS",
+    },
+    WORKER: {
+        "POWERTOOLS_PARAMETERS_MAX_AGE",
+        "AWS_ENDPOINT_URL_CODEPIPELINE",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    },
 }
+SETTINGS: dict[str, type[CommonSettings]] = {ACKNOWLEDGER: Settings, WORKER: WorkerSettings}
+# What Lambda's SQS event source mapping needs of the function's role ("Execution role permissions" in the
+# Lambda guide; the actions of the AWSLambdaSQSQueueExecutionRole managed policy).
+SQS_POLLER_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+# The actions these functions call that have no resource type in IAM's Service Authorization Reference: they
+# can be granted on "*" only. (codepipeline:PollForJobs has one, the action type; every SQS action, the queue.)
+NO_RESOURCE_TYPE = {
+    "codepipeline:AcknowledgeJob",
+    "codepipeline:AcknowledgeThirdPartyJob",
+    "codepipeline:GetJobDetails",
+    "codepipeline:GetThirdPartyJobDetails",
+    "codepipeline:PollForThirdPartyJobs",
+    "codepipeline:PutJobFailureResult",
+    "codepipeline:PutJobSuccessResult",
+    "codepipeline:PutThirdPartyJobFailureResult",
+    "codepipeline:PutThirdPartyJobSuccessResult",
+}
+SECRET_READ = "secretsmanager:GetSecretValue"
 TWO_TYPES = "Custom/Build/MyTool/1,ThirdParty/Deploy/PartnerTool/2"
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:partner-tokens-AbCdEf"
+TOPIC = "arn:aws:sns:us-east-1:123456789012:ops"
+# What CloudFormation resolves the work queue's URL to, for loading the settings with the template's values.
+QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/worker-WorkQueue-AbCdEf"
 
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:
@@ -66,8 +108,12 @@ def test_checkov_passes_and_every_skip_is_reasoned_in_metadata() -> None:
     assert skipped == declared
 
 
+# -- least privilege ----------------------------------------------------------------------------------------
+
+
 def code_operations() -> set[str]:
-    """Every CodePipeline operation the adapter calls, read from its source: `self._client.<method>(`."""
+    """Every AWS operation the adapter calls, read from its source: `self._client.<method>(`, each method
+    looked up in the CodePipeline and SQS service models (the clients the adapter builds)."""
     tree = ast.parse((ROOT / "src" / "codepipeline_worker" / "adapter.py").read_text())
     methods = {
         node.func.attr
@@ -77,12 +123,20 @@ def code_operations() -> set[str]:
         and isinstance(node.func.value, ast.Attribute)
         and node.func.value.attr == "_client"
     }
-    operations = {xform_name(op): op for op in get_session().get_service_model("codepipeline").operation_names}
-    return {f"codepipeline:{operations[m]}" for m in methods}
+    session = get_session()
+    operations: dict[str, list[str]] = {}
+    for service in ("codepipeline", "sqs"):  # each also the prefix of its IAM actions
+        for operation in session.get_service_model(service).operation_names:
+            operations.setdefault(xform_name(operation), []).append(f"{service}:{operation}")
+    unknown = methods - set(operations)
+    assert not unknown, f"not a CodePipeline or SQS operation: {unknown}"
+    ambiguous = {m for m in methods if len(operations[m]) > 1}
+    assert not ambiguous, ambiguous
+    return {operations[m][0] for m in methods}
 
 
-def statements(stack: Stack) -> list[dict[str, Any]]:
-    role = stack.resource("JobWorkerFunctionRole")["Properties"]
+def statements(stack: Stack, function: str = ACKNOWLEDGER) -> list[dict[str, Any]]:
+    role = stack.resource(f"{function}Role")["Properties"]
     found = []
     for policy in stack.value(role["Policies"]):
         for statement in policy["PolicyDocument"]["Statement"]:
@@ -91,20 +145,38 @@ def statements(stack: Stack) -> list[dict[str, Any]]:
     return found
 
 
-def test_the_policy_grants_exactly_the_actions_the_code_calls() -> None:
-    stack = Stack(ActionTypes=TWO_TYPES, ClientTokenSecretArn=SECRET)
-    granted = {action for s in statements(stack) for action in s["Action"]}
+def granted(stack: Stack, function: str) -> set[str]:
+    return {action for s in statements(stack, function) for action in s["Action"]}
 
-    # The code's calls, the secret read through Powertools Parameters, and SAM's grant to the failure queue
-    assert code_operations() == {
-        "codepipeline:AcknowledgeJob",
-        "codepipeline:AcknowledgeThirdPartyJob",
-        "codepipeline:GetThirdPartyJobDetails",
-        "codepipeline:PollForJobs",
-        "codepipeline:PollForThirdPartyJobs",
-    }
-    assert granted == code_operations() | {"secretsmanager:GetSecretValue", "sqs:SendMessage"}
-    assert all(s["Effect"] == "Allow" for s in statements(stack))
+
+def test_the_declared_operations_are_the_ones_the_code_calls() -> None:
+    assert code_operations() == ACKNOWLEDGER_OPERATIONS | WORKER_OPERATIONS | CONSUMER_OPERATIONS
+
+
+def test_the_acknowledger_is_granted_exactly_its_operations() -> None:
+    stack = Stack(ActionTypes=TWO_TYPES, ClientTokenSecretArn=SECRET)
+    # Its calls, and the secret read through Powertools Parameters. SAM's grant to the failure queue
+    # (sqs:SendMessage, for the OnFailure destination) is an action it already has, on another queue.
+    assert granted(stack, ACKNOWLEDGER) == ACKNOWLEDGER_OPERATIONS | {SECRET_READ}
+    assert granted(Stack(), ACKNOWLEDGER) == ACKNOWLEDGER_OPERATIONS
+    assert all(s["Effect"] == "Allow" for s in statements(stack, ACKNOWLEDGER))
+
+
+def test_the_work_function_is_granted_exactly_its_operations_and_what_its_event_source_needs() -> None:
+    stack = Stack(ClientTokenSecretArn=SECRET)
+    assert granted(stack, WORKER) == WORKER_OPERATIONS | {SECRET_READ} | SQS_POLLER_ACTIONS
+    assert granted(Stack(), WORKER) == WORKER_OPERATIONS | SQS_POLLER_ACTIONS
+    assert all(s["Effect"] == "Allow" for s in statements(stack, WORKER))
+    [poller] = [s for s in statements(stack, WORKER) if s["Action"] == sorted(SQS_POLLER_ACTIONS)]
+    assert poller["Resource"] == "GetAtt:WorkQueue.Arn"
+
+
+@pytest.mark.parametrize("function", [ACKNOWLEDGER, WORKER])
+def test_only_actions_without_a_resource_type_are_granted_on_star(function: str) -> None:
+    stack = Stack(ActionTypes=TWO_TYPES, ClientTokenSecretArn=SECRET)
+    on_star = {a for s in statements(stack, function) if s["Resource"] == "*" for a in s["Action"]}
+    assert on_star <= NO_RESOURCE_TYPE
+    assert on_star == granted(stack, function) & NO_RESOURCE_TYPE
 
 
 def test_poll_for_jobs_is_scoped_to_each_action_type_arn() -> None:
@@ -115,38 +187,35 @@ def test_poll_for_jobs_is_scoped_to_each_action_type_arn() -> None:
     ]
 
 
-def test_only_actions_without_a_resource_type_are_granted_on_star() -> None:
-    on_star = {a for s in statements(Stack()) if s["Resource"] == "*" for a in s["Action"]}
-    assert on_star == {
-        "codepipeline:AcknowledgeJob",
-        "codepipeline:AcknowledgeThirdPartyJob",
-        "codepipeline:GetThirdPartyJobDetails",
-        "codepipeline:PollForThirdPartyJobs",
-    }
-
-
-def test_the_secret_is_readable_only_when_configured_and_only_that_one() -> None:
-    assert not [s for s in statements(Stack()) if s["Action"] == ["secretsmanager:GetSecretValue"]]
-    [read] = [
-        s for s in statements(Stack(ClientTokenSecretArn=SECRET)) if s["Action"] == ["secretsmanager:GetSecretValue"]
-    ]
+@pytest.mark.parametrize("function", [ACKNOWLEDGER, WORKER])
+def test_the_secret_is_readable_only_when_configured_and_only_that_one(function: str) -> None:
+    assert not [s for s in statements(Stack(), function) if s["Action"] == [SECRET_READ]]
+    [read] = [s for s in statements(Stack(ClientTokenSecretArn=SECRET), function) if s["Action"] == [SECRET_READ]]
     assert read["Resource"] == SECRET
 
 
-def test_the_failure_queue_grant_is_the_only_other_statement() -> None:
-    [send] = [s for s in statements(Stack()) if s["Action"] == ["sqs:SendMessage"]]
-    assert send["Resource"] == "GetAtt:FailedInvocationsQueue.Arn"
+def test_the_acknowledger_sends_to_the_work_queue_and_sam_to_the_failure_queue_only() -> None:
+    sends = [s["Resource"] for s in statements(Stack()) if s["Action"] == ["sqs:SendMessage"]]
+    assert sorted(sends) == ["GetAtt:FailedInvocationsQueue.Arn", "GetAtt:WorkQueue.Arn"]
+    sqs = [s for s in statements(Stack()) if any(a.startswith("sqs:") for a in s["Action"])]
+    assert all(s["Action"] == ["sqs:SendMessage"] for s in sqs)
 
 
 @pytest.mark.parametrize(("tracing", "xray"), [("Disabled", False), ("Active", True)])
-def test_the_x_ray_policy_and_mode_follow_the_tracing_parameter(tracing: str, xray: bool) -> None:
+@pytest.mark.parametrize("function", [ACKNOWLEDGER, WORKER])
+def test_the_x_ray_policy_and_mode_follow_the_tracing_parameter(function: str, tracing: str, xray: bool) -> None:
     stack = Stack(Tracing=tracing)
-    managed = stack.resource("JobWorkerFunctionRole")["Properties"]["ManagedPolicyArns"]
+    managed = stack.resource(f"{function}Role")["Properties"]["ManagedPolicyArns"]
     assert managed[0] == "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
     assert any("XrayWriteOnly" in arn for arn in managed) is xray
-    function = stack.resource("JobWorkerFunction")["Properties"]
-    assert ("TracingConfig" in function) is xray
-    assert stack.value(function["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"]) == str(not xray).lower()
+    # No other managed policy: in particular not AWSLambdaSQSQueueExecutionRole, which is on every queue
+    assert len(managed) == 1 + xray
+    properties = stack.resource(function)["Properties"]
+    assert ("TracingConfig" in properties) is xray
+    assert stack.value(properties["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"]) == str(not xray).lower()
+
+
+# -- the acknowledger's triggers -----------------------------------------------------------------------------
 
 
 def test_the_schedule_targets_the_function() -> None:
@@ -173,73 +242,63 @@ def test_the_started_rule_is_filtered_to_the_configured_action_type() -> None:
     assert "JobWorkerFunctionActionStartedPermission" in stack.template["Resources"]
 
 
-def test_the_environment_is_exactly_what_the_code_reads() -> None:
-    stack = Stack()
-    variables = stack.value(stack.resource("JobWorkerFunction")["Properties"]["Environment"]["Variables"])
-    configuration = {field.alias for field in Settings.model_fields.values()}
+# -- configuration -------------------------------------------------------------------------------------------
+
+
+def environment(stack: Stack, function: str) -> dict[str, str]:
+    variables = stack.value(stack.resource(function)["Properties"]["Environment"]["Variables"])
+    deployed = {"GetAtt:WorkQueue.QueueUrl": QUEUE_URL}
+    return {k: deployed.get(str(v), str(v)) for k, v in variables.items()}
+
+
+@pytest.mark.parametrize("function", [ACKNOWLEDGER, WORKER])
+def test_the_environment_is_exactly_what_the_code_reads(function: str) -> None:
+    variables = environment(Stack(), function)
+    configuration = {field.alias for field in SETTINGS[function].model_fields.values()}
 
     assert configuration <= set(variables), configuration - set(variables)
-    assert set(variables) - configuration == LIBRARY_VARIABLES
-    # And with the template's defaults, the configuration loads
-    settings = load_settings({k: str(v) for k, v in variables.items()})
+    assert set(variables) - configuration == LIBRARY_VARIABLES[function]
+
+
+def test_the_acknowledger_loads_with_the_template_defaults_and_hands_off_to_the_work_queue() -> None:
+    stack = Stack()
+    assert stack.resource(ACKNOWLEDGER)["Properties"]["Environment"]["Variables"]["JOB_QUEUE_URL"] == {
+        "Fn::GetAtt": ["WorkQueue", "QueueUrl"]
+    }
+    settings = load_settings(environment(stack, ACKNOWLEDGER))
     assert settings.action_type_names() == ["Custom/Build/MyTool/1"]
+    assert settings.job_queue_url == QUEUE_URL
     assert settings.tracing_disabled is True
 
 
-def test_the_function_runs_python_3_13_on_arm64_in_128_mb_with_a_handler_that_exists() -> None:
-    stack = Stack()
-    function = stack.resource("JobWorkerFunction")["Properties"]
-    assert (function["Runtime"], stack.value(function["Architectures"]), function["MemorySize"]) == (
-        "python3.13",
-        ["arm64"],
-        128,
+def test_the_work_function_loads_with_the_template_defaults() -> None:
+    settings = load_config(WorkerSettings, environment(Stack(), WORKER))
+    assert settings.work_function == DEFAULT_WORK_FUNCTION
+    assert settings.client_token_secret_id is None
+    assert settings.max_attempts == 3
+    custom = Stack(WorkEntryPoint="mypackage.actions:run", ClientTokenSecretArn=SECRET, MaxAttempts="5")
+    settings = load_config(WorkerSettings, environment(custom, WORKER))
+    assert (settings.work_function, settings.client_token_secret_id, settings.max_attempts) == (
+        "mypackage.actions:run",
+        SECRET,
+        5,
     )
-    assert function["Timeout"] == 60
-    module, name = function["Handler"].rsplit(".", 1)
-    assert module == handler.__name__
-    assert callable(getattr(handler, name))
-    assert stack.value(function["LoggingConfig"]) == {"LogGroup": "Ref:JobWorkerLogGroup"}
-    assert "ReservedConcurrentExecutions" not in stack.value(function)
-    reserved = Stack(ReservedConcurrency="5")
-    assert reserved.value(reserved.resource("JobWorkerFunction")["Properties"])["ReservedConcurrentExecutions"] == "5"
 
 
-def test_failed_invocations_are_retried_once_then_kept_in_an_encrypted_queue() -> None:
-    stack = Stack()
-    config = stack.resource("JobWorkerFunctionEventInvokeConfig")["Properties"]
-    assert config["MaximumRetryAttempts"] == 1
-    assert stack.value(config["DestinationConfig"]) == {
-        "OnFailure": {"Destination": "GetAtt:FailedInvocationsQueue.Arn"}
-    }
-    assert stack.resource("FailedInvocationsQueue")["Properties"]["SqsManagedSseEnabled"] is True
-    log_group = stack.resource("JobWorkerLogGroup")["Properties"]
-    assert stack.value(log_group["RetentionInDays"]) == "30"
-
-
-def test_alarms_watch_errors_poll_failures_and_the_failure_queue() -> None:
-    stack = Stack(AlarmTopicArn="arn:aws:sns:us-east-1:123456789012:ops")
-    alarms = {
-        stack.value(a["Properties"]["MetricName"]): stack.value(a["Properties"])
-        for a in stack.of_type("AWS::CloudWatch::Alarm").values()
-    }
-    assert set(alarms) == {"Errors", "PollFailures", "ApproximateNumberOfMessagesVisible"}
-    assert alarms["Errors"]["Dimensions"] == [{"Name": "FunctionName", "Value": "Ref:JobWorkerFunction"}]
-    assert alarms["PollFailures"]["Namespace"] == "CodePipelineJobWorker"
-    assert (
-        alarms["ApproximateNumberOfMessagesVisible"]["Dimensions"][0]["Value"]
-        == "GetAtt:FailedInvocationsQueue.QueueName"
+def test_under_sam_local_invoke_the_acknowledger_loads_and_hands_off_nothing() -> None:
+    """The SAM CLI cannot resolve the queue's URL: it leaves JOB_QUEUE_URL empty, which the code reads as unset
+    (a Ref would resolve to the bare logical id, which fails the cold start)."""
+    described = sam_inspect("function", "template.yaml", ACKNOWLEDGER)
+    assert described["environment"]["JOB_QUEUE_URL"] == ""
+    settings = load_settings(described["environment"])
+    assert settings.job_queue_url is None
+    worker = sam_inspect("function", "template.yaml", WORKER)
+    assert load_config(WorkerSettings, worker["environment"]).work_function == DEFAULT_WORK_FUNCTION
+    assert (worker["handler"], worker["timeout"], worker["memory"]) == (
+        "codepipeline_worker.worker_handler.lambda_handler",
+        300,
+        256,
     )
-    assert all(a["AlarmActions"] == ["arn:aws:sns:us-east-1:123456789012:ops"] for a in alarms.values())
-
-
-def test_the_custom_action_type_is_registered_only_when_asked() -> None:
-    assert Stack().resource("CustomActionType")["Condition"] == "RegisterActionType"
-    stack = Stack(RegisterCustomActionType="true", PollQueryParam="ProjectName=web")
-    assert stack.conditions["RegisterActionType"] is True
-    action = stack.value(stack.resource("CustomActionType")["Properties"])
-    assert (action["Category"], action["Provider"], action["Version"]) == ("Build", "MyTool", "1")
-    assert action["ConfigurationProperties"][0]["Name"] == "ProjectName"
-    assert action["ConfigurationProperties"][0]["Queryable"] is True
 
 
 @pytest.mark.parametrize(
@@ -264,3 +323,296 @@ def test_the_action_types_parameter_accepts_what_the_code_accepts(action_types: 
     except ConfigurationError:
         accepted = False
     assert bool(re.fullmatch(pattern, action_types)) is accepted
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        DEFAULT_WORK_FUNCTION,
+        "mypackage:run",
+        "my_package.sub.module:_run2",
+        "_private:f",
+        "mypackage.run",
+        "my-package:run",
+        "mypackage:run.it",
+        "mypackage:",
+        ":run",
+        "1package:run",
+        "mypackage.:run",
+        "mypackage:run ",
+        "mypackage::run",
+        "",
+    ],
+)
+def test_the_work_entry_point_parameter_accepts_what_the_code_accepts(reference: str) -> None:
+    parameter = Stack().source["Parameters"]["WorkEntryPoint"]
+    assert parameter["Default"] == DEFAULT_WORK_FUNCTION
+    try:
+        load_config(WorkerSettings, {"WORK_FUNCTION": reference})
+        accepted = True
+    except ConfigurationError:
+        accepted = False
+    assert bool(re.fullmatch(parameter["AllowedPattern"], reference)) is accepted
+
+
+# -- the functions ------------------------------------------------------------------------------------------
+
+
+def test_the_acknowledger_runs_python_3_13_on_arm64_in_128_mb_with_a_handler_that_exists() -> None:
+    stack = Stack()
+    function = stack.resource(ACKNOWLEDGER)["Properties"]
+    assert (function["Runtime"], stack.value(function["Architectures"]), function["MemorySize"]) == (
+        "python3.13",
+        ["arm64"],
+        128,
+    )
+    assert function["Timeout"] == 60
+    module, name = function["Handler"].rsplit(".", 1)
+    assert module == handler.__name__
+    assert callable(getattr(handler, name))
+    assert stack.value(function["LoggingConfig"]) == {"LogGroup": "Ref:JobWorkerLogGroup"}
+    assert "ReservedConcurrentExecutions" not in stack.value(function)
+    reserved = Stack(ReservedConcurrency="5")
+    assert reserved.value(reserved.resource(ACKNOWLEDGER)["Properties"])["ReservedConcurrentExecutions"] == "5"
+
+
+def test_the_work_function_runs_python_3_13_on_arm64_with_a_handler_that_exists() -> None:
+    stack = Stack()
+    function = stack.value(stack.resource(WORKER)["Properties"])
+    assert (function["Runtime"], function["Architectures"], function["MemorySize"], function["Timeout"]) == (
+        "python3.13",
+        ["arm64"],
+        "256",
+        "300",
+    )
+    module, name = function["Handler"].rsplit(".", 1)
+    assert module == worker_handler.__name__
+    assert callable(getattr(worker_handler, name))
+    assert function["LoggingConfig"] == {"LogGroup": "Ref:WorkLogGroup"}
+    assert stack.source["Resources"][WORKER]["Properties"]["CodeUri"] == "src/"
+    log_group = stack.value(stack.resource("WorkLogGroup")["Properties"])
+    assert log_group == {"LogGroupName": "/aws/lambda/worker-work", "RetentionInDays": "30"}
+    timeout = stack.source["Parameters"]["WorkTimeout"]
+    assert (timeout["Default"], max(timeout["AllowedValues"])) == (300, 900)
+    sized = Stack(WorkTimeout="900", WorkMemorySize="1024", Architecture="x86_64")
+    function = sized.value(sized.resource(WORKER)["Properties"])
+    assert (function["Timeout"], function["MemorySize"], function["Architectures"]) == ("900", "1024", ["x86_64"])
+
+
+def test_the_work_queue_is_encrypted_with_a_dead_letter_queue_and_six_times_the_timeout_to_run() -> None:
+    stack = Stack()
+    queue = stack.value(stack.resource("WorkQueue")["Properties"])
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": "GetAtt:WorkDeadLetterQueue.Arn", "maxReceiveCount": 5}
+    dead_letters = stack.value(stack.resource("WorkDeadLetterQueue")["Properties"])
+    assert dead_letters == {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 1209600}
+    # AWS's advice for an SQS event source: a visibility timeout at least six times the function's timeout, for
+    # every timeout the parameter allows
+    assert stack.source["Resources"][WORKER]["Properties"]["Timeout"] == {"Ref": "WorkTimeout"}
+    for timeout in stack.source["Parameters"]["WorkTimeout"]["AllowedValues"]:
+        stack.values["WorkTimeout"] = str(timeout)
+        visibility = stack.value(stack.resource("WorkQueue")["Properties"]["VisibilityTimeout"])
+        assert 6 * timeout <= visibility <= 43200, (timeout, visibility)
+
+
+def test_every_queue_refuses_access_without_tls() -> None:
+    stack = Stack()
+    policies = {
+        stack.value(p["Properties"]["Queues"])[0].removeprefix("Ref:"): stack.value(p["Properties"]["PolicyDocument"])
+        for p in stack.of_type("AWS::SQS::QueuePolicy").values()
+    }
+    assert (
+        set(policies)
+        == set(stack.of_type("AWS::SQS::Queue"))
+        == {
+            "WorkQueue",
+            "WorkDeadLetterQueue",
+            "FailedInvocationsQueue",
+        }
+    )
+    for queue, document in policies.items():
+        assert document["Statement"] == [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sqs:*",
+                "Resource": f"GetAtt:{queue}.Arn",
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ]
+
+
+def test_the_work_function_takes_batches_from_the_work_queue_and_reports_batch_item_failures() -> None:
+    stack = Stack()
+    [(name, mapping)] = stack.of_type("AWS::Lambda::EventSourceMapping").items()
+    assert stack.value(mapping["Properties"]) == {
+        "FunctionName": "Ref:WorkFunction",
+        "EventSourceArn": "GetAtt:WorkQueue.Arn",
+        "BatchSize": "10",
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "Enabled": True,
+    }
+    smaller = Stack(WorkBatchSize="1")
+    assert smaller.value(smaller.resource(name)["Properties"]["BatchSize"]) == "1"
+    # The handler reads SQS batches and answers batchItemFailures (test_built_artifact runs it on one)
+    assert worker_handler.processor.event_type is EventType.SQS
+
+
+def test_failed_invocations_are_retried_once_then_kept_in_an_encrypted_queue() -> None:
+    stack = Stack()
+    config = stack.resource("JobWorkerFunctionEventInvokeConfig")["Properties"]
+    assert config["MaximumRetryAttempts"] == 1
+    assert stack.value(config["DestinationConfig"]) == {
+        "OnFailure": {"Destination": "GetAtt:FailedInvocationsQueue.Arn"}
+    }
+    assert stack.resource("FailedInvocationsQueue")["Properties"]["SqsManagedSseEnabled"] is True
+    log_group = stack.resource("JobWorkerLogGroup")["Properties"]
+    assert stack.value(log_group["RetentionInDays"]) == "30"
+
+
+# -- alarms, the action type, outputs ------------------------------------------------------------------------
+
+
+def emitted_metric_names() -> set[str]:
+    """The metric names the code emits: `add_metric(name="...")` literals, and the values of the mappings
+    from outcome to metric name."""
+    names = set()
+    for path in (ROOT / "src" / "codepipeline_worker").glob("*.py"):
+        names |= set(re.findall(r'add_metric\(name="(\w+)"', path.read_text()))
+        names |= set(re.findall(r':\s*"(Jobs\w+|Results\w+)"', path.read_text()))
+    return names
+
+
+def test_alarms_watch_both_functions_the_hand_off_and_both_queues_of_failures() -> None:
+    stack = Stack(AlarmTopicArn=TOPIC)
+    alarms = {name: stack.value(a["Properties"]) for name, a in stack.of_type("AWS::CloudWatch::Alarm").items()}
+    watched = {
+        name: (a["Namespace"], a["MetricName"], {d["Name"]: d["Value"] for d in a["Dimensions"]})
+        for name, a in alarms.items()
+    }
+    service = {"service": DEFAULT_SERVICE_NAME}
+    assert watched == {
+        "FunctionErrorsAlarm": ("AWS/Lambda", "Errors", {"FunctionName": "Ref:JobWorkerFunction"}),
+        "PollFailuresAlarm": (DEFAULT_METRICS_NAMESPACE, "PollFailures", service),
+        "FailedInvocationsAlarm": (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            {"QueueName": "GetAtt:FailedInvocationsQueue.QueueName"},
+        ),
+        "HandoffFailuresAlarm": (DEFAULT_METRICS_NAMESPACE, "HandoffFailures", service),
+        "WorkFunctionErrorsAlarm": ("AWS/Lambda", "Errors", {"FunctionName": "Ref:WorkFunction"}),
+        "WorkErrorsAlarm": (DEFAULT_METRICS_NAMESPACE, "WorkErrors", service),
+        "WorkDeadLetterAlarm": (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            {"QueueName": "GetAtt:WorkDeadLetterQueue.QueueName"},
+        ),
+    }
+    for alarm in alarms.values():
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert alarm["AlarmActions"] == [TOPIC]
+    default = Stack()
+    assert not [
+        a
+        for a in default.of_type("AWS::CloudWatch::Alarm").values()
+        if "AlarmActions" in default.value(a["Properties"])
+    ]
+    # The custom metrics alarmed on are ones the code emits, in the namespace and service the functions use
+    custom = {a["MetricName"] for a in alarms.values() if a["Namespace"] == DEFAULT_METRICS_NAMESPACE}
+    assert custom <= emitted_metric_names()
+    for function in (ACKNOWLEDGER, WORKER):
+        settings = load_config(CommonSettings, environment(stack, function))
+        assert (settings.metrics_namespace, settings.service_name) == (DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME)
+
+
+def example_properties() -> set[str]:
+    """The action-configuration properties the example work function reads: `config.get("<name>"`."""
+    source = (ROOT / "src" / "codepipeline_worker" / "example.py").read_text()
+    return set(re.findall(r'config\.get\("(\w+)"', source))
+
+
+def action_type(**overrides: str) -> dict[str, Any]:
+    stack = Stack(RegisterCustomActionType="true", **overrides)
+    assert stack.conditions["RegisterActionType"] is True
+    properties: dict[str, Any] = stack.value(stack.resource("CustomActionType")["Properties"])
+    return properties
+
+
+EXAMPLE_PROPERTIES = [
+    {
+        "Name": "Url",
+        "Description": "The http:// or https:// address to check",
+        "Key": False,
+        "Required": True,
+        "Secret": False,
+        "Type": "String",
+    },
+    {
+        "Name": "ExpectedStatus",
+        "Description": "The HTTP status that passes (default 200)",
+        "Key": False,
+        "Required": False,
+        "Secret": False,
+        "Type": "Number",
+    },
+    {
+        "Name": "MaxChecks",
+        "Description": "How many checks, one per claim, before the job fails (default 10)",
+        "Key": False,
+        "Required": False,
+        "Secret": False,
+        "Type": "Number",
+    },
+]
+QUERYABLE = {
+    "Name": "ProjectName",
+    "Description": "The property PollForJobs filters on (POLL_QUERY_PARAM)",
+    "Key": True,
+    "Required": True,
+    "Secret": False,
+    "Queryable": True,
+    "Type": "String",
+}
+
+
+def test_the_custom_action_type_is_registered_only_when_asked() -> None:
+    stack = Stack()
+    assert stack.resource("CustomActionType")["Condition"] == "RegisterActionType"
+    assert stack.conditions["RegisterActionType"] is False
+    action = action_type(PollQueryParam="ProjectName=web")
+    assert (action["Category"], action["Provider"], action["Version"]) == ("Build", "MyTool", "1")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, EXAMPLE_PROPERTIES),
+        ({"PollQueryParam": "ProjectName=web"}, [QUERYABLE, *EXAMPLE_PROPERTIES]),
+        ({"WorkEntryPoint": "mypackage.actions:run", "PollQueryParam": "ProjectName=web"}, [QUERYABLE]),
+        ({"WorkEntryPoint": "mypackage.actions:run"}, None),
+    ],
+)
+def test_the_registered_action_type_declares_the_example_properties_with_the_example_work_function(
+    overrides: dict[str, str], expected: list[dict[str, Any]] | None
+) -> None:
+    assert action_type(**overrides).get("ConfigurationProperties") == expected
+    assert {p["Name"] for p in EXAMPLE_PROPERTIES} == example_properties()
+    # CodePipeline allows one queryable property per action type
+    assert sum(1 for p in expected or [] if p.get("Queryable")) <= 1
+
+
+def test_the_outputs_name_the_queues_and_the_functions() -> None:
+    stack = Stack()
+    outputs = {name: stack.value(o["Value"]) for name, o in stack.template["Outputs"].items()}
+    assert outputs == {
+        "JobWorkerFunctionName": "Ref:JobWorkerFunction",
+        "JobWorkerFunctionArn": "GetAtt:JobWorkerFunction.Arn",
+        "LogGroupName": "Ref:JobWorkerLogGroup",
+        "FailedInvocationsQueueUrl": "Ref:FailedInvocationsQueue",
+        "WorkQueueUrl": "Ref:WorkQueue",
+        "WorkDeadLetterQueueUrl": "Ref:WorkDeadLetterQueue",
+        "WorkFunctionName": "Ref:WorkFunction",
+        "WorkLogGroupName": "Ref:WorkLogGroup",
+    }

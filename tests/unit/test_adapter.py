@@ -31,7 +31,8 @@ OTHER_CLIENT = "0d4c3b2a-1234-4abc-9def-0123456789ab"
 
 
 def test_the_client_uses_standard_retries_a_matching_pool_and_short_timeouts() -> None:
-    client = create_codepipeline_client(make_settings(ACK_CONCURRENCY="24", AWS_MAX_ATTEMPTS="4"))
+    settings = make_settings(ACK_CONCURRENCY="24", AWS_MAX_ATTEMPTS="4")
+    client = create_codepipeline_client(settings, settings.ack_concurrency)
 
     config: Any = client.meta.config  # botocore-stubs does not declare the options
     assert config.retries == {"mode": "standard", "total_max_attempts": 4}

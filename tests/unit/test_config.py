@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from codepipeline_worker.config import load_settings
+from codepipeline_worker.config import WorkerSettings, load_config, load_settings
 from codepipeline_worker.errors import ConfigurationError
 
 MINIMAL = {"ACTION_TYPES": "Custom/Build/MyTool/1"}
@@ -135,3 +135,144 @@ def test_a_bad_configuration_fails_the_cold_start() -> None:
 def test_flags_read_common_spellings(text: str, value: bool) -> None:
     settings = load_settings({**MINIMAL, "POWERTOOLS_TRACE_DISABLED": text, "POWERTOOLS_LOGGER_LOG_EVENT": text})
     assert (settings.tracing_disabled, settings.log_event) == (value, value)
+
+
+# -- the work queue and the work function ------------------------------------------------------------------
+
+QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/codepipeline-jobs"
+
+
+def test_the_work_queue_is_optional() -> None:
+    assert load_settings(MINIMAL).job_queue_url is None
+    assert load_settings({**MINIMAL, "JOB_QUEUE_URL": QUEUE}).job_queue_url == QUEUE
+    assert load_settings({**MINIMAL, "JOB_QUEUE_URL": "http://127.0.0.1:9324/000000000000/jobs"}).job_queue_url
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t"])
+def test_a_blank_work_queue_means_none(blank: str) -> None:
+    assert load_settings({**MINIMAL, "JOB_QUEUE_URL": blank}).job_queue_url is None
+
+
+PATTERN = "String should match pattern"
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("codepipeline-jobs", PATTERN),
+        ("sqs://queue", PATTERN),
+        ("https://", PATTERN),
+        ("https://sqs.us-east-1.amazonaws.com/123456789012/has space", PATTERN),
+        (f"{QUEUE}\n", PATTERN),
+        ("https://" + "q" * 2041, "String should have at most 2048 characters"),
+    ],
+)
+def test_a_bad_work_queue_fails_naming_the_variable(url: str, problem: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({**MINIMAL, "JOB_QUEUE_URL": url})
+
+    assert str(caught.value).startswith(f"invalid configuration: JOB_QUEUE_URL: {problem}")
+
+
+def test_the_longest_work_queue_url_is_accepted() -> None:
+    url = "https://" + "q" * 2040
+    assert load_settings({**MINIMAL, "JOB_QUEUE_URL": url}).job_queue_url == url
+
+
+def test_the_worker_needs_no_action_types() -> None:
+    # Given no ACTION_TYPES, and then a malformed one: the work function reads neither
+    settings = load_config(WorkerSettings, {})
+    assert load_config(WorkerSettings, {"ACTION_TYPES": "Custom/Build"}) == settings
+
+    assert settings.work_function == "codepipeline_worker.example:check_url"
+    assert (settings.client_token_secret_id, settings.max_attempts, settings.log_level) == (None, 3, "INFO")
+    assert not hasattr(settings, "action_types")
+
+
+def test_the_worker_reads_the_common_variables() -> None:
+    settings = load_config(
+        WorkerSettings,
+        {
+            "WORK_FUNCTION": "mypackage.gates:run",
+            "CLIENT_TOKEN_SECRET_ID": "codepipeline/tokens",
+            "AWS_MAX_ATTEMPTS": "5",
+            "POWERTOOLS_LOG_LEVEL": "warning",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        },
+    )
+
+    assert settings.work_function == "mypackage.gates:run"
+    assert (settings.client_token_secret_id, settings.max_attempts) == ("codepipeline/tokens", 5)
+    assert (settings.log_level, settings.tracing_disabled) == ("WARNING", True)
+
+
+@pytest.mark.parametrize("reference", ["run_module:run", "_private.mod_2.sub:Handler_1", "a.b.c.d:e"])
+def test_work_function_references_that_are_accepted(reference: str) -> None:
+    assert load_config(WorkerSettings, {"WORK_FUNCTION": reference}).work_function == reference
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "",
+        "mypackage.gates",
+        "mypackage.gates:",
+        ":run",
+        "mypackage..gates:run",
+        "mypackage.gates:run.inner",
+        "1package:run",
+        "my-package:run",
+        "my package:run",
+        "mypackage.gates:run\n",
+        "mypackage.gates:run:again",
+    ],
+)
+def test_a_malformed_work_function_fails_naming_the_variable(reference: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_config(WorkerSettings, {"WORK_FUNCTION": reference})
+
+    assert str(caught.value).startswith("invalid configuration: WORK_FUNCTION: String should match pattern")
+
+
+def test_a_bad_common_variable_fails_the_worker_naming_it() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_config(WorkerSettings, {"AWS_MAX_ATTEMPTS": "0", "POWERTOOLS_LOG_LEVEL": "LOUD"})
+
+    assert "AWS_MAX_ATTEMPTS: Input should be greater than or equal to 1" in str(caught.value)
+    assert "POWERTOOLS_LOG_LEVEL" in str(caught.value)
+
+
+def _import_in_a_fresh_interpreter(module: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - the test's own interpreter and code
+        [sys.executable, "-c", f"import {module}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).parent,
+    )
+
+
+def test_the_worker_starts_without_action_types() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("ACTION_TYPES", "WORK_FUNCTION")}
+
+    done = _import_in_a_fresh_interpreter("codepipeline_worker.worker_handler", env)
+
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("no_such_package_q7.gates:run", "WORK_FUNCTION: module no_such_package_q7.gates cannot be imported"),
+        ("codepipeline_worker.example:nothing", "WORK_FUNCTION: codepipeline_worker.example has no function nothing"),
+        ("not a reference", "WORK_FUNCTION: String should match pattern"),
+    ],
+)
+def test_a_bad_work_function_fails_the_workers_cold_start(reference: str, expected: str) -> None:
+    done = _import_in_a_fresh_interpreter(
+        "codepipeline_worker.worker_handler", {**os.environ, "WORK_FUNCTION": reference}
+    )
+
+    assert done.returncode != 0
+    assert f"ConfigurationError: invalid configuration: {expected}" in done.stderr

@@ -21,6 +21,8 @@ from .model import ServiceError
 JobKind = Literal["custom", "thirdParty"]
 ActionTypeKey = tuple[str, str, str, str]  # owner, category, provider, version
 DEFAULT_ACCOUNT = "123456789012"
+# CodePipeline's quota on the output variables of one action, in bytes.
+MAX_OUTPUT_VARIABLES_BYTES = 122_880
 
 
 def action_type_key(value: str | dict[str, str]) -> ActionTypeKey:
@@ -291,11 +293,29 @@ class JobStore:
         return job.status
 
     def _succeed(self, job: Job, params: dict[str, Any]) -> None:
+        token = params.get("continuationToken")
+        variables = params.get("outputVariables")
+        if token is not None and variables:
+            raise ServiceError(
+                "ValidationException", "outputVariables can be included only when there is no continuation token"
+            )
+        if (
+            variables
+            and sum(len(k.encode()) + len(v.encode()) for k, v in variables.items()) > MAX_OUTPUT_VARIABLES_BYTES
+        ):
+            raise ServiceError(
+                "OutputVariablesSizeExceededException", "Exceeded the total size limit for all variables"
+            )
         self._require_in_progress(job)
         job.status = "Succeeded"
-        token = params.get("continuationToken")
+        details = params.get("executionDetails") or {}
+        reported = {k: details[k] for k in ("summary", "percentComplete", "externalExecutionId") if k in details}
+        if variables:
+            reported["outputVariables"] = dict(variables)
+        if "currentRevision" in params:
+            reported["currentRevision"] = params["currentRevision"]
         if token is None:
-            job.record("succeeded")
+            job.record("succeeded", **reported)
             return
         follow_up = self.create_job(
             _action_type_id(job.action_type),
@@ -309,7 +329,7 @@ class JobStore:
             client_token=job.client_token,
             continuation_token=token,
         )
-        job.record("succeeded", followUpJobId=follow_up)
+        job.record("succeeded", followUpJobId=follow_up, **reported)
 
     def _fail(self, job: Job, params: dict[str, Any]) -> None:
         self._require_in_progress(job)

@@ -1,0 +1,51 @@
+"""The work function's Lambda entry point: SQS batches from the work queue, with partial batch failures.
+
+Each record is one claimed job (a `work.JobMessage`). Powertools' batch processor runs them one by one and
+answers `batchItemFailures` with only the records to deliver again: a result that could not be reported, or a
+message that is not a job message (after the queue's maxReceiveCount, it goes to the dead-letter queue). A job
+whose work failed is not one of them: its failure was reported to CodePipeline.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+from .config import get_worker_settings
+from .observability import instrument, logger, metrics
+from .runner import WorkRunner
+from .service import DEADLINE_MARGIN_S
+from .work import InvalidJobMessage, JobMessage
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+settings = get_worker_settings()
+default_runner = WorkRunner.from_settings(settings)
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def process_batch(event: dict[str, Any], deadline: float | None, runner: WorkRunner | None = None) -> dict[str, Any]:
+    """Run every job of an SQS event; answer the records to deliver again (`batchItemFailures`)."""
+    active = runner or default_runner
+
+    def record_handler(record: SQSRecord) -> dict[str, Any]:
+        try:
+            message = JobMessage.from_body(record.body)
+        except InvalidJobMessage as exc:
+            logger.error("not a job message", message_id=record.message_id, error=str(exc))
+            metrics.add_metric(name="InvalidMessages", unit=MetricUnit.Count, value=1)
+            raise
+        return active.run(message, deadline).to_json()
+
+    return dict(process_partial_response(event=event, record_handler=record_handler, processor=processor))
+
+
+@instrument
+def lambda_handler(event: dict[str, Any], context: LambdaContext, runner: WorkRunner | None = None) -> dict[str, Any]:
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - DEADLINE_MARGIN_S
+    return process_batch(event, deadline, runner)

@@ -1,0 +1,692 @@
+"""The whole job life cycle over real HTTP on 127.0.0.1: the local CodePipeline endpoint, moto's SQS and Secrets
+Manager. A queued job is claimed by the scheduled poll, handed to the work queue, run by the work function (fed
+by `consume_once`, as Lambda's SQS event source feeds it), and reported; long work continues in follow-up jobs.
+Each test reads what the endpoint recorded (job states and histories) and what is left on the queue."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import Counter
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+
+from codepipeline_local import Faults, LocalCodePipeline
+from codepipeline_worker import worker_handler
+from codepipeline_worker.adapter import ACKNOWLEDGER_OPERATIONS, CONSUMER_OPERATIONS, WORKER_OPERATIONS, open_work_queue
+from codepipeline_worker.config import WorkerSettings, load_config
+from codepipeline_worker.consume import consume_once
+from codepipeline_worker.handler import lambda_handler
+from codepipeline_worker.service import HANDOFF_FAILURE_MESSAGE
+from codepipeline_worker.work import Failure, Job, JobMessage, Outcome, StillRunning, Success
+from tests.conftest import TEST_ENV, FakeLambdaContext, load_event
+from tests.integration.conftest import (
+    CLIENT_ID,
+    CUSTOM,
+    EVENT_TOKEN,
+    PARTNER,
+    VISIBILITY_TIMEOUT_S,
+    AcknowledgerFactory,
+    RunnerFactory,
+    WorkQueues,
+    issued_secrets,
+    record_requests,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from botocore.model import OperationModel
+
+    from codepipeline_worker.adapter import WorkQueue
+    from codepipeline_worker.runner import WorkRunner
+    from codepipeline_worker.service import JobService
+
+# Long enough for a message left on the queue to become visible again (the receive long-polls: it returns as
+# soon as the message is back).
+REDELIVERY_WAIT_S = VISIBILITY_TIMEOUT_S + 2
+
+
+# -- the two sides ----------------------------------------------------------------------------------------
+
+
+def poll(acknowledger: JobService) -> dict[str, Any]:
+    """The acknowledger's Lambda, invoked by its schedule."""
+    result: dict[str, Any] = lambda_handler(load_event("scheduled.json"), FakeLambdaContext(), service=acknowledger)
+    return result
+
+
+class WorkSide:
+    """The work function's Lambda (`worker_handler.lambda_handler`), fed from the work queue by `consume_once`.
+    Keeps every SQS event it was given and every answer it gave."""
+
+    def __init__(self, queue: WorkQueue, runner: WorkRunner) -> None:
+        self.queue = queue
+        self.runner = runner
+        self.events: list[dict[str, Any]] = []
+        self.answers: list[dict[str, Any]] = []
+
+    def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.events.append(event)
+        answer: dict[str, Any] = worker_handler.lambda_handler(event, context, runner=self.runner)
+        self.answers.append(answer)
+        return answer
+
+    def consume(self, wait_s: int = 0) -> tuple[int, int]:
+        """One receive and its batch: (messages received, messages left for redelivery)."""
+        return consume_once(self.queue, self.handler, wait_s=wait_s)
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return [record for event in self.events for record in event["Records"]]
+
+    @property
+    def bodies(self) -> list[str]:
+        return [record["body"] for record in self.records]
+
+    def messages(self) -> list[JobMessage]:
+        return [JobMessage.from_body(body) for body in self.bodies]
+
+
+type WorkSideFactory = Callable[[WorkRunner], WorkSide]
+
+
+@pytest.fixture
+def work_side(monkeypatch: pytest.MonkeyPatch, secrets_url: str, work_queue: WorkQueues) -> WorkSideFactory:
+    def factory(runner: WorkRunner) -> WorkSide:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", secrets_url)
+        queue = open_work_queue(work_queue.url, load_config(WorkerSettings, TEST_ENV))
+        return WorkSide(queue, runner)
+
+    return factory
+
+
+def partner_job(
+    endpoint: LocalCodePipeline, configuration: dict[str, str] | None = None, action_type: str = PARTNER
+) -> str:
+    return endpoint.store.create_job(
+        action_type, configuration=configuration, client_id=CLIENT_ID, client_token=EVENT_TOKEN
+    )
+
+
+def events(endpoint: LocalCodePipeline, job_id: str) -> list[str]:
+    return [entry["event"] for entry in endpoint.store.job(job_id)["history"]]
+
+
+def last_event(endpoint: LocalCodePipeline, job_id: str) -> dict[str, Any]:
+    """The job's last history entry, without its time."""
+    entry = dict(endpoint.store.job(job_id)["history"][-1])
+    del entry["at"]
+    return entry
+
+
+def histories(endpoint: LocalCodePipeline) -> str:
+    return json.dumps([job["history"] for job in endpoint.store.jobs()])
+
+
+def by_job(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {entry["jobId"]: entry for entry in result["results"]}
+
+
+# -- one round: success, failure, an exception -------------------------------------------------------------
+
+
+def test_a_queued_job_is_claimed_handed_off_run_and_reported(
+    endpoint: LocalCodePipeline,
+    work_queue: WorkQueues,
+    make_acknowledger: AcknowledgerFactory,
+    make_runner: RunnerFactory,
+    work_side: WorkSideFactory,
+) -> None:
+    job_id = endpoint.store.create_job(CUSTOM, configuration={"ProjectName": "demo"})
+
+    def build(job: Job) -> Outcome:
+        project = job.configuration["ProjectName"]  # fetched: GetJobDetails
+        return Success(summary=f"built {project}", output_variables={"Project": project, "Round": "1"})
+
+    # When the schedule fires, the job is claimed and put on the work queue
+    result = poll(make_acknowledger())
+    [entry] = result["results"]
+    assert (entry["jobId"], entry["outcome"], entry["status"], entry["handoff"]) == (
+        job_id,
+        "acknowledged",
+        "InProgress",
+        "queued",
+    )
+    assert (result["counts"]["queued"], result["counts"]["handoffFailed"]) == (1, 0)
+    assert endpoint.store.job(job_id)["status"] == "InProgress"
+    assert work_queue.depth() == (1, 0)
+
+    # And when the worker takes it, it runs and reports
+    worker = work_side(make_runner(build))
+    assert worker.consume() == (1, 0)
+
+    [message] = worker.messages()
+    assert (message.job_id, message.job_type, message.account_id) == (job_id, "custom", "123456789012")
+    assert message.action_type is not None
+    assert str(message.action_type) == CUSTOM
+    assert worker.answers == [{"batchItemFailures": []}]
+    assert events(endpoint, job_id) == ["created", "dispatched", "acknowledged", "succeeded"]
+    assert last_event(endpoint, job_id) == {
+        "event": "succeeded",
+        "status": "Succeeded",
+        "summary": "built demo",
+        "outputVariables": {"Project": "demo", "Round": "1"},
+    }
+    assert work_queue.is_empty()
+
+
+def test_a_failure_the_work_function_returns_fails_the_job(
+    endpoint: LocalCodePipeline,
+    work_queue: WorkQueues,
+    make_acknowledger: AcknowledgerFactory,
+    make_runner: RunnerFactory,
+    work_side: WorkSideFactory,
+) -> None:
+    job_id = endpoint.store.create_job(CUSTOM)
+
+    def refuse(job: Job) -> Outcome:
+        return Failure(type="ConfigurationError", message="ProjectName is required", external_execution_id="run-7")
+
+    poll(make_acknowledger())
+    worker = work_side(make_runner(refuse))
+
+    # A reported failure is done with: its message is deleted, not delivered again
+    assert worker.consume() == (1, 0)
+    assert endpoint.store.job(job_id)["status"] == "Failed"
+    assert last_event(endpoint, job_id) == {
+        "event": "failed",
+        "status": "Failed",
+        "failureType": "ConfigurationError",
+        "failureMessage": "ProjectName is required",
+    }
+    assert endpoint.stats()["calls"]["PutJobFailureResult"] == 1
+    assert work_queue.is_empty()
+
+
+def test_an_exception_fails_the_job_naming_only_its_type(
+    endpoint: LocalCodePipeline,
+    work_queue: WorkQueues,
+    *,
+    make_acknowledger: AcknowledgerFactory,
+    make_runner: RunnerFactory,
+    work_side: WorkSideFactory,
+    emitted: Callable[[], str],
+) -> None:
+    marker = f"db-password-{uuid.uuid4()}"
+    requests = record_requests(endpoint)
+    job_id = endpoint.store.create_job(CUSTOM)
+
+    def crash(job: Job) -> Outcome:
+        raise LookupError(f"cannot connect with {marker}")
+
+    poll(make_acknowledger())
+    worker = work_side(make_runner(crash))
+
+    assert worker.consume() == (1, 0)
+    history = last_event(endpoint, job_id)
+    assert (history["event"], history["status"], history["failureType"]) == ("failed", "Failed", "JobFailed")
+    assert "LookupError" in history["failureMessage"]
+    logs = emitted()
+    assert '"error_type":"LookupError"' in logs  # the log says what was raised, and where
+    # The exception's message, which may quote anything, went nowhere: not to CodePipeline, not to the log
+    assert [r["operation"] for r in requests if r["operation"].startswith("Put")] == ["PutJobFailureResult"]
+    assert marker not in json.dumps(requests)
+    assert marker not in histories(endpoint)
+    assert marker not in logs
+    assert marker not in json.dumps(worker.answers)
+    assert work_queue.is_empty()
+
+
+# -- long work continues in follow-up jobs ------------------------------------------------------------------
+
+
+class HealthPage:
+    """A tiny HTTP server on 127.0.0.1 that answers 503 to its first request and 200 after."""
+
+    def __init__(self) -> None:
+        self.statuses: list[int] = []
+        page = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status = 503 if not page.statuses else 200
+                page.statuses.append(status)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> HealthPage:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+@pytest.fixture
+def health_page() -> Iterator[HealthPage]:
+    with HealthPage() as page:
+        yield page
+
+
+def test_the_example_action_continues_until_the_url_answers(
+    endpoint: LocalCodePipeline,
+    work_queue: WorkQueues,
+    *,
+    health_page: HealthPage,
+    make_acknowledger: AcknowledgerFactory,
+    make_runner: RunnerFactory,
+    work_side: WorkSideFactory,
+) -> None:
+    # Given a deployment gate on a page that is not up yet (its query string holds a token)
+    url = f"{health_page.url}/health?token=query-secret"
+    first = endpoint.store.create_job(CUSTOM, configuration={"Url": url, "ExpectedStatus": "200", "MaxChecks": "3"})
+    acknowledger = make_acknowledger()
+    worker = work_side(make_runner())  # WORK_FUNCTION's default: codepipeline_worker.example:check_url
+
+    # Round 1: the page answers 503, so the work goes on: the job completes with a continuation token, and
+    # CodePipeline creates a follow-up job carrying it
+    assert by_job(poll(acknowledger))[first]["handoff"] == "queued"
+    assert worker.consume() == (1, 0)
+    round_one = last_event(endpoint, first)
+    follow_up = round_one.pop("followUpJobId")
+    assert round_one == {
+        "event": "succeeded",
+        "status": "Succeeded",
+        "summary": f"{health_page.url}/health answered 503 (200 expected); check 1 of 3",
+        "percentComplete": 33,
+    }
+    assert endpoint.store.job(follow_up)["status"] == "Queued"
+    assert endpoint.store.job(follow_up)["continuationToken"] == json.dumps({"checks": 1})
+    assert work_queue.is_empty()
+
+    # Round 2: the next poll claims the follow-up job and hands it off with the token; the page is up
+    result = poll(acknowledger)
+    assert [(e["jobId"], e["handoff"]) for e in result["results"]] == [(follow_up, "queued")]
+    assert worker.consume() == (1, 0)
+    assert [m.continuation_token for m in worker.messages()] == [None, json.dumps({"checks": 1})]
+    assert last_event(endpoint, follow_up) == {
+        "event": "succeeded",
+        "status": "Succeeded",
+        "summary": f"{health_page.url}/health answered 200 at check 2",
+        "outputVariables": {"StatusCode": "200", "Checks": "2"},
+    }
+    assert health_page.statuses == [503, 200]
+    assert "query-secret" not in histories(endpoint)
+    assert work_queue.is_empty()
+    assert {job["status"] for job in endpoint.store.jobs()} == {"Succeeded"}
+
+
+# -- the queue refuses the job -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["custom", "thirdParty"])
+def test_a_job_the_queue_refuses_is_failed_back(
+    kind: str,
+    endpoint: LocalCodePipeline,
+    secrets_url: str,
+    make_acknowledger: AcknowledgerFactory,
+) -> None:
+    job_id = endpoint.store.create_job(CUSTOM) if kind == "custom" else partner_job(endpoint)
+    missing_queue = f"{secrets_url}/123456789012/no-such-queue-{uuid.uuid4()}"
+
+    result = poll(make_acknowledger(queue_url=missing_queue))
+
+    # The job was claimed, the queue refused it, and it was failed back at once, saying why
+    [entry] = result["results"]
+    assert (entry["jobId"], entry["jobType"], entry["outcome"], entry["handoff"]) == (
+        job_id,
+        kind,
+        "acknowledged",
+        "failedBack",
+    )
+    code = entry["handoffError"]
+    assert code in {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}  # moto answers as SQS does
+    assert (result["counts"]["queued"], result["counts"]["handoffFailed"]) == (0, 1)
+    assert events(endpoint, job_id) == ["created", "dispatched", "acknowledged", "failed"]
+    assert last_event(endpoint, job_id) == {
+        "event": "failed",
+        "status": "Failed",
+        "failureType": "SystemUnavailable",
+        "failureMessage": HANDOFF_FAILURE_MESSAGE.format(code=code),
+    }
+    reported_with = "PutJobFailureResult" if kind == "custom" else "PutThirdPartyJobFailureResult"
+    assert endpoint.stats()["calls"][reported_with] == 1
+
+
+# -- partner jobs --------------------------------------------------------------------------------------------
+
+
+def scripted(job: Job) -> Outcome:
+    """Does what the job's configuration says: Result is succeed, fail or continue (two rounds)."""
+    match job.configuration.get("Result"):
+        case "fail":
+            return Failure(type="RevisionUnavailable", message=f"revision of {job.id} not found")
+        case "continue" if job.continuation_token is None:
+            return StillRunning(continuation_token="round-2", percent_complete=50, summary="half way")
+        case "continue":
+            return Success(summary=f"finished after {job.continuation_token}")
+        case _:
+            variables = None if job.type == "thirdParty" else {"JobId": job.id}
+            return Success(summary=f"deployed {job.id}", external_execution_id="exec-1", output_variables=variables)
+
+
+def test_partner_jobs_run_and_report_through_the_third_party_operations(
+    endpoint: LocalCodePipeline,
+    work_queue: WorkQueues,
+    make_acknowledger: AcknowledgerFactory,
+    make_runner: RunnerFactory,
+    work_side: WorkSideFactory,
+) -> None:
+    succeeds = partner_job(endpoint, {"Result": "succeed"})
+    fails = partner_job(endpoint, {"Result": "fail"})
+
+    result = poll(make_acknowledger())
+    assert {job_id: e["handoff"] for job_id, e in by_job(result).items()} == {succeeds: "queued", fails: "queued"}
+    worker = work_side(make_runner(scripted))
+    assert worker.consume() == (2, 0)
+
+    # The messages name the client, by which the work side reads the token; they never carry the token
+    assert {(m.job_id, m.job_type, m.client_id) for m in worker.messages()} == {
+        (succeeds, "thirdParty", CLIENT_ID),
+        (fails, "thirdParty", CLIENT_ID),
+    }
+    assert EVENT_TOKEN not in json.dumps(worker.bodies)
+    assert last_event(endpoint, succeeds) == {
+        "event": "succeeded",
+        "status": "Succeeded",
+        "summary": f"deployed {succeeds}",
+        "externalExecutionId": "exec-1",
+    }
+    assert last_event(endpoint, fails) == {
+        "event": "failed",
+        "status": "Failed",
+        "failureType": "RevisionUnavailable",
+        "failureMessage": f"revision of {fails} not found",
+    }
+    calls = endpoint.stats()["calls"]
+    assert (calls["PutThirdPartyJobSuccessResult"], calls["PutThirdPartyJobFailureResult"]) == (1, 1)
+    assert not {"AcknowledgeJob", "GetJobDetails", "PutJobSuccessResult", "PutJobFailureResult"} & set(calls)
+    assert work_queue.is_empty()
+
+
+# -- only what could not be reported comes back -------------------------------------------------------------
+
+
+def test_a_partner_job_without_a_token_on_the_work_side_is_the_only_message_redelivered(
+    endpoint: LocalCodePipeline,
+    work_queue: WorkQueues,
+    *,
+    secrets_url: str,
+    empty_secret_id: str,
+    make_acknowledger: AcknowledgerFactory,
+    make_runner: RunnerFactory,
+    work_side: WorkSideFactory,
+) -> None:
+    # Given the work side's secret has no token for the partner job's client (the acknowledger's has)
+    custom = endpoint.store.create_job(CUSTOM)
+    partner = partner_job(endpoint)
+    poll(make_acknowledger())
+    worker = work_side(make_runner(scripted, secret=empty_secret_id))
+
+    # When both jobs come in one batch, the custom job is reported and only the partner job is left
+    assert worker.consume() == (2, 1)
+    [answer] = worker.answers
+    failed_ids = {item["itemIdentifier"] for item in answer["batchItemFailures"]}
+    assert {r["messageId"] for r in worker.records if JobMessage.from_body(r["body"]).job_id == partner} == failed_ids
+    assert endpoint.store.job(custom)["status"] == "Succeeded"
+    assert endpoint.store.job(partner)["status"] == "InProgress"
+    assert work_queue.depth() == (0, 1)  # in flight until its visibility timeout ends
+
+    # And once the client's token is in the secret, the message, delivered again, runs and is reported
+    secrets = boto3.client("secretsmanager", endpoint_url=secrets_url, region_name="us-east-1")
+    secrets.put_secret_value(SecretId=empty_secret_id, SecretString=json.dumps({CLIENT_ID: EVENT_TOKEN}))
+    assert worker.consume(wait_s=REDELIVERY_WAIT_S) == (1, 0)
+    [first] = [r for r in worker.records[:2] if r["messageId"] in failed_ids]
+    again = worker.records[2]
+    assert (again["messageId"], again["body"]) == (first["messageId"], first["body"])
+    assert again["attributes"]["ApproximateReceiveCount"] == "2"
+    assert endpoint.store.job(partner)["status"] == "Succeeded"
+    assert work_queue.is_empty()
+
+
+def test_a_result_the_endpoint_refuses_to_take_is_the_only_message_redelivered(
+    endpoint: LocalCodePipeline,
+    work_queue: WorkQueues,
+    make_acknowledger: AcknowledgerFactory,
+    make_runner: RunnerFactory,
+    work_side: WorkSideFactory,
+) -> None:
+    # Given PutJobFailureResult is throttled, and the work side does not retry
+    succeeds = endpoint.store.create_job(CUSTOM, configuration={"Result": "succeed"})
+    fails = endpoint.store.create_job(CUSTOM, configuration={"Result": "fail"})
+    poll(make_acknowledger())
+    endpoint.set_faults(Faults(throttle=1.0, operations=("PutJobFailureResult",)))
+    worker = work_side(make_runner(scripted, AWS_MAX_ATTEMPTS="1"))
+
+    # When both run in one batch, only the failure could not be reported: only its message is left
+    assert worker.consume() == (2, 1)
+    assert endpoint.store.job(succeeds)["status"] == "Succeeded"
+    assert endpoint.store.job(fails)["status"] == "InProgress"
+    assert endpoint.stats()["faults"] == {"throttle": 1}
+    assert work_queue.depth() == (0, 1)
+
+    # And when the endpoint takes results again, the message comes back, the work runs again and is reported
+    endpoint.set_faults(Faults())
+    assert worker.consume(wait_s=REDELIVERY_WAIT_S) == (1, 0)
+    assert [m.job_id for m in worker.messages()][-1] == fails
+    assert last_event(endpoint, fails)["failureType"] == "RevisionUnavailable"
+    assert work_queue.is_empty()
+
+
+def test_a_message_that_is_not_a_job_is_redelivered_then_dead_lettered(
+    endpoint: LocalCodePipeline,
+    work_queue: WorkQueues,
+    *,
+    make_acknowledger: AcknowledgerFactory,
+    make_runner: RunnerFactory,
+    work_side: WorkSideFactory,
+    emitted: Callable[[], str],
+) -> None:
+    # Given a stray message on the work queue, next to a real job
+    stray = json.dumps({"version": 1, "jobId": "not-a-uuid", "jobType": "custom", "hint": "stray-value-42"})
+    work_queue.client.send_message(QueueUrl=work_queue.url, MessageBody=stray)
+    job_id = endpoint.store.create_job(CUSTOM)
+    poll(make_acknowledger())
+    worker = work_side(make_runner(scripted))
+
+    # The job runs; the stray message is answered as a failure and comes back, until maxReceiveCount (2)
+    assert worker.consume() == (2, 1)
+    assert endpoint.store.job(job_id)["status"] == "Succeeded"
+    assert worker.consume(wait_s=REDELIVERY_WAIT_S) == (1, 1)
+    assert [r["body"] for r in worker.records[2:]] == [stray]
+
+    # Then its next receive moves it to the dead-letter queue: nothing is received, nothing is left
+    assert worker.consume(wait_s=REDELIVERY_WAIT_S) == (0, 0)
+    assert work_queue.is_empty()
+    assert work_queue.dead_letters() == [stray]
+    logs = emitted()
+    assert logs.count('"message":"not a job message"') == 2
+    # Alone in its batch, it failed the whole batch (Powertools raises): consume_once left it, as Lambda would
+    assert "the batch failed (BatchProcessingError); its messages will be delivered again" in logs
+    assert "stray-value-42" not in logs  # the values of a bad message are never echoed
+
+
+# -- the whole life cycle: no secret leaks, and each function calls only what it is granted --------------
+
+
+def careless(job: Job) -> Outcome:
+    """`scripted`, but putting the job's artifact credentials in what it reports: the runner masks them."""
+    credentials = job.artifact_credentials
+    assert credentials is not None
+    leak = " ".join(credentials.secrets())
+    outcome = scripted(job)
+    if isinstance(outcome, Failure):
+        return outcome.model_copy(update={"message": f"{outcome.message} ({leak})"})
+    return outcome.model_copy(update={"summary": f"{outcome.summary} ({leak})"})
+
+
+class LifeCycle:
+    """Custom and partner jobs that succeed, fail, and continue for a second round. Runs rounds of polls and
+    work, noting the CodePipeline calls each side made (the endpoint's counts before and after each side ran)."""
+
+    RESULTS = ("succeed", "fail", "continue")
+
+    def __init__(self, endpoint: LocalCodePipeline, acknowledgers: list[JobService], worker: WorkSide) -> None:
+        self.endpoint = endpoint
+        self.acknowledgers = acknowledgers
+        self.worker = worker
+        self.poll_results: list[dict[str, Any]] = []
+        self.acknowledger_calls: Counter[str] = Counter()
+        self.worker_calls: Counter[str] = Counter()
+
+    def create_jobs(self, custom: str = CUSTOM, partner: str = PARTNER) -> list[str]:
+        jobs = []
+        for result in self.RESULTS:
+            configuration = {"Result": result}
+            jobs.append(self.endpoint.store.create_job(custom, configuration=configuration))
+            jobs.append(partner_job(self.endpoint, configuration, partner))
+        return jobs
+
+    def _calls(self) -> Counter[str]:
+        return Counter(self.endpoint.stats()["calls"])
+
+    def run(self, rounds: int = 3) -> None:
+        for _ in range(rounds):
+            before = self._calls()
+            for acknowledger in self.acknowledgers:
+                self.poll_results.append(poll(acknowledger))
+            middle = self._calls()
+            self.worker.consume()
+            after = self._calls()
+            self.acknowledger_calls += middle - before
+            self.worker_calls += after - middle
+
+
+@contextmanager
+def recording_calls() -> Iterator[Counter[str]]:
+    """SDK clients created in the block count every call they make, as service:Operation (IAM's names)."""
+    calls: Counter[str] = Counter()
+    session = boto3.Session()
+
+    def count(model: OperationModel, **_: Any) -> None:
+        calls[f"{model.service_model.signing_name}:{model.name}"] += 1
+
+    session.events.register("before-call", count)
+    previous = boto3.DEFAULT_SESSION
+    boto3.DEFAULT_SESSION = session
+    try:
+        yield calls
+    finally:
+        boto3.DEFAULT_SESSION = previous
+
+
+def test_no_secret_leaks_anywhere_in_the_life_cycle(
+    endpoint: LocalCodePipeline,
+    work_queue: WorkQueues,
+    *,
+    make_acknowledger: AcknowledgerFactory,
+    make_runner: RunnerFactory,
+    work_side: WorkSideFactory,
+    emitted: Callable[[], str],
+) -> None:
+    life = LifeCycle(endpoint, [make_acknowledger()], work_side(make_runner(careless)))
+    jobs = life.create_jobs()
+
+    life.run()
+
+    # Every job ran to its end: three succeeded (two with a follow-up that succeeded), one of each kind failed
+    summaries = endpoint.store.jobs()
+    assert len(summaries) == len(jobs) + 2
+    assert Counter(job["status"] for job in summaries) == {"Succeeded": 6, "Failed": 2}
+    assert work_queue.is_empty()
+    assert work_queue.dead_letters() == []
+    assert len(life.worker.bodies) == 8  # every message that went through the queue, each once
+
+    issued = issued_secrets(endpoint)
+    assert len(issued) == 36  # 8 nonces, 24 artifact credentials, 4 partner client tokens
+    # The careless work function put artifact credentials in each summary and message: masked before reporting
+    recorded = histories(endpoint)
+    assert recorded.count("*** *** ***") == 8
+    everything = "\n".join(
+        [
+            json.dumps(life.worker.events),  # every message body, with its SQS record
+            json.dumps(life.worker.answers),
+            json.dumps(life.poll_results),
+            recorded,
+            emitted(),  # logs, EMF metrics, stdout and stderr, every logger's records
+        ]
+    )
+    assert EVENT_TOKEN not in everything
+    assert [secret for secret in issued if secret in everything] == []
+
+
+def test_each_function_calls_only_the_operations_it_is_granted(
+    endpoint: LocalCodePipeline,
+    secrets_url: str,
+    *,
+    work_queue: WorkQueues,
+    make_acknowledger: AcknowledgerFactory,
+    make_runner: RunnerFactory,
+    work_side: WorkSideFactory,
+) -> None:
+    # Given an acknowledger that hands off, one whose queue refuses every job (it fails them back), a worker and
+    # its consumer; each built with SDK clients that count their calls
+    missing_queue = f"{secrets_url}/123456789012/no-such-queue-{uuid.uuid4()}"
+    refused_types = ("Custom/Test/Refused/1", "ThirdParty/Test/Refused/1")
+    with recording_calls() as acknowledger_sdk:
+        acknowledgers = [
+            make_acknowledger(),
+            make_acknowledger(queue_url=missing_queue, ACTION_TYPES=",".join(refused_types)),
+        ]
+    with recording_calls() as worker_sdk:
+        runner = make_runner(careless)
+    with recording_calls() as consumer_sdk:
+        worker = work_side(runner)
+    life = LifeCycle(endpoint, acknowledgers, worker)
+    life.create_jobs()
+    refused = life.create_jobs(*refused_types)
+
+    # When the whole life cycle runs
+    life.run()
+
+    handoffs = Counter(entry["handoff"] for result in life.poll_results for entry in result["results"])
+    assert handoffs == {"queued": 8, "failedBack": len(refused)}
+    assert {endpoint.store.job(job_id)["status"] for job_id in refused} == {"Failed"}
+    assert work_queue.is_empty()
+
+    # Then, as the endpoint counted them, each side made exactly the calls its role is granted, every one of them
+    def granted(operations: frozenset[str], service: str) -> set[str]:
+        return {op.removeprefix(f"{service}:") for op in operations if op.startswith(f"{service}:")}
+
+    assert set(life.acknowledger_calls) == granted(ACKNOWLEDGER_OPERATIONS, "codepipeline")
+    assert set(life.worker_calls) == granted(WORKER_OPERATIONS, "codepipeline")
+    # And as the SDK clients counted them, SQS included (Secrets Manager's are the token store's own client)
+    assert set(acknowledger_sdk) == ACKNOWLEDGER_OPERATIONS
+    assert set(worker_sdk) == WORKER_OPERATIONS
+    assert set(consumer_sdk) == CONSUMER_OPERATIONS
+    # The two counts agree call for call (no call was retried)
+    for sdk, endpoint_calls in ((acknowledger_sdk, life.acknowledger_calls), (worker_sdk, life.worker_calls)):
+        assert {op: n for op, n in sdk.items() if op.startswith("codepipeline:")} == {
+            f"codepipeline:{op}": n for op, n in endpoint_calls.items()
+        }
