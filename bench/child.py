@@ -3,6 +3,8 @@
 child.py cold MODULE EVENT_JSON          import the handler and handle one event
 child.py warm MODULE N FIRST_ID          N single-job events through the handler, and N raw SDK calls
 child.py batch project|reference|floor JOBS   one scheduled poll of the JOBS queued
+child.py handoff N FIRST    N single-job events with JOB_QUEUE_URL set, and N raw acknowledge + send pairs
+child.py work N FIRST       N one-message SQS events through the work function, and N raw details + result pairs
 """
 
 import json
@@ -32,8 +34,21 @@ def job_id(n: int) -> str:
     return f"{n:08x}-0000-4000-8000-000000000000"
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory. ru_maxrss is not it on Linux: it keeps the parent's high-water
+    mark across fork and exec, so a large bench parent would show in every child."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def report(**figures: float) -> None:
-    figures["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures["max_rss_mb"] = peak_rss_mb()
     sys.stderr.write("RESULT " + json.dumps(figures) + "\n")
 
 
@@ -58,8 +73,62 @@ def main() -> None:
             client.acknowledge_job(jobId=job_id(first + 2 * i + 1), nonce="1")
             raw_s += time.perf_counter() - started
         report(handler_per_event=handler_s / count, raw_per_call=raw_s / count)
+    elif mode == "handoff":
+        handoff(int(sys.argv[2]), int(sys.argv[3]))
+    elif mode == "work":
+        work(int(sys.argv[2]), int(sys.argv[3]))
     else:
         batch(sys.argv[2], int(sys.argv[3]))
+
+
+def handoff(count: int, first: int) -> None:
+    """Claim and hand off, against what the same two calls cost made by hand."""
+    import os
+
+    import boto3
+
+    from codepipeline_worker import handler
+
+    client, sqs = boto3.client("codepipeline"), boto3.client("sqs")
+    queue = os.environ["JOB_QUEUE_URL"]
+    handler_s = raw_s = 0.0
+    for i in range(count):
+        started = time.perf_counter()
+        result = handler.lambda_handler({"jobId": job_id(first + 2 * i), "nonce": "1"}, Context())
+        handler_s += time.perf_counter() - started
+        assert result["handoff"] == "queued", result
+        started = time.perf_counter()
+        client.acknowledge_job(jobId=job_id(first + 2 * i + 1), nonce="1")
+        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"jobId": job_id(first + 2 * i + 1)}))
+        raw_s += time.perf_counter() - started
+    report(handler_per_event=handler_s / count, raw_per_call=raw_s / count)
+
+
+def work(count: int, first: int) -> None:
+    """One job through the work function's Lambda entry (details fetched, result reported), against the same
+    two calls made by hand. The jobs are claimed first, untimed."""
+    import boto3
+
+    from codepipeline_worker import worker_handler
+    from codepipeline_worker.work import JobMessage
+
+    client = boto3.client("codepipeline")
+    for n in range(first, first + 2 * count):
+        client.acknowledge_job(jobId=job_id(n), nonce="1")
+    handler_s = raw_s = 0.0
+    for i in range(count):
+        body = JobMessage(job_id=job_id(first + 2 * i), job_type="custom").to_body()
+        record = {"messageId": str(i), "receiptHandle": "r", "body": body, "attributes": {}, "messageAttributes": {}}
+        started = time.perf_counter()
+        answer = worker_handler.lambda_handler({"Records": [{**record, "eventSource": "aws:sqs"}]}, Context())
+        handler_s += time.perf_counter() - started
+        assert answer == {"batchItemFailures": []}, answer
+        other = job_id(first + 2 * i + 1)
+        started = time.perf_counter()
+        client.get_job_details(jobId=other)
+        client.put_job_success_result(jobId=other, executionDetails={"summary": f"job {other} done"})
+        raw_s += time.perf_counter() - started
+    report(handler_per_event=handler_s / count, raw_per_call=raw_s / count)
 
 
 def batch(kind: str, expected: int) -> None:

@@ -1,17 +1,21 @@
-"""`make run`: the worker's handler against the embedded local CodePipeline endpoint, on loopback only.
+"""`make run`: a job's whole life cycle against the embedded local CodePipeline endpoint, on loopback only.
 
-Starts the endpoint and moto's Secrets Manager on free 127.0.0.1 ports, seeds custom and partner jobs, points
-the SDK at them with throwaway credentials, invokes the handler with events/ files, and prints what happened to
-each job. No AWS account, no Docker, no network.
+Starts the endpoint, moto's Secrets Manager and SQS, and a small health server on free 127.0.0.1 ports; seeds
+custom and partner jobs for the example action; points the SDK at them with throwaway credentials. Then: the
+acknowledger claims the jobs (events/ files) and hands them to the work queue; the work function's Lambda entry
+runs them from the queue and reports to CodePipeline; a job that is still running continues as a follow-up job,
+claimed and run in a second round. Prints each step and each job's life cycle. No AWS account, no Docker.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
 import logging
 import os
 import sys
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,38 +35,24 @@ CLIENT_ID = "c1e7d1a0-1234-4abc-9def-0123456789ab"
 SECRET_ID = "codepipeline-job-worker/client-tokens"  # noqa: S105 - the secret's name, not a secret
 
 
-class LocalContext:
-    """The parts of Lambda's context the handler reads, with a 60 s budget."""
-
-    function_name = "codepipeline-job-worker"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 128
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:codepipeline-job-worker"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
 def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    secrets_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    secrets_server.start()
+    aws = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # Secrets Manager and SQS
+    aws.start()
     try:
-        with LocalCodePipeline() as endpoint:
-            return _demo(endpoint, "http://{}:{}".format(*secrets_server.get_host_and_port()))
+        with LocalCodePipeline() as endpoint, _HealthServer() as health:
+            return _demo(endpoint, "http://{}:{}".format(*aws.get_host_and_port()), health)
     finally:
-        secrets_server.stop()
+        aws.stop()
 
 
-def _demo(endpoint: LocalCodePipeline, secrets_url: str) -> int:
+def _demo(endpoint: LocalCodePipeline, aws_url: str, health: _HealthServer) -> int:
     client_token = uuid.uuid4().hex  # throwaway: made for this run, kept only by the endpoint and moto
     os.environ.update(
         {
             "AWS_ENDPOINT_URL_CODEPIPELINE": endpoint.url,
-            "AWS_ENDPOINT_URL_SECRETS_MANAGER": secrets_url,
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": aws_url,
+            "AWS_ENDPOINT_URL_SQS": aws_url,
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -74,44 +64,140 @@ def _demo(endpoint: LocalCodePipeline, secrets_url: str) -> int:
     )
     os.environ.pop("AWS_PROFILE", None)
     boto3.client("secretsmanager").create_secret(Name=SECRET_ID, SecretString=json.dumps({CLIENT_ID: client_token}))
+    queue_url = boto3.client("sqs").create_queue(QueueName="codepipeline-jobs")["QueueUrl"]
+    os.environ["JOB_QUEUE_URL"] = queue_url
 
-    # Seed: queued jobs for the scheduled poll, and the job of events/custom-job.json as a poll handed it out.
+    # Seed jobs for the example action (codepipeline_worker.example.check_url): each checks a URL of the local
+    # health server. One is healthy, one warms up (503, then 200: two rounds), one is broken (500).
     direct = json.loads((EVENTS / "custom-job.json").read_text())
-    for project in ("web", "api", "docs"):
-        endpoint.store.create_job(CUSTOM, configuration={"ProjectName": project})
-    for _ in range(2):
-        endpoint.store.create_job(PARTNER, client_id=CLIENT_ID, client_token=client_token)
-    endpoint.store.create_job(CUSTOM, job_id=direct["jobId"], dispatched_nonce=direct["nonce"])
+    seeds = {
+        "web": {"Url": health.url("/healthy")},
+        "api": {"Url": health.url("/warming-up"), "MaxChecks": "3"},
+        "docs": {"Url": health.url("/broken"), "MaxChecks": "1"},
+    }
+    names: dict[str, str] = {}
+    for project, configuration in seeds.items():
+        names[endpoint.store.create_job(CUSTOM, configuration={"ProjectName": project, **configuration})] = project
+    for n in (1, 2):
+        job_id = endpoint.store.create_job(
+            PARTNER, client_id=CLIENT_ID, client_token=client_token, configuration={"Url": health.url("/healthy")}
+        )
+        names[job_id] = f"partner {n}"
+    endpoint.store.create_job(
+        CUSTOM,
+        job_id=direct["jobId"],
+        dispatched_nonce=direct["nonce"],
+        configuration={"ProjectName": "direct", "Url": health.url("/healthy")},
+    )
+    names[direct["jobId"]] = "direct"
 
-    print(f"local CodePipeline endpoint {endpoint.url}, Secrets Manager (moto) {secrets_url}")
+    print(f"local CodePipeline endpoint {endpoint.url}; Secrets Manager and SQS (moto) {aws_url}")
     print(f"seeded: 3 custom jobs ({CUSTOM}), 2 partner jobs ({PARTNER}), job {direct['jobId']} dispatched")
-    print(f"the function's own log lines and metrics: {LOG_FILE.relative_to(ROOT)}\n")
+    print(f"work queue {queue_url}; work function codepipeline_worker.example:check_url")
+    print(f"the functions' own log lines and metrics: {LOG_FILE.relative_to(ROOT)}\n")
 
-    stale = {**direct, "nonce": "2"}
-    runs = [
-        ("scheduled poll", "events/scheduled.json", _event("scheduled.json")),
-        ("direct custom job", "events/custom-job.json", direct),
-        ("a second worker with a stale nonce", "same job, nonce 2", stale),
-    ]
     LOG_FILE.parent.mkdir(exist_ok=True)
     with LOG_FILE.open("w") as log:
         # Imported once the environment is set, as Lambda's cold start does.
-        from codepipeline_worker.handler import lambda_handler  # noqa: PLC0415
+        from codepipeline_worker import handler, worker_handler  # noqa: PLC0415
+        from codepipeline_worker.adapter import open_work_queue  # noqa: PLC0415
+        from codepipeline_worker.config import get_worker_settings  # noqa: PLC0415
+        from codepipeline_worker.consume import LocalContext, consume_once  # noqa: PLC0415
         from codepipeline_worker.observability import logger  # noqa: PLC0415
 
         logger.registered_handler.setStream(log)  # type: ignore[attr-defined]
-        for title, source, event in runs:
+        queue = open_work_queue(queue_url, get_worker_settings())
+        stale = {**direct, "nonce": "2"}
+        steps: list[tuple[str, str, Any]] = [
+            ("acknowledger: scheduled poll", "events/scheduled.json", _event("scheduled.json")),
+            ("acknowledger: direct custom job", "events/custom-job.json", direct),
+            ("acknowledger: a second worker with a stale nonce", "same job, nonce 2", stale),
+            ("work function: round 1", "the work queue", None),
+            (
+                "acknowledger: scheduled poll (claims the follow-up job)",
+                "events/scheduled.json",
+                _event("scheduled.json"),
+            ),
+            ("work function: round 2", "the work queue", None),
+        ]
+        for title, source, event in steps:
             with contextlib.redirect_stdout(log):  # the metrics (EMF) are printed
                 before = _states(endpoint)
                 try:
-                    result, error = lambda_handler(event, LocalContext()), None
+                    if event is None:
+                        received, redelivered = consume_once(queue, worker_handler.lambda_handler, wait_s=0)
+                        result, error = {"received": received, "redelivered": redelivered}, None
+                    else:
+                        result, error = handler.lambda_handler(event, LocalContext("codepipeline-job-worker", 60)), None
                 except Exception as exc:  # noqa: BLE001 - shown, as `sam local invoke` shows a function error
                     result, error = None, exc
-            _show(_Run(title, source, event, result, error, before, _states(endpoint)))
+            _show(_Run(title, source, event, result, error, before, _states(endpoint)), names)
+    _life_cycles(endpoint, names)
     stats = endpoint.stats()
     print(f"endpoint calls: {json.dumps(stats['calls'])}")
     print(f"endpoint errors: {json.dumps(stats['errors'])}")
     return 0
+
+
+class _HealthServer:
+    """What the example action checks: /healthy answers 200, /warming-up 503 once then 200, /broken 500."""
+
+    def __init__(self) -> None:
+        self._warmed = False
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/warming-up":
+                    code, owner._warmed = (200 if owner._warmed else 503), True
+                else:
+                    code = {"/healthy": 200}.get(self.path, 500)
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}{path}"
+
+    def __enter__(self) -> _HealthServer:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _life_cycles(endpoint: LocalCodePipeline, names: dict[str, str]) -> None:
+    """Each job's states, as the endpoint recorded them, and what the work function reported."""
+    print("== life cycles (the endpoint's record of each job)")
+    jobs = endpoint.store.jobs()
+    follow_ups = {
+        entry["followUpJobId"]: job["jobId"] for job in jobs for entry in job["history"] if "followUpJobId" in entry
+    }
+    for job in jobs:
+        name = names.get(job["jobId"]) or f"{names.get(follow_ups.get(job['jobId'], ''), '?')} (follow-up)"
+        states: list[str] = []
+        for entry in job["history"]:
+            if not states or states[-1] != entry["status"]:
+                states.append(entry["status"])
+        last = job["history"][-1]
+        print(f"   {name:20} {job['jobId']}  {' -> '.join(states)}")
+        if last["event"] == "failed":
+            print(f"   {'':20} failed ({last['failureType']}): {last['failureMessage']}")
+        elif last["event"] == "succeeded":
+            said = last.get("summary", "")
+            if "followUpJobId" in last:
+                said += f" [{last.get('percentComplete', 0)} %, continues as {last['followUpJobId']}]"
+            if "outputVariables" in last:
+                said += f"; output variables {json.dumps(last['outputVariables'])}"
+            print(f"   {'':20} succeeded: {said}")
+    print()
 
 
 def _states(endpoint: LocalCodePipeline) -> dict[str, str]:
@@ -129,19 +215,28 @@ class _Run:
     after: dict[str, str]
 
 
-def _show(run: _Run) -> None:
+def _show(run: _Run, names: dict[str, str]) -> None:
     print(f"== {run.title} ({run.source})")
+    if run.result is not None and "received" in run.result:
+        print(f"   {run.result['received']} message(s) run; {run.result['redelivered']} left for redelivery")
+        changed = {k: (run.before.get(k), v) for k, v in run.after.items() if run.before.get(k) != v}
+        for job_id, (was, now) in changed.items():
+            print(f"   {names.get(job_id, 'follow-up'):20} {job_id}  {was} -> {now}")
+        print()
+        return
     if run.result is None:
         name = type(run.error).__name__
         print(f"   function error: {name}: {run.error}")
         rows = [{"jobId": run.event["jobId"], "jobType": "custom", "outcome": f"raised {name}"}]
     else:
         rows = run.result.get("results", [run.result])
-    print(f"   {'job':36}  {'type':10}  {'outcome':34}  endpoint: before -> after")
+    print(f"   {'job':36}  {'type':10}  {'outcome':34}  {'hand-off':8}  endpoint: before -> after")
     for row in rows:
         job_id = row["jobId"]
         outcome = row["outcome"] + (f" ({row['error']})" if "error" in row else "")
-        print(f"   {job_id:36}  {row['jobType']:10}  {outcome:34}  {run.before.get(job_id)} -> {run.after.get(job_id)}")
+        handoff = row.get("handoff", "-")
+        states = f"{run.before.get(job_id)} -> {run.after.get(job_id)}"
+        print(f"   {job_id:36}  {row['jobType']:10}  {outcome:34}  {handoff:8}  {states}")
     if run.result is not None and "counts" in run.result:
         print(f"   counts: {json.dumps(run.result['counts'])}")
     print()
