@@ -262,9 +262,10 @@ def _raised(exc: Exception) -> Failure:
     return Failure(message=f"The work function raised {type(exc).__name__}; the worker's log has where.")
 
 
-def _scrub(outcome: Outcome, secrets: list[str]) -> Outcome:
+def _scrub[M: BaseModel](outcome: M, secrets: list[str]) -> M:
     """The outcome with every secret the runner knows (client token, artifact credentials) masked in its
-    texts: a work function that puts one in a summary or a message does not publish it to the console."""
+    texts, nested ones (the current revision) included: a work function that puts one in a summary, a message,
+    a token or an output variable does not publish it to the console."""
     if not secrets:
         return outcome
 
@@ -280,4 +281,6 @@ def _scrub(outcome: Outcome, secrets: list[str]) -> Outcome:
             update[name] = clean(value)
         elif isinstance(value, dict):
             update[name] = {k: clean(v) for k, v in value.items()}
+        elif isinstance(value, BaseModel):
+            update[name] = _scrub(value, secrets)
     return outcome.model_copy(update=update)

@@ -160,7 +160,13 @@ class JobMessage(BaseModel):
         try:
             return cls.model_validate_json(body)
         except ValidationError as exc:
-            fields = sorted({".".join(str(p) for p in e["loc"]) or "message" for e in exc.errors(include_input=False)})
+            # A field's name, or for a rule about the whole message, the rule's own text (ours: no value in it).
+            fields = sorted(
+                {
+                    ".".join(str(p) for p in e["loc"]) or e["msg"].removeprefix("Value error, ")
+                    for e in exc.errors(include_input=False)
+                }
+            )
             error = InvalidJobMessage(f"not a job message: {', '.join(fields[:10])}")
         raise error
 

@@ -569,6 +569,23 @@ def test_the_client_token_and_credentials_are_masked_in_a_partner_summary(
             {"jobId": JOB, "continuationToken": "t", "executionDetails": {"summary": "still using ***"}},
             id="still-running",
         ),
+        pytest.param(
+            lambda: Success(
+                current_revision=CurrentRevision(
+                    revision=f"rev-{ACCESS_KEY}", change_identifier="c1", revision_summary=f"built with {SECRET_KEY}"
+                )
+            ),
+            "put_job_success_result",
+            {
+                "jobId": JOB,
+                "currentRevision": {
+                    "revision": "rev-***",
+                    "changeIdentifier": "c1",
+                    "revisionSummary": "built with ***",
+                },
+            },
+            id="current-revision",
+        ),
     ],
 )
 def test_artifact_credentials_are_masked_in_every_text(

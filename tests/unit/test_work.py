@@ -136,21 +136,30 @@ def test_a_bad_message_names_its_fields_never_their_values(change: dict[str, Any
     assert caught.value.__cause__ is None
 
 
+NOT_UUID = "a custom job's jobId is a UUID"
+
+
 @pytest.mark.parametrize(
-    "body",
+    ("body", "reason"),
     [
-        pytest.param("not json " + SECRET_MARKER, id="not-json"),
-        pytest.param("[]", id="array"),
-        pytest.param(json.dumps({**valid(), "jobId": "not-a-uuid-" + SECRET_MARKER}), id="custom-id-not-uuid"),
-        pytest.param(json.dumps({**valid(), "jobId": JOB.upper()}), id="custom-id-upper-case"),
-        pytest.param(json.dumps({**valid(), "jobType": "thirdParty", "jobId": "p-1"}), id="partner-without-client-id"),
+        pytest.param("not json " + SECRET_MARKER, "Invalid JSON: expected ident at line 1 column 2", id="not-json"),
+        pytest.param("[]", "Input should be an object", id="array"),
+        pytest.param(
+            json.dumps({**valid(), "jobId": "not-a-uuid-" + SECRET_MARKER}), NOT_UUID, id="custom-id-not-uuid"
+        ),
+        pytest.param(json.dumps({**valid(), "jobId": JOB.upper()}), NOT_UUID, id="custom-id-upper-case"),
+        pytest.param(
+            json.dumps({**valid(), "jobType": "thirdParty", "jobId": "p-1"}),
+            "a partner job's message needs its clientId: the work side reads the token by it",
+            id="partner-without-client-id",
+        ),
     ],
 )
-def test_a_message_that_is_not_a_job_is_refused_without_echo(body: str) -> None:
+def test_a_message_that_is_not_a_job_is_refused_with_its_reason_and_without_echo(body: str, reason: str) -> None:
     with pytest.raises(InvalidJobMessage) as caught:
         JobMessage.from_body(body)
 
-    assert str(caught.value) == "not a job message: message"
+    assert str(caught.value) == f"not a job message: {reason}"
     assert SECRET_MARKER not in repr(caught.value)
 
 
