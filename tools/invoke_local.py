@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.server
 import json
 import logging
 import os
@@ -28,7 +27,6 @@ import platform
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 import uuid
@@ -38,8 +36,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import boto3
 
-from codepipeline_local import LocalCodePipeline, ServiceError
-from codepipeline_worker.consume import as_sqs_event
+from codepipeline_local import LocalCodePipeline, ServiceError, StatusPages
+from codepipeline_worker.consume import as_sqs_event, settled
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -301,10 +299,8 @@ class LocalAws:
     def delete(self, messages: list[MessageTypeDef], batch_item_failures: Any) -> None:
         """What the event source does after an invocation: delete every message the function did not name in
         `batchItemFailures`."""
-        failed = {item.get("itemIdentifier") for item in batch_item_failures or [] if isinstance(item, dict)}
-        for message in messages:
-            if message["MessageId"] not in failed:
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        for handle in settled(messages, batch_item_failures):
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=handle)
 
 
 @contextlib.contextmanager
@@ -317,7 +313,7 @@ def local_aws(event: Any, action_types: str) -> Iterator[LocalAws]:
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     try:
-        with LocalCodePipeline() as endpoint, _healthy_page() as page:
+        with LocalCodePipeline() as endpoint, StatusPages({"/healthy": [200]}) as pages:
             moto_url = "http://{}:{}".format(*moto.get_host_and_port())
             token = uuid.uuid4().hex  # throwaway, for the partner jobs this run creates
             secret_id = f"client-tokens-{uuid.uuid4().hex[:8]}"
@@ -327,7 +323,7 @@ def local_aws(event: Any, action_types: str) -> Iterator[LocalAws]:
             sqs: SQSClient = _moto_client("sqs", moto_url)
             queue_url = sqs.create_queue(QueueName=f"work-{uuid.uuid4().hex[:8]}")["QueueUrl"]
             attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
-            seed(endpoint, event, action_types, token, {"Url": page})
+            seed(endpoint, event, action_types, token, {"Url": pages.url("/healthy")})
             yield LocalAws(
                 endpoint,
                 {
@@ -357,30 +353,6 @@ def _moto_client(service: Literal["secretsmanager", "sqs"], url: str) -> Any:
         aws_access_key_id="local",
         aws_secret_access_key="local",  # noqa: S106 - moto's throwaway credentials
     )
-
-
-@contextlib.contextmanager
-def _healthy_page() -> Iterator[str]:
-    """A page on 127.0.0.1 that answers 200, for the example action (`codepipeline_worker.example:check_url`)."""
-
-    class Healthy(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Healthy)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/healthy"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def seed(

@@ -10,12 +10,10 @@ claimed and run in a second round. Prints each step and each job's life cycle. N
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
 import logging
 import os
 import sys
-import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +22,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from codepipeline_local import LocalCodePipeline
+from codepipeline_local import LocalCodePipeline, StatusPages
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -33,6 +31,8 @@ CUSTOM = "Custom/Build/MyTool/1"
 PARTNER = "ThirdParty/Deploy/PartnerTool/2"
 CLIENT_ID = "c1e7d1a0-1234-4abc-9def-0123456789ab"
 SECRET_ID = "codepipeline-job-worker/client-tokens"  # noqa: S105 - the secret's name, not a secret
+# What the example action checks: one page healthy, one warming up (503 once, then 200), one broken.
+HEALTH_PAGES = {"/healthy": [200], "/warming-up": [503, 200], "/broken": [500]}
 
 
 def main() -> int:
@@ -40,13 +40,13 @@ def main() -> int:
     aws = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # Secrets Manager and SQS
     aws.start()
     try:
-        with LocalCodePipeline() as endpoint, _HealthServer() as health:
+        with LocalCodePipeline() as endpoint, StatusPages(HEALTH_PAGES) as health:
             return _demo(endpoint, "http://{}:{}".format(*aws.get_host_and_port()), health)
     finally:
         aws.stop()
 
 
-def _demo(endpoint: LocalCodePipeline, aws_url: str, health: _HealthServer) -> int:
+def _demo(endpoint: LocalCodePipeline, aws_url: str, health: StatusPages) -> int:
     client_token = uuid.uuid4().hex  # throwaway: made for this run, kept only by the endpoint and moto
     os.environ.update(
         {
@@ -137,40 +137,6 @@ def _demo(endpoint: LocalCodePipeline, aws_url: str, health: _HealthServer) -> i
     print(f"endpoint calls: {json.dumps(stats['calls'])}")
     print(f"endpoint errors: {json.dumps(stats['errors'])}")
     return 0
-
-
-class _HealthServer:
-    """What the example action checks: /healthy answers 200, /warming-up 503 once then 200, /broken 500."""
-
-    def __init__(self) -> None:
-        self._warmed = False
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/warming-up":
-                    code, owner._warmed = (200 if owner._warmed else 503), True
-                else:
-                    code = {"/healthy": 200}.get(self.path, 500)
-                self.send_response(code)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}{path}"
-
-    def __enter__(self) -> _HealthServer:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def _life_cycles(endpoint: LocalCodePipeline, names: dict[str, str]) -> None:

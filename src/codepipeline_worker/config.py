@@ -57,7 +57,8 @@ class CommonSettings(BaseModel):
     log_event: bool = Field(False, alias="POWERTOOLS_LOGGER_LOG_EVENT")
     tracing_disabled: bool = Field(False, alias="POWERTOOLS_TRACE_DISABLED")
 
-    @field_validator("client_token_secret_id", mode="before")
+    # check_fields=False: JOB_QUEUE_URL is the acknowledger's own field (Settings), blank there means unset too.
+    @field_validator("client_token_secret_id", "job_queue_url", mode="before", check_fields=False)
     @classmethod
     def _blank_is_unset(cls, value: str) -> str | None:
         return value if value.strip() else None
@@ -88,11 +89,6 @@ class Settings(CommonSettings):
     # Unbounded in the pattern, bounded by max_length: a repetition count such as {1,2040} makes the regex
     # engine build a large automaton, which cost the cold start 12 ms.
     job_queue_url: str | None = Field(None, alias="JOB_QUEUE_URL", pattern=r"^https?://\S+$", max_length=2048)
-
-    @field_validator("job_queue_url", mode="before")
-    @classmethod
-    def _blank_queue_is_unset(cls, value: str) -> str | None:
-        return value if value.strip() else None
 
     @field_validator("action_types", mode="before")
     @classmethod

@@ -65,6 +65,14 @@ class LocalContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def settled(messages: list[MessageTypeDef], batch_item_failures: Any) -> list[str]:
+    """The receipt handles Lambda's SQS event source deletes after an invocation: every message the answer's
+    `batchItemFailures` does not name (an answer of another shape names none)."""
+    items = batch_item_failures if isinstance(batch_item_failures, list) else []
+    failed = {item.get("itemIdentifier") for item in items if isinstance(item, dict)}
+    return [m["ReceiptHandle"] for m in messages if m["MessageId"] not in failed]
+
+
 def consume_once(
     queue: WorkQueue,
     handler: Callable[[dict[str, Any], Any], dict[str, Any]],
@@ -85,12 +93,11 @@ def consume_once(
     except Exception as exc:  # noqa: BLE001 - the loop goes on; only the type is shown: a message may quote anything
         print(f"the batch failed ({type(exc).__name__}); its messages will be delivered again", file=sys.stderr)
         return len(messages), len(messages)
-    failed = {item["itemIdentifier"] for item in answer.get("batchItemFailures", [])}
-    done = [m["ReceiptHandle"] for m in messages if m["MessageId"] not in failed]
+    done = settled(messages, answer.get("batchItemFailures"))
     not_deleted = queue.delete(done) if done else 0
     if not_deleted:
         print(f"{not_deleted} message(s) not deleted: they will be delivered again", file=sys.stderr)
-    return len(messages), len(failed) + not_deleted
+    return len(messages), len(messages) - len(done) + not_deleted
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -427,6 +427,16 @@ class PollResult(_Result):
     counts: Counts
 
 
+class RunResult(_Result):
+    """What became of one job on the work side. Never holds a secret, nor the work's texts."""
+
+    job_id: str
+    job_type: JobType
+    result: Literal["succeeded", "failed", "continued", "stale"]
+    failure_type: str | None = None
+    error: str | None = None
+
+
 class IgnoredResult(_Result):
     ignored: Literal[True] = True
     reason: str

@@ -16,22 +16,22 @@ from __future__ import annotations
 
 import importlib
 import traceback
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from .adapter import (
     AwsCallError,
     ClientTokenError,
     ClientTokenStore,
     CodePipelineAdapter,
-    create_client_token_store,
     create_codepipeline_client,
 )
 from .errors import ConfigurationError
+from .models import RunResult
 from .observability import logger, metrics
+from .service import checked_token_store
 from .work import Failure, Job, JobDetails, JobMessage, StillRunning, Success
 
 if TYPE_CHECKING:
@@ -65,21 +65,6 @@ class _DetailsUnavailable(Exception):
         self.code = code
 
 
-class RunResult(BaseModel):
-    """What became of one job on the work side. Never holds a secret, nor the work's texts."""
-
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
-
-    job_id: str
-    job_type: Literal["custom", "thirdParty"]
-    result: Literal["succeeded", "failed", "continued", "stale"]
-    failure_type: str | None = None
-    error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
 def load_work_function(reference: str) -> WorkFunction:
     """`package.module:function`, imported at cold start: a bad WORK_FUNCTION fails the cold start."""
     module_name, _, name = reference.partition(":")
@@ -106,12 +91,7 @@ class WorkRunner:
     @classmethod
     def from_settings(cls, settings: WorkerSettings) -> WorkRunner:
         work = load_work_function(settings.work_function)
-        tokens = create_client_token_store(settings)
-        if tokens is not None:
-            fault = tokens.check()
-            if fault is not None:
-                logger.warning("client-token secret not readable at cold start; partner jobs will retry", error=fault)
-        return cls(CodePipelineAdapter(create_codepipeline_client(settings)), tokens, work)
+        return cls(CodePipelineAdapter(create_codepipeline_client(settings)), checked_token_store(settings), work)
 
     def run(self, message: JobMessage, deadline: float | None = None) -> RunResult:
         """Run one job; report its outcome. Raises JobNotReported when the message should come back."""

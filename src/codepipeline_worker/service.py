@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_codepipeline.type_defs import JobTypeDef, ThirdPartyJobTypeDef
 
-    from .config import PollTarget, Settings
+    from .config import CommonSettings, PollTarget, Settings
     from .models import JobType
 
 JobEvent = CustomJobEvent | ThirdPartyJobEvent
@@ -156,7 +156,7 @@ class _Found:
 @dataclass(frozen=True)
 class _Claimed:
     status: str
-    token: SecretStr | None  # the partner job's client token, kept to report a failed hand-off
+    token: SecretStr | None  # a partner job's client token, kept to report a failed hand-off; None for custom
     message: JobMessage | None
 
 
@@ -182,6 +182,17 @@ class _Claims:
 PolledItem = _Found | JobResult
 
 
+def checked_token_store(settings: CommonSettings) -> ClientTokenStore | None:
+    """The partner-token store of one execution environment (either function), its secret read at cold start:
+    a configuration error fails the cold start; a passing fault is logged, and partner jobs read it again."""
+    tokens = create_client_token_store(settings)
+    if tokens is not None:
+        fault = tokens.check()
+        if fault is not None:
+            logger.warning("client-token secret not readable at cold start; partner jobs will retry", error=fault)
+    return tokens
+
+
 class JobService:
     """Acknowledges direct job events and polls the configured action types."""
 
@@ -204,13 +215,10 @@ class JobService:
     @classmethod
     def from_settings(cls, settings: Settings) -> JobService:
         """The service of one execution environment: clients built, and the token secret checked, once."""
-        tokens = create_client_token_store(settings)
-        if tokens is not None:
-            fault = tokens.check()
-            if fault is not None:
-                logger.warning("client-token secret not readable at cold start; partner jobs will retry", error=fault)
         client = create_codepipeline_client(settings, settings.ack_concurrency)
-        return cls(settings, CodePipelineAdapter(client), tokens, queue=create_work_queue(settings))
+        return cls(
+            settings, CodePipelineAdapter(client), checked_token_store(settings), queue=create_work_queue(settings)
+        )
 
     def handle(self, event: Event, deadline: Deadline) -> dict[str, Any]:
         """Do what the event asks and return the JSON-serializable result."""
@@ -442,9 +450,9 @@ class JobService:
             return result.model_copy(update={"handoff": Handoff.QUEUED})
         failure = {"type": "SystemUnavailable", "message": HANDOFF_FAILURE_MESSAGE.format(code=error)}
         try:
-            if isinstance(job, CustomJobEvent):
+            if claimed.token is None:  # a custom job
                 self._codepipeline.put_job_failure_result(job.job_id, failure)
-            elif claimed.token is not None:
+            else:
                 self._codepipeline.put_third_party_job_failure_result(job.job_id, claimed.token, failure)
         except AwsCallError as exc:
             logger.error("hand-off failed and the job could not be failed back", job_id=job.job_id, error=exc.code)

@@ -8,7 +8,6 @@ whose work failed is not one of them: its failure was reported to CodePipeline.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -17,7 +16,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from .config import get_worker_settings
 from .observability import instrument, logger, metrics
 from .runner import WorkRunner
-from .service import DEADLINE_MARGIN_S
+from .service import Deadline
 from .work import InvalidJobMessage, JobMessage
 
 if TYPE_CHECKING:
@@ -47,5 +46,4 @@ def process_batch(event: dict[str, Any], deadline: float | None, runner: WorkRun
 
 @instrument
 def lambda_handler(event: dict[str, Any], context: LambdaContext, runner: WorkRunner | None = None) -> dict[str, Any]:
-    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - DEADLINE_MARGIN_S
-    return process_batch(event, deadline, runner)
+    return process_batch(event, Deadline.from_context(context).expires_at, runner)

@@ -6,17 +6,15 @@ Each test reads what the endpoint recorded (job states and histories) and what i
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections import Counter
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
-from codepipeline_local import Faults, LocalCodePipeline
+from codepipeline_local import Faults, LocalCodePipeline, StatusPages
 from codepipeline_worker import worker_handler
 from codepipeline_worker.adapter import ACKNOWLEDGER_OPERATIONS, CONSUMER_OPERATIONS, WORKER_OPERATIONS, open_work_queue
 from codepipeline_worker.config import WorkerSettings, load_config
@@ -246,46 +244,10 @@ def test_an_exception_fails_the_job_naming_only_its_type(
 # -- long work continues in follow-up jobs ------------------------------------------------------------------
 
 
-class HealthPage:
-    """A tiny HTTP server on 127.0.0.1 that answers 503 to its first request and 200 after."""
-
-    def __init__(self) -> None:
-        self.statuses: list[int] = []
-        page = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                status = 503 if not page.statuses else 200
-                page.statuses.append(status)
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet."""
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> HealthPage:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-
 @pytest.fixture
-def health_page() -> Iterator[HealthPage]:
-    with HealthPage() as page:
+def health_page() -> Iterator[StatusPages]:
+    """A page that answers 503 to its first request and 200 after."""
+    with StatusPages({"/health": [503, 200]}) as page:
         yield page
 
 
@@ -293,13 +255,13 @@ def test_the_example_action_continues_until_the_url_answers(
     endpoint: LocalCodePipeline,
     work_queue: WorkQueues,
     *,
-    health_page: HealthPage,
+    health_page: StatusPages,
     make_acknowledger: AcknowledgerFactory,
     make_runner: RunnerFactory,
     work_side: WorkSideFactory,
 ) -> None:
     # Given a deployment gate on a page that is not up yet (its query string holds a token)
-    url = f"{health_page.url}/health?token=query-secret"
+    url = health_page.url("/health?token=query-secret")
     first = endpoint.store.create_job(CUSTOM, configuration={"Url": url, "ExpectedStatus": "200", "MaxChecks": "3"})
     acknowledger = make_acknowledger()
     worker = work_side(make_runner())  # WORK_FUNCTION's default: codepipeline_worker.example:check_url
@@ -313,7 +275,7 @@ def test_the_example_action_continues_until_the_url_answers(
     assert round_one == {
         "event": "succeeded",
         "status": "Succeeded",
-        "summary": f"{health_page.url}/health answered 503 (200 expected); check 1 of 3",
+        "summary": f"{health_page.url('/health')} answered 503 (200 expected); check 1 of 3",
         "percentComplete": 33,
     }
     assert endpoint.store.job(follow_up)["status"] == "Queued"
@@ -328,10 +290,10 @@ def test_the_example_action_continues_until_the_url_answers(
     assert last_event(endpoint, follow_up) == {
         "event": "succeeded",
         "status": "Succeeded",
-        "summary": f"{health_page.url}/health answered 200 at check 2",
+        "summary": f"{health_page.url('/health')} answered 200 at check 2",
         "outputVariables": {"StatusCode": "200", "Checks": "2"},
     }
-    assert health_page.statuses == [503, 200]
+    assert health_page.answered == [("/health", 503), ("/health", 200)]
     assert "query-secret" not in histories(endpoint)
     assert work_queue.is_empty()
     assert {job["status"] for job in endpoint.store.jobs()} == {"Succeeded"}

@@ -15,7 +15,7 @@ import pytest
 
 from codepipeline_worker import adapter, consume, worker_handler
 from codepipeline_worker.adapter import AwsCallError, CodePipelineAdapter, WorkQueue
-from codepipeline_worker.consume import BATCH_TIME_S, LocalContext, as_sqs_event, consume_once
+from codepipeline_worker.consume import BATCH_TIME_S, LocalContext, as_sqs_event, consume_once, settled
 from codepipeline_worker.runner import WorkRunner
 from codepipeline_worker.work import JobMessage, Success
 from tests.unit.conftest import QUEUE_URL
@@ -106,6 +106,22 @@ def test_a_message_sqs_did_not_delete_is_counted_for_redelivery(
     assert counts == (2, 1)
     assert "1 message(s) not deleted" in capsys.readouterr().err
     stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    ("answer", "deleted"),
+    [
+        ([{"itemIdentifier": "m-2"}], ["h-1", "h-3"]),
+        ([], ["h-1", "h-2", "h-3"]),
+        (None, ["h-1", "h-2", "h-3"]),
+        ("m-2", ["h-1", "h-2", "h-3"]),  # not a list: names nothing
+        ([{"itemIdentifier": "m-2"}, "m-3", None], ["h-1", "h-3"]),  # items that are not objects name nothing
+    ],
+)
+def test_what_the_event_source_deletes_is_every_message_the_answer_does_not_name(
+    answer: Any, deleted: list[str]
+) -> None:
+    assert settled([message(1), message(2), message(3)], answer) == deleted  # type: ignore[list-item]
 
 
 def test_an_empty_receive_calls_nothing_else(sqs: StubbedQueue) -> None:

@@ -10,12 +10,13 @@ import pytest
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from codepipeline_worker import runner as runner_module
+from codepipeline_worker import service as service_module
 from codepipeline_worker.adapter import CodePipelineAdapter
 from codepipeline_worker.config import WorkerSettings, load_config
 from codepipeline_worker.errors import ConfigurationError
 from codepipeline_worker.example import check_url
-from codepipeline_worker.runner import JobNotReported, RunResult, WorkRunner, load_work_function
+from codepipeline_worker.models import RunResult
+from codepipeline_worker.runner import JobNotReported, WorkRunner, load_work_function
 from codepipeline_worker.work import CurrentRevision, Failure, JobMessage, StillRunning, Success
 from tests.conftest import TEST_ENV
 from tests.unit.conftest import (
@@ -756,7 +757,8 @@ def test_the_runner_is_built_from_the_worker_settings(
         sm_stubber.add_response("get_secret_value", secret_response({CLIENT_ID: CLIENT_TOKEN}))
     else:
         sm_stubber.add_client_error("get_secret_value", "ThrottlingException", http_status_code=400)
-    monkeypatch.setattr(runner_module, "create_client_token_store", lambda _settings: token_store(sm_client))
+    # The cold-start read of the secret is shared with the acknowledger (service.checked_token_store)
+    monkeypatch.setattr(service_module, "create_client_token_store", lambda _settings: token_store(sm_client))
     settings = load_config(WorkerSettings, {**TEST_ENV, "CLIENT_TOKEN_SECRET_ID": SECRET_ID})
 
     built = WorkRunner.from_settings(settings)

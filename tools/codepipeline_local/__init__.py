@@ -6,6 +6,7 @@ A development tool, never deployed: `python -m codepipeline_local --help`.
 from .control import ControlClient, ControlError
 from .jobs import JobStore
 from .model import ServiceError
+from .pages import StatusPages
 from .server import Faults, LocalCodePipeline
 
-__all__ = ["ControlClient", "ControlError", "Faults", "JobStore", "LocalCodePipeline", "ServiceError"]
+__all__ = ["ControlClient", "ControlError", "Faults", "JobStore", "LocalCodePipeline", "ServiceError", "StatusPages"]
