@@ -87,7 +87,7 @@ def handoff(count: int, first: int) -> None:
 
     import boto3
 
-    from codepipeline_worker import handler
+    from codepipeline_worker.acknowledger import handler
 
     client, sqs = boto3.client("codepipeline"), boto3.client("sqs")
     queue = os.environ["JOB_QUEUE_URL"]
@@ -109,8 +109,8 @@ def work(count: int, first: int) -> None:
     two calls made by hand. The jobs are claimed first, untimed."""
     import boto3
 
-    from codepipeline_worker import worker_handler
-    from codepipeline_worker.work import JobMessage
+    from codepipeline_worker.shared.messages import JobMessage
+    from codepipeline_worker.work import handler as worker_handler
 
     client = boto3.client("codepipeline")
     for n in range(first, first + 2 * count):
@@ -150,7 +150,9 @@ def batch(kind: str, expected: int) -> None:
                 list(pool.map(lambda j: client.acknowledge_job(jobId=j["id"], nonce=j["nonce"]), jobs))
             acked += len(jobs)
     else:
-        module = __import__("codepipeline_worker.handler" if kind == "project" else "handler", fromlist=["x"])
+        module = __import__(
+            "codepipeline_worker.acknowledger.handler" if kind == "project" else "handler", fromlist=["x"]
+        )
         started = time.perf_counter()
         cpu = time.process_time()
         result = module.lambda_handler(event, Context())

@@ -115,7 +115,7 @@ def main() -> int:
 
 def measure(url: str, built: dict[str, Path]) -> dict[str, Any]:
     control = ControlClient(url)
-    modules = {"project": "codepipeline_worker.handler", "reference": "handler"}
+    modules = {"project": "codepipeline_worker.acknowledger.handler", "reference": "handler"}
     results: dict[str, Any] = {}
 
     # 1. Cold start: a fresh process imports the handler and handles one custom-job event; interleaved.

@@ -84,7 +84,7 @@ def lambda_context() -> FakeLambdaContext:
 def emitted(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Iterator[Callable[[], str]]:
     """Everything the function emits, at every level: its Powertools log lines, EMF metrics and anything
     printed (stdout and stderr), and every record any other logger (botocore, urllib3...) produces at DEBUG."""
-    from codepipeline_worker.observability import logger
+    from codepipeline_worker.shared.observability import logger
 
     buffer = io.StringIO()
     handler = logger.registered_handler

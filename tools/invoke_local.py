@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import boto3
 
 from codepipeline_local import LocalCodePipeline, ServiceError, StatusPages
-from codepipeline_worker.consume import as_sqs_event, settled
+from codepipeline_worker.work.consume import as_sqs_event, settled
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -67,7 +67,7 @@ def _demo(endpoint: LocalCodePipeline, aws_url: str, health: StatusPages) -> int
     queue_url = boto3.client("sqs").create_queue(QueueName="codepipeline-jobs")["QueueUrl"]
     os.environ["JOB_QUEUE_URL"] = queue_url
 
-    # Seed jobs for the example action (codepipeline_worker.example.check_url): each checks a URL of the local
+    # Seed jobs for the example action (codepipeline_worker.examples.url_gate.check_url): each checks a URL of the local
     # health server. One is healthy, one warms up (503, then 200: two rounds), one is broken (500).
     direct = json.loads((EVENTS / "custom-job.json").read_text())
     seeds = {
@@ -93,17 +93,18 @@ def _demo(endpoint: LocalCodePipeline, aws_url: str, health: StatusPages) -> int
 
     print(f"local CodePipeline endpoint {endpoint.url}; Secrets Manager and SQS (moto) {aws_url}")
     print(f"seeded: 3 custom jobs ({CUSTOM}), 2 partner jobs ({PARTNER}), job {direct['jobId']} dispatched")
-    print(f"work queue {queue_url}; work function codepipeline_worker.example:check_url")
+    print(f"work queue {queue_url}; work function codepipeline_worker.examples.url_gate:check_url")
     print(f"the functions' own log lines and metrics: {LOG_FILE.relative_to(ROOT)}\n")
 
     LOG_FILE.parent.mkdir(exist_ok=True)
     with LOG_FILE.open("w") as log:
         # Imported once the environment is set, as Lambda's cold start does.
-        from codepipeline_worker import handler, worker_handler  # noqa: PLC0415
-        from codepipeline_worker.adapter import open_work_queue  # noqa: PLC0415
-        from codepipeline_worker.config import get_worker_settings  # noqa: PLC0415
-        from codepipeline_worker.consume import LocalContext, consume_once  # noqa: PLC0415
-        from codepipeline_worker.observability import logger  # noqa: PLC0415
+        from codepipeline_worker.acknowledger import handler  # noqa: PLC0415
+        from codepipeline_worker.shared.adapter import open_work_queue  # noqa: PLC0415
+        from codepipeline_worker.shared.observability import logger  # noqa: PLC0415
+        from codepipeline_worker.work import handler as worker_handler  # noqa: PLC0415
+        from codepipeline_worker.work.config import get_worker_settings  # noqa: PLC0415
+        from codepipeline_worker.work.consume import LocalContext, consume_once  # noqa: PLC0415
 
         logger.registered_handler.setStream(log)  # type: ignore[attr-defined]
         queue = open_work_queue(queue_url, get_worker_settings())

@@ -17,10 +17,16 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from codepipeline_local import LocalCodePipeline
-from codepipeline_worker.adapter import CodePipelineAdapter, create_client_token_store, create_codepipeline_client
-from codepipeline_worker.config import WorkerSettings, load_config, load_settings
-from codepipeline_worker.runner import WorkRunner
-from codepipeline_worker.service import JobService
+from codepipeline_worker.acknowledger.config import load_settings
+from codepipeline_worker.acknowledger.service import JobService
+from codepipeline_worker.shared.adapter import (
+    CodePipelineAdapter,
+    create_client_token_store,
+    create_codepipeline_client,
+)
+from codepipeline_worker.shared.config import load_config
+from codepipeline_worker.work.config import WorkerSettings
+from codepipeline_worker.work.runner import WorkRunner
 from tests.conftest import TEST_ENV
 
 if TYPE_CHECKING:

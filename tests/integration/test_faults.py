@@ -16,14 +16,14 @@ import boto3
 import pytest
 
 from codepipeline_local import Faults, LocalCodePipeline
-from codepipeline_worker.handler import lambda_handler
+from codepipeline_worker.acknowledger.handler import lambda_handler
 from tests.conftest import TEST_ENV, FakeLambdaContext, closed_port, load_event
 from tests.integration.conftest import CLIENT_ID, CUSTOM, EVENT_TOKEN, PARTNER, WorkerFactory, issued_secrets
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from codepipeline_worker.service import JobService
+    from codepipeline_worker.acknowledger.service import JobService
 
 NOT_ACKNOWLEDGED = {"NotAttempted", "DeadlineExceeded"}
 
@@ -142,8 +142,8 @@ def test_a_failing_secret_lookup_fails_only_the_partner_jobs(
     partner = [endpoint.store.create_job(PARTNER, client_id=CLIENT_ID, client_token=EVENT_TOKEN) for _ in range(2)]
     monkeypatch.setenv("AWS_ENDPOINT_URL_CODEPIPELINE", endpoint.url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", f"http://127.0.0.1:{closed_port()}")
-    from codepipeline_worker.config import load_settings
-    from codepipeline_worker.service import JobService
+    from codepipeline_worker.acknowledger.config import load_settings
+    from codepipeline_worker.acknowledger.service import JobService
 
     worker = JobService.from_settings(
         load_settings({**TEST_ENV, "CLIENT_TOKEN_SECRET_ID": "tokens", "AWS_MAX_ATTEMPTS": "1"})
@@ -162,7 +162,7 @@ def test_a_failing_secret_lookup_fails_only_the_partner_jobs(
 
 def _cold_start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "import codepipeline_worker.handler"],
+        [sys.executable, "-c", "import codepipeline_worker.acknowledger.handler"],
         env={**os.environ, **env},
         capture_output=True,
         text=True,

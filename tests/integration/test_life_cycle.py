@@ -15,13 +15,20 @@ import boto3
 import pytest
 
 from codepipeline_local import Faults, LocalCodePipeline, StatusPages
-from codepipeline_worker import worker_handler
-from codepipeline_worker.adapter import ACKNOWLEDGER_OPERATIONS, CONSUMER_OPERATIONS, WORKER_OPERATIONS, open_work_queue
-from codepipeline_worker.config import WorkerSettings, load_config
-from codepipeline_worker.consume import consume_once
-from codepipeline_worker.handler import lambda_handler
-from codepipeline_worker.service import HANDOFF_FAILURE_MESSAGE
-from codepipeline_worker.work import Failure, Job, JobMessage, Outcome, StillRunning, Success
+from codepipeline_worker.acknowledger.handler import lambda_handler
+from codepipeline_worker.acknowledger.service import HANDOFF_FAILURE_MESSAGE
+from codepipeline_worker.shared.adapter import (
+    ACKNOWLEDGER_OPERATIONS,
+    CONSUMER_OPERATIONS,
+    WORKER_OPERATIONS,
+    open_work_queue,
+)
+from codepipeline_worker.shared.config import load_config
+from codepipeline_worker.shared.messages import JobMessage
+from codepipeline_worker.work import Failure, Job, Outcome, StillRunning, Success
+from codepipeline_worker.work import handler as worker_handler
+from codepipeline_worker.work.config import WorkerSettings
+from codepipeline_worker.work.consume import consume_once
 from tests.conftest import TEST_ENV, FakeLambdaContext, load_event
 from tests.integration.conftest import (
     CLIENT_ID,
@@ -41,9 +48,9 @@ if TYPE_CHECKING:
 
     from botocore.model import OperationModel
 
-    from codepipeline_worker.adapter import WorkQueue
-    from codepipeline_worker.runner import WorkRunner
-    from codepipeline_worker.service import JobService
+    from codepipeline_worker.acknowledger.service import JobService
+    from codepipeline_worker.shared.adapter import WorkQueue
+    from codepipeline_worker.work.runner import WorkRunner
 
 # Long enough for a message left on the queue to become visible again (the receive long-polls: it returns as
 # soon as the message is back).
@@ -264,7 +271,7 @@ def test_the_example_action_continues_until_the_url_answers(
     url = health_page.url("/health?token=query-secret")
     first = endpoint.store.create_job(CUSTOM, configuration={"Url": url, "ExpectedStatus": "200", "MaxChecks": "3"})
     acknowledger = make_acknowledger()
-    worker = work_side(make_runner())  # WORK_FUNCTION's default: codepipeline_worker.example:check_url
+    worker = work_side(make_runner())  # WORK_FUNCTION's default: codepipeline_worker.examples.url_gate:check_url
 
     # Round 1: the page answers 503, so the work goes on: the job completes with a continuation token, and
     # CodePipeline creates a follow-up job carrying it

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from codepipeline_local import Faults, LocalCodePipeline
-from codepipeline_worker.errors import InvalidJobEvent, JobError
-from codepipeline_worker.handler import lambda_handler
+from codepipeline_worker.acknowledger.handler import lambda_handler
+from codepipeline_worker.shared.errors import InvalidJobEvent, JobError
 from tests.conftest import FakeLambdaContext, closed_port, load_event
 from tests.endpoint.conftest import CUSTOM as CUSTOM_ID_TYPE
 from tests.endpoint.conftest import client_for
@@ -21,7 +21,7 @@ from tests.integration.conftest import CLIENT_ID, CUSTOM, EVENT_TOKEN, PARTNER, 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from codepipeline_worker.service import JobService
+    from codepipeline_worker.acknowledger.service import JobService
 
 
 def invoke(event: Any, worker: JobService) -> Any:
@@ -109,14 +109,17 @@ def test_a_lambda_invoke_event_is_refused_without_a_call(
 
 
 def test_a_stale_nonce_after_re_dispatch_is_a_conflict(make_worker: WorkerFactory) -> None:
-    with LocalCodePipeline(dispatch_timeout_s=0.1) as endpoint:
-        # Given a job polled once, not acknowledged in time, and dispatched again
+    with LocalCodePipeline() as endpoint:
+        # Given a job polled once, not acknowledged in time, and dispatched again: the dispatch timeout is set to
+        # zero for the second poll only, so the test does not depend on how fast this machine is
         job_id = endpoint.store.create_job(CUSTOM)
+        worker = make_worker(url=endpoint.url)
         poller = client_for(endpoint.url)
         [first] = poller.poll_for_jobs(actionTypeId=CUSTOM_ID_TYPE)["jobs"]
-        threading.Event().wait(0.2)
+        endpoint.store.dispatch_timeout_s = 0.0
         [second] = poller.poll_for_jobs(actionTypeId=CUSTOM_ID_TYPE)["jobs"]
-        worker = make_worker(url=endpoint.url)
+        endpoint.store.dispatch_timeout_s = 3600.0
+        assert first["nonce"] != second["nonce"]
 
         # When a worker acknowledges with the first nonce, then it is told another holds the job
         with pytest.raises(JobError) as caught:

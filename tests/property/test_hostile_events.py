@@ -20,11 +20,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from codepipeline_worker.adapter import CodePipelineAdapter
-from codepipeline_worker.errors import InvalidJobEvent
-from codepipeline_worker.handler import lambda_handler
-from codepipeline_worker.models import secret_values
-from codepipeline_worker.service import JobService
+from codepipeline_worker.acknowledger.events import secret_values
+from codepipeline_worker.acknowledger.handler import lambda_handler
+from codepipeline_worker.acknowledger.service import JobService
+from codepipeline_worker.shared.adapter import CodePipelineAdapter
+from codepipeline_worker.shared.errors import InvalidJobEvent
 from tests.conftest import EVENTS, FakeLambdaContext
 from tests.unit.conftest import make_settings
 

@@ -44,7 +44,7 @@ def run_event(
 
 def test_the_artifacts_hold_the_functions_and_their_pinned_dependencies(built: Built) -> None:
     artifact, function = built
-    assert (artifact / "codepipeline_worker" / "handler.py").is_file()
+    assert (artifact / "codepipeline_worker" / "acknowledger" / "handler.py").is_file()
     pins = dict(
         line.split("==")
         for line in (artifact / "requirements.txt").read_text().splitlines()
@@ -55,13 +55,13 @@ def test_the_artifacts_hold_the_functions_and_their_pinned_dependencies(built: B
         assert list(artifact.glob(f"{dist}-{version}.dist-info")), f"{package}=={version} not in the artifact"
     assert not (artifact / "codepipeline_local").exists()
     # Compiled bytecode ships in it: Lambda's code directory is read-only, so nothing is compiled at cold start
-    assert list((artifact / "codepipeline_worker" / "__pycache__").glob("handler.cpython-313.pyc"))
+    assert list((artifact / "codepipeline_worker" / "acknowledger" / "__pycache__").glob("handler.cpython-313.pyc"))
     assert list((artifact / "pydantic" / "__pycache__").glob("*.cpython-313.pyc"))
-    assert function["handler"] == "codepipeline_worker.handler.lambda_handler"
+    assert function["handler"] == "codepipeline_worker.acknowledger.handler.lambda_handler"
     # The work function: the same code, the example action with it, its own handler
     work = invoke_local.artifact(invoke_local.WORKER)
-    assert list((work / "codepipeline_worker" / "__pycache__").glob("worker_handler.cpython-313.pyc"))
-    assert list((work / "codepipeline_worker" / "__pycache__").glob("example.cpython-313.pyc"))
+    assert list((work / "codepipeline_worker" / "work" / "__pycache__").glob("handler.cpython-313.pyc"))
+    assert list((work / "codepipeline_worker" / "examples" / "__pycache__").glob("url_gate.cpython-313.pyc"))
     assert not (work / "codepipeline_local").exists()
 
 

@@ -13,19 +13,18 @@ from aws_lambda_powertools.utilities.batch import EventType
 from botocore import xform_name
 from botocore.session import get_session
 
-from codepipeline_worker import handler, worker_handler
-from codepipeline_worker.adapter import ACKNOWLEDGER_OPERATIONS, CONSUMER_OPERATIONS, WORKER_OPERATIONS
-from codepipeline_worker.config import (
+from codepipeline_worker.acknowledger import handler
+from codepipeline_worker.acknowledger.config import Settings, load_settings
+from codepipeline_worker.shared.adapter import ACKNOWLEDGER_OPERATIONS, CONSUMER_OPERATIONS, WORKER_OPERATIONS
+from codepipeline_worker.shared.config import (
     DEFAULT_METRICS_NAMESPACE,
     DEFAULT_SERVICE_NAME,
-    DEFAULT_WORK_FUNCTION,
     CommonSettings,
-    Settings,
-    WorkerSettings,
     load_config,
-    load_settings,
 )
-from codepipeline_worker.errors import ConfigurationError
+from codepipeline_worker.shared.errors import ConfigurationError
+from codepipeline_worker.work import handler as worker_handler
+from codepipeline_worker.work.config import DEFAULT_WORK_FUNCTION, WorkerSettings
 from tests.template.conftest import ROOT, Stack, sam_inspect, tool_env
 
 ACKNOWLEDGER = "JobWorkerFunction"
@@ -114,7 +113,7 @@ def test_checkov_passes_and_every_skip_is_reasoned_in_metadata() -> None:
 def code_operations() -> set[str]:
     """Every AWS operation the adapter calls, read from its source: `self._client.<method>(`, each method
     looked up in the CodePipeline and SQS service models (the clients the adapter builds)."""
-    tree = ast.parse((ROOT / "src" / "codepipeline_worker" / "adapter.py").read_text())
+    tree = ast.parse((ROOT / "src" / "codepipeline_worker" / "shared" / "adapter.py").read_text())
     methods = {
         node.func.attr
         for node in ast.walk(tree)
@@ -295,7 +294,7 @@ def test_under_sam_local_invoke_the_acknowledger_loads_and_hands_off_nothing() -
     worker = sam_inspect("function", "template.yaml", WORKER)
     assert load_config(WorkerSettings, worker["environment"]).work_function == DEFAULT_WORK_FUNCTION
     assert (worker["handler"], worker["timeout"], worker["memory"]) == (
-        "codepipeline_worker.worker_handler.lambda_handler",
+        "codepipeline_worker.work.handler.lambda_handler",
         300,
         256,
     )
@@ -478,7 +477,7 @@ def emitted_metric_names() -> set[str]:
     """The metric names the code emits: `add_metric(name="...")` literals, and the values of the mappings
     from outcome to metric name."""
     names = set()
-    for path in (ROOT / "src" / "codepipeline_worker").glob("*.py"):
+    for path in (ROOT / "src" / "codepipeline_worker").rglob("*.py"):
         names |= set(re.findall(r'add_metric\(name="(\w+)"', path.read_text()))
         names |= set(re.findall(r':\s*"(Jobs\w+|Results\w+)"', path.read_text()))
     return names
@@ -529,7 +528,7 @@ def test_alarms_watch_both_functions_the_hand_off_and_both_queues_of_failures() 
 
 def example_properties() -> set[str]:
     """The action-configuration properties the example work function reads: `config.get("<name>"`."""
-    source = (ROOT / "src" / "codepipeline_worker" / "example.py").read_text()
+    source = (ROOT / "src" / "codepipeline_worker" / "examples" / "url_gate.py").read_text()
     return set(re.findall(r'config\.get\("(\w+)"', source))
 
 

@@ -11,9 +11,9 @@ import pytest
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.stub import Stubber
 
-from codepipeline_worker.adapter import ClientTokenStore, CodePipelineAdapter, WorkQueue
-from codepipeline_worker.config import Settings, load_settings
-from codepipeline_worker.service import JobService
+from codepipeline_worker.acknowledger.config import Settings, load_settings
+from codepipeline_worker.acknowledger.service import JobService
+from codepipeline_worker.shared.adapter import ClientTokenStore, CodePipelineAdapter, WorkQueue
 from tests.conftest import TEST_ENV
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def sqs() -> Iterator[tuple[SQSClient, Stubber]]:
 def clean_metrics() -> Iterator[None]:
     """Metrics added outside a handler (a service or runner called directly) stay in Powertools' shared set
     until some handler flushes them: cleared before and after, they count in no other test."""
-    from codepipeline_worker.observability import metrics
+    from codepipeline_worker.shared.observability import metrics
 
     metrics.clear_metrics()
     yield

@@ -12,15 +12,15 @@ import boto3
 import pytest
 from pydantic import SecretStr
 
-from codepipeline_worker.adapter import (
+from codepipeline_worker.acknowledger.config import PollTarget
+from codepipeline_worker.shared.adapter import (
     AwsCallError,
     ClientTokenError,
     CodePipelineAdapter,
     create_client_token_store,
     create_codepipeline_client,
 )
-from codepipeline_worker.config import PollTarget
-from codepipeline_worker.errors import ConfigurationError, JobError, job_error_class
+from codepipeline_worker.shared.errors import ConfigurationError, JobError, job_error_class
 from tests.conftest import closed_port
 from tests.unit.conftest import CLIENT_ID, CLIENT_TOKEN, PARTNER, SECRET_ID, make_settings, secret_response, token_store
 
@@ -160,7 +160,8 @@ def test_tracing_on_creates_a_tracer() -> None:
 def _imports_xray(disabled: str) -> str:
     """Import the handler in a fresh interpreter, as a cold start does; report the X-Ray SDK and the tracer."""
     code = (
-        "import sys; from codepipeline_worker import handler, observability; tracer = observability.tracer;"
+        "import sys; from codepipeline_worker.acknowledger import handler;"
+        " from codepipeline_worker.shared import observability; tracer = observability.tracer;"
         " print('aws_xray_sdk.core' in sys.modules, type(tracer).__name__ if tracer else None)"
     )
     env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": disabled}

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from codepipeline_worker.config import WorkerSettings, load_config, load_settings
-from codepipeline_worker.errors import ConfigurationError
+from codepipeline_worker.acknowledger.config import load_settings
+from codepipeline_worker.shared.config import load_config
+from codepipeline_worker.shared.errors import ConfigurationError
+from codepipeline_worker.work.config import WorkerSettings
 
 MINIMAL = {"ACTION_TYPES": "Custom/Build/MyTool/1"}
 
@@ -117,7 +119,7 @@ def test_a_bad_configuration_fails_the_cold_start() -> None:
     env = {**os.environ, "ACTION_TYPES": "Custom/Build"}
     # When it imports the handler module, as Lambda does at cold start
     done = subprocess.run(
-        [sys.executable, "-c", "import codepipeline_worker.handler"],
+        [sys.executable, "-c", "import codepipeline_worker.acknowledger.handler"],
         env=env,
         capture_output=True,
         text=True,
@@ -184,7 +186,7 @@ def test_the_worker_needs_no_action_types() -> None:
     settings = load_config(WorkerSettings, {})
     assert load_config(WorkerSettings, {"ACTION_TYPES": "Custom/Build"}) == settings
 
-    assert settings.work_function == "codepipeline_worker.example:check_url"
+    assert settings.work_function == "codepipeline_worker.examples.url_gate:check_url"
     assert (settings.client_token_secret_id, settings.max_attempts, settings.log_level) == (None, 3, "INFO")
     assert not hasattr(settings, "action_types")
 
@@ -256,7 +258,7 @@ def _import_in_a_fresh_interpreter(module: str, env: dict[str, str]) -> subproce
 def test_the_worker_starts_without_action_types() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("ACTION_TYPES", "WORK_FUNCTION")}
 
-    done = _import_in_a_fresh_interpreter("codepipeline_worker.worker_handler", env)
+    done = _import_in_a_fresh_interpreter("codepipeline_worker.work.handler", env)
 
     assert done.returncode == 0, done.stderr
 
@@ -265,13 +267,16 @@ def test_the_worker_starts_without_action_types() -> None:
     ("reference", "expected"),
     [
         ("no_such_package_q7.gates:run", "WORK_FUNCTION: module no_such_package_q7.gates cannot be imported"),
-        ("codepipeline_worker.example:nothing", "WORK_FUNCTION: codepipeline_worker.example has no function nothing"),
+        (
+            "codepipeline_worker.examples.url_gate:nothing",
+            "WORK_FUNCTION: codepipeline_worker.examples.url_gate has no function nothing",
+        ),
         ("not a reference", "WORK_FUNCTION: String should match pattern"),
     ],
 )
 def test_a_bad_work_function_fails_the_workers_cold_start(reference: str, expected: str) -> None:
     done = _import_in_a_fresh_interpreter(
-        "codepipeline_worker.worker_handler", {**os.environ, "WORK_FUNCTION": reference}
+        "codepipeline_worker.work.handler", {**os.environ, "WORK_FUNCTION": reference}
     )
 
     assert done.returncode != 0

@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from codepipeline_worker import adapter, consume, worker_handler
-from codepipeline_worker.adapter import AwsCallError, CodePipelineAdapter, WorkQueue
-from codepipeline_worker.consume import BATCH_TIME_S, LocalContext, as_sqs_event, consume_once, settled
-from codepipeline_worker.runner import WorkRunner
-from codepipeline_worker.work import JobMessage, Success
+from codepipeline_worker.shared import adapter
+from codepipeline_worker.shared.adapter import AwsCallError, CodePipelineAdapter, WorkQueue
+from codepipeline_worker.shared.messages import JobMessage
+from codepipeline_worker.work import Success, consume
+from codepipeline_worker.work import handler as worker_handler
+from codepipeline_worker.work.consume import BATCH_TIME_S, LocalContext, as_sqs_event, consume_once, settled
+from codepipeline_worker.work.runner import WorkRunner
 from tests.unit.conftest import QUEUE_URL
 
 if TYPE_CHECKING:
@@ -309,7 +311,7 @@ def test_the_command_line_needs_a_queue(monkeypatch: pytest.MonkeyPatch, capsys:
 
 def test_the_module_runs_as_a_program() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "codepipeline_worker.consume", "--help"],
+        [sys.executable, "-m", "codepipeline_worker.work.consume", "--help"],
         capture_output=True,
         text=True,
         check=False,

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from codepipeline_worker.adapter import CodePipelineAdapter
-from codepipeline_worker.example import check_url
-from codepipeline_worker.runner import WorkRunner
-from codepipeline_worker.work import Failure, Job, JobDetails, JobMessage, StillRunning, Success
+from codepipeline_worker.examples.url_gate import check_url
+from codepipeline_worker.shared.adapter import CodePipelineAdapter
+from codepipeline_worker.shared.messages import JobMessage
+from codepipeline_worker.work import Failure, Job, JobDetails, StillRunning, Success
+from codepipeline_worker.work.runner import WorkRunner
 from tests.conftest import closed_port
 from tests.unit.conftest import CLIENT_ID, record_requests
 

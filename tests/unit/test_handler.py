@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from codepipeline_worker.errors import InvalidJobEvent, JobError
-from codepipeline_worker.handler import lambda_handler
+from codepipeline_worker.acknowledger.handler import lambda_handler
+from codepipeline_worker.shared.errors import InvalidJobEvent, JobError
 from tests.conftest import FakeLambdaContext, emitted_metrics, load_event
 from tests.unit.conftest import (
     CLIENT_ID,
@@ -314,7 +314,7 @@ def test_batch_acknowledges_concurrently(lambda_context: FakeLambdaContext) -> N
     # Given an adapter whose acknowledgements wait until four are in flight at once
     import threading
 
-    from codepipeline_worker.service import JobService
+    from codepipeline_worker.acknowledger.service import JobService
 
     barrier = threading.Barrier(4, timeout=5)
 
@@ -332,7 +332,7 @@ def test_batch_acknowledges_concurrently(lambda_context: FakeLambdaContext) -> N
 
 
 def test_the_default_service_is_built_from_the_environment() -> None:
-    from codepipeline_worker import handler
+    from codepipeline_worker.acknowledger import handler
 
     assert handler.settings.action_type_names() == ["Custom/Build/MyTool/1", "ThirdParty/Deploy/PartnerTool/2"]
     assert handler.default_service is not None

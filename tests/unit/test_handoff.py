@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from codepipeline_worker.adapter import WorkQueue
-from codepipeline_worker.errors import JobError
-from codepipeline_worker.handler import lambda_handler
+from codepipeline_worker.acknowledger.handler import lambda_handler
+from codepipeline_worker.shared.adapter import WorkQueue
+from codepipeline_worker.shared.errors import JobError
 from tests.conftest import load_event
 from tests.unit.conftest import (
     CLIENT_ID,
@@ -461,7 +461,7 @@ def test_without_a_queue_nothing_is_handed_off(
 
 
 def test_the_default_service_has_a_queue_only_when_job_queue_url_is_set() -> None:
-    from codepipeline_worker.adapter import create_work_queue
+    from codepipeline_worker.acknowledger.service import create_work_queue
 
     assert create_work_queue(make_settings()) is None
     queue = create_work_queue(make_settings(JOB_QUEUE_URL=QUEUE_URL, ACK_CONCURRENCY="24"))
@@ -499,8 +499,8 @@ def test_a_polled_job_whose_context_does_not_fit_is_queued_with_its_ids(
 def test_the_service_built_from_settings_hands_off_to_job_queue_url(
     secrets: StubbedSecrets, monkeypatch: pytest.MonkeyPatch, emitted: Callable[[], str]
 ) -> None:
-    from codepipeline_worker import service as service_module
-    from codepipeline_worker.service import JobService
+    from codepipeline_worker.acknowledger.service import JobService
+    from codepipeline_worker.shared import tokens as service_module
 
     sm_client, sm_stubber = secrets
     sm_stubber.add_client_error("get_secret_value", "ThrottlingException", http_status_code=400)

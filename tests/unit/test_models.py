@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from codepipeline_worker.errors import InvalidJobEvent
-from codepipeline_worker.models import (
+from codepipeline_worker.acknowledger.events import (
     ActionStateChangeEvent,
     CustomJobEvent,
     JobBatchEvent,
@@ -17,6 +16,7 @@ from codepipeline_worker.models import (
     parse_event,
     redact_event,
 )
+from codepipeline_worker.shared.errors import InvalidJobEvent
 from tests.conftest import load_event
 
 JOB_ID = "11111111-abcd-1111-abcd-111111abcdef"

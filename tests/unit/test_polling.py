@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from codepipeline_worker.adapter import AwsCallError
-from codepipeline_worker.errors import JobError
-from codepipeline_worker.handler import lambda_handler
-from codepipeline_worker.models import CustomJobEvent
-from codepipeline_worker.service import Deadline, JobService
+from codepipeline_worker.acknowledger.events import CustomJobEvent
+from codepipeline_worker.acknowledger.handler import lambda_handler
+from codepipeline_worker.acknowledger.service import JobService
+from codepipeline_worker.shared.adapter import AwsCallError
+from codepipeline_worker.shared.deadline import Deadline
+from codepipeline_worker.shared.errors import JobError
 from tests.conftest import FakeLambdaContext, emitted_metrics, load_event
 from tests.unit.conftest import (
     CLIENT_ID,
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 
     from pydantic import SecretStr
 
-    from codepipeline_worker.config import PollTarget, QueryParam
+    from codepipeline_worker.acknowledger.config import PollTarget
+    from codepipeline_worker.shared.models import QueryParam
     from tests.unit.conftest import Stubbed, StubbedSecrets
 
 CUSTOM_ONLY = {"ACTION_TYPES": "Custom/Build/MyTool/1"}
@@ -449,7 +451,7 @@ def test_a_single_job_is_claimed_inline_when_no_call_can_outlast_the_deadline(
 
 
 def test_the_worst_case_of_one_call() -> None:
-    from codepipeline_worker.adapter import worst_case_call_s
+    from codepipeline_worker.shared.adapter import worst_case_call_s
 
     assert worst_case_call_s(1) == 7
     assert worst_case_call_s(3) == 3 * 7 + 2 + 4

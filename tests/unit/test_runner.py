@@ -10,14 +10,15 @@ import pytest
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from codepipeline_worker import service as service_module
-from codepipeline_worker.adapter import CodePipelineAdapter
-from codepipeline_worker.config import WorkerSettings, load_config
-from codepipeline_worker.errors import ConfigurationError
-from codepipeline_worker.example import check_url
-from codepipeline_worker.models import RunResult
-from codepipeline_worker.runner import JobNotReported, WorkRunner, load_work_function
-from codepipeline_worker.work import CurrentRevision, Failure, JobMessage, StillRunning, Success
+from codepipeline_worker.examples.url_gate import check_url
+from codepipeline_worker.shared import tokens as service_module
+from codepipeline_worker.shared.adapter import CodePipelineAdapter
+from codepipeline_worker.shared.config import load_config
+from codepipeline_worker.shared.errors import ConfigurationError
+from codepipeline_worker.shared.messages import JobMessage
+from codepipeline_worker.work import CurrentRevision, Failure, StillRunning, Success
+from codepipeline_worker.work.config import WorkerSettings
+from codepipeline_worker.work.runner import JobNotReported, RunResult, WorkRunner, load_work_function
 from tests.conftest import TEST_ENV
 from tests.unit.conftest import (
     CLIENT_ID,
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_codepipeline import CodePipelineClient
 
-    from codepipeline_worker.adapter import ClientTokenStore
+    from codepipeline_worker.shared.adapter import ClientTokenStore
     from codepipeline_worker.work import Job, Outcome
     from tests.unit.conftest import Stubbed, StubbedSecrets
 
@@ -723,7 +724,7 @@ def test_a_partner_job_without_a_token_store_is_not_run(codepipeline: Stubbed) -
 
 
 def test_the_work_function_is_loaded_by_reference() -> None:
-    assert load_work_function("codepipeline_worker.example:check_url") is check_url
+    assert load_work_function("codepipeline_worker.examples.url_gate:check_url") is check_url
 
 
 @pytest.mark.parametrize(
@@ -733,10 +734,13 @@ def test_the_work_function_is_loaded_by_reference() -> None:
             "no_such_package_x1.mod:run",
             "WORK_FUNCTION: module no_such_package_x1.mod cannot be imported (ModuleNotFoundError)",
         ),
-        ("codepipeline_worker.example:missing", "WORK_FUNCTION: codepipeline_worker.example has no function missing"),
         (
-            "codepipeline_worker.example:TIMEOUT_S",
-            "WORK_FUNCTION: codepipeline_worker.example has no function TIMEOUT_S",
+            "codepipeline_worker.examples.url_gate:missing",
+            "WORK_FUNCTION: codepipeline_worker.examples.url_gate has no function missing",
+        ),
+        (
+            "codepipeline_worker.examples.url_gate:TIMEOUT_S",
+            "WORK_FUNCTION: codepipeline_worker.examples.url_gate has no function TIMEOUT_S",
         ),
     ],
 )

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from codepipeline_worker import handler
-from codepipeline_worker.handler import lambda_handler
+from codepipeline_worker.acknowledger import handler
+from codepipeline_worker.acknowledger.handler import lambda_handler
 from tests.conftest import FakeLambdaContext
 from tests.unit.conftest import CLIENT_ID, make_service, make_settings, secret_response, token_store
 
@@ -56,7 +56,7 @@ def assert_clean(*texts: str) -> None:
 
 @pytest.fixture(autouse=True)
 def _debug_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
-    from codepipeline_worker.observability import logger
+    from codepipeline_worker.shared.observability import logger
 
     logger.setLevel(logging.DEBUG)
     # Powertools' own event logging, if a user turns it on, must not print the event either.
@@ -166,7 +166,7 @@ def test_validation_failures_leak_nothing(event: Any, codepipeline: Stubbed, emi
 def test_timeouts_leak_nothing(emitted: Callable[[], str]) -> None:
     import threading
 
-    from codepipeline_worker.service import JobService
+    from codepipeline_worker.acknowledger.service import JobService
 
     release = threading.Event()
 

@@ -10,17 +10,16 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from codepipeline_worker.shared.messages import InvalidJobMessage, JobMessage
 from codepipeline_worker.work import (
-    MAX_OUTPUT_VARIABLES_BYTES,
     ArtifactCredentials,
     Failure,
-    InvalidJobMessage,
     Job,
     JobDetails,
-    JobMessage,
     StillRunning,
     Success,
 )
+from codepipeline_worker.work.job import MAX_OUTPUT_VARIABLES_BYTES
 from tests.unit.conftest import CLIENT_ID, CUSTOM
 
 JOB = "11111111-abcd-1111-abcd-111111abcdef"

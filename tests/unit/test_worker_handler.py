@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from codepipeline_worker.adapter import CodePipelineAdapter
-from codepipeline_worker.runner import WorkRunner
-from codepipeline_worker.work import Failure, JobMessage, Success
-from codepipeline_worker.worker_handler import lambda_handler, process_batch
+from codepipeline_worker.shared.adapter import CodePipelineAdapter
+from codepipeline_worker.shared.messages import JobMessage
+from codepipeline_worker.work import Failure, Success
+from codepipeline_worker.work.handler import lambda_handler, process_batch
+from codepipeline_worker.work.runner import WorkRunner
 from tests.conftest import FakeLambdaContext, emitted_metrics
 from tests.unit.conftest import CLIENT_TOKEN
 
@@ -154,8 +155,8 @@ def test_the_work_function_sees_the_invocations_deadline_less_a_margin(codepipel
 
 
 def test_the_default_runner_is_built_from_the_environment() -> None:
-    from codepipeline_worker import worker_handler
-    from codepipeline_worker.example import check_url
+    from codepipeline_worker.examples.url_gate import check_url
+    from codepipeline_worker.work import handler as worker_handler
 
-    assert worker_handler.settings.work_function == "codepipeline_worker.example:check_url"
+    assert worker_handler.settings.work_function == "codepipeline_worker.examples.url_gate:check_url"
     assert worker_handler.default_runner._work is check_url

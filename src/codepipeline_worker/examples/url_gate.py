@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
-from .work import Failure, Job, Outcome, StillRunning, Success
+from ..work import Failure, Job, Outcome, StillRunning, Success
 
 TIMEOUT_S = 5.0
 

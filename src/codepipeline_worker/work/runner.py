@@ -16,27 +16,28 @@ from __future__ import annotations
 
 import importlib
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from .adapter import (
+from ..shared.adapter import (
     AwsCallError,
     ClientTokenError,
     ClientTokenStore,
     CodePipelineAdapter,
     create_codepipeline_client,
 )
-from .errors import ConfigurationError
-from .models import RunResult
-from .observability import logger, metrics
-from .service import checked_token_store
-from .work import Failure, Job, JobDetails, JobMessage, StillRunning, Success
+from ..shared.errors import ConfigurationError
+from ..shared.models import JobType, ResultModel
+from ..shared.observability import logger, metrics
+from ..shared.tokens import checked_token_store
+from .job import Failure, Job, JobDetails, StillRunning, Success
 
 if TYPE_CHECKING:
+    from ..shared.messages import JobMessage
     from .config import WorkerSettings
-    from .work import Outcome, WorkFunction
+    from .job import Outcome, WorkFunction
 
 # CodePipeline's answers that mean the job is no longer this worker's to report: no retry will change them.
 STALE_CODES = frozenset({"InvalidJobStateException", "JobNotFoundException", "InvalidJobException"})
@@ -48,6 +49,16 @@ RESULT_METRICS = {
     "continued": "JobsContinued",
     "stale": "ResultsRefused",
 }
+
+
+class RunResult(ResultModel):
+    """What became of one job on the work side. Never holds a secret, nor the work's texts."""
+
+    job_id: str
+    job_type: JobType
+    result: Literal["succeeded", "failed", "continued", "stale"]
+    failure_type: str | None = None
+    error: str | None = None
 
 
 class JobNotReported(RuntimeError):

@@ -1,4 +1,4 @@
-"""The Lambda entry point: validate the event, hand it to the service, return its result.
+"""The acknowledger's Lambda entry point: validate the event, hand it to the service, return its result.
 
 Configuration is read and the SDK client built here, once, at cold start; a bad setting fails the cold start.
 """
@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from ..shared.deadline import Deadline
+from ..shared.errors import InvalidJobEvent
+from ..shared.observability import instrument, logger, metrics
 from .config import get_settings
-from .errors import InvalidJobEvent
-from .models import parse_event, redact_event
-from .observability import instrument, logger, metrics
-from .service import Deadline, JobService
+from .events import parse_event, redact_event
+from .service import JobService
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

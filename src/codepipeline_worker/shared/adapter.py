@@ -34,8 +34,9 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import DeleteMessageBatchRequestEntryTypeDef, MessageTypeDef
 
-    from .config import CommonSettings, PollTarget, QueryParam, Settings
-    from .work import CurrentRevision
+    from ..work.job import CurrentRevision
+    from .config import CommonSettings
+    from .models import ActionTypeId, QueryParam
 
 # The AWS calls each function makes, for least privilege: the template grants exactly these (tests/template), and
 # the integration tests check that each function calls nothing else. Both also read the client-token secret
@@ -113,13 +114,6 @@ def create_codepipeline_client(settings: CommonSettings, pool: int = 10) -> Code
     """A client built once per execution environment. The endpoint comes from the SDK's own settings
     (AWS_ENDPOINT_URL_CODEPIPELINE / AWS_ENDPOINT_URL), never from this code."""
     return boto3.client("codepipeline", config=_config(settings, pool))
-
-
-def create_work_queue(settings: Settings) -> WorkQueue | None:
-    """The work queue the acknowledger hands claimed jobs to, or None when JOB_QUEUE_URL is not set."""
-    if settings.job_queue_url is None:
-        return None
-    return open_work_queue(settings.job_queue_url, settings, settings.ack_concurrency)
 
 
 def open_work_queue(queue_url: str, settings: CommonSettings, pool: int = 10) -> WorkQueue:
@@ -255,7 +249,7 @@ class CodePipelineAdapter:
         )
 
     def poll_for_jobs(
-        self, target: PollTarget, max_batch_size: int, query_param: QueryParam | None
+        self, target: ActionTypeId, max_batch_size: int, query_param: QueryParam | None
     ) -> list[JobTypeDef]:
         action_type: ActionTypeIdTypeDef = target.as_request()  # type: ignore[assignment]
         if query_param is None:
@@ -272,7 +266,7 @@ class CodePipelineAdapter:
             )
         return response.get("jobs", [])
 
-    def poll_for_third_party_jobs(self, target: PollTarget, max_batch_size: int) -> list[ThirdPartyJobTypeDef]:
+    def poll_for_third_party_jobs(self, target: ActionTypeId, max_batch_size: int) -> list[ThirdPartyJobTypeDef]:
         action_type: ActionTypeIdTypeDef = target.as_request()  # type: ignore[assignment]
         response = _call(
             "PollForThirdPartyJobs",

@@ -1,65 +1,39 @@
-"""Pydantic models: the events the function accepts and the results it returns.
+"""The acknowledger's events: direct job events, batches, EventBridge schedules and action state changes.
 
-Every constraint of CodePipeline's API is enforced here, anchored (`^...$`), because botocore checks only
-minimum lengths on the client side. Nonces and client tokens are `SecretStr` from the moment they are parsed,
-so no repr, log line or error message can show them.
+`parse_event` validates a Lambda event into one of them or raises `InvalidJobEvent` naming every bad field,
+never a value; `redact_event` is the copy of an event that event logging may print.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
-    SecretStr,
     Tag,
     TypeAdapter,
     ValidationError,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
 
-from .errors import InvalidJobEvent
+from ..shared.errors import InvalidJobEvent
+from ..shared.models import (
+    AccountId,
+    ActionTypeId,
+    ClientId,
+    ClientToken,
+    CustomJobId,
+    EnvelopeModel,
+    Nonce,
+    ThirdPartyJobId,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-
-CustomJobId = Annotated[str, Field(pattern=UUID_PATTERN)]
-ThirdPartyJobId = Annotated[str, Field(min_length=1, max_length=512)]
-
-
-def _length(minimum: int, maximum: int) -> BeforeValidator:
-    """Length bounds for a secret, checked before it becomes a SecretStr, worded as for any string."""
-
-    def check(value: Any) -> Any:
-        if isinstance(value, str) and len(value) < minimum:
-            raise PydanticCustomError("string_too_short", f"String should have at least {minimum} character")
-        if isinstance(value, str) and len(value) > maximum:
-            raise PydanticCustomError("string_too_long", f"String should have at most {maximum} characters")
-        return value
-
-    return BeforeValidator(check)
-
-
-Nonce = Annotated[SecretStr, _length(1, 50)]
-ClientToken = Annotated[SecretStr, _length(1, 256)]
-ClientId = Annotated[str, Field(pattern=UUID_PATTERN)]
-AccountId = Annotated[str, Field(pattern=r"^[0-9]{12}$")]
-ActionOwner = Literal["AWS", "ThirdParty", "Custom"]
-PollableOwner = Literal["ThirdParty", "Custom"]
-ActionCategory = Literal["Source", "Build", "Deploy", "Test", "Invoke", "Approval", "Compute"]
-ActionProvider = Annotated[str, Field(pattern=r"^[0-9A-Za-z_-]{1,35}$")]
-ActionVersion = Annotated[str, Field(pattern=r"^[0-9A-Za-z_-]{1,9}$")]
-JobStatus = Literal["Created", "Queued", "Dispatched", "InProgress", "TimedOut", "Succeeded", "Failed"]
-JobType = Literal["custom", "thirdParty"]
 
 ACTION_STATE_CHANGE = "CodePipeline Action Execution State Change"
 LAMBDA_INVOKE_KEY = "CodePipeline.job"
@@ -123,41 +97,14 @@ class JobBatchEvent(_DirectEvent):
     jobs: Annotated[list[JobEvent], Field(min_length=1, max_length=100)]
 
 
-class _EnvelopeModel(BaseModel):
-    """Part of an EventBridge event: AWS adds fields over time, so extra keys are ignored."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-
-class ScheduledEvent(_EnvelopeModel):
+class ScheduledEvent(EnvelopeModel):
     """EventBridge Scheduler / rule tick: poll every configured action type."""
 
     source: Literal["aws.events"]
     detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")
 
 
-class ActionTypeId(_EnvelopeModel):
-    """An action type as CodePipeline names it (ActionTypeId)."""
-
-    owner: ActionOwner
-    category: ActionCategory
-    provider: ActionProvider
-    version: ActionVersion
-
-    def __str__(self) -> str:
-        """Owner/Category/Provider/Version: the order of the IAM action-type ARN and of ACTION_TYPES."""
-        return f"{self.owner}/{self.category}/{self.provider}/{self.version}"
-
-    def as_request(self) -> dict[str, str]:
-        return {
-            "owner": self.owner,
-            "category": self.category,
-            "provider": self.provider,
-            "version": self.version,
-        }
-
-
-class ActionExecutionDetail(_EnvelopeModel):
+class ActionExecutionDetail(EnvelopeModel):
     pipeline: Annotated[str, Field(min_length=1, max_length=100)]
     stage: Annotated[str, Field(min_length=1, max_length=100)]
     action: Annotated[str, Field(min_length=1, max_length=100)]
@@ -165,7 +112,7 @@ class ActionExecutionDetail(_EnvelopeModel):
     action_type: ActionTypeId = Field(alias="type")
 
 
-class ActionStateChangeEvent(_EnvelopeModel):
+class ActionStateChangeEvent(EnvelopeModel):
     """EventBridge `CodePipeline Action Execution State Change`: on STARTED, poll that action type at once."""
 
     source: Literal["aws.codepipeline"]
@@ -344,99 +291,3 @@ def _loggable_key(key: Any, counter: Iterator[int]) -> Any:
     if key in _LOGGABLE_KEYS or (isinstance(key, str) and key.lower() in _SECRET_KEYS):
         return key
     return f"<key {next(counter)}>"
-
-
-class Outcome(StrEnum):
-    ACKNOWLEDGED = "acknowledged"
-    NOT_CLAIMED = "notClaimed"
-    CONFLICT = "conflict"
-    FAILED = "failed"
-
-
-class _Result(BaseModel):
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
-
-    def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-class Handoff(StrEnum):
-    """What became of a claimed job when a work queue is configured."""
-
-    QUEUED = "queued"  # on the work queue
-    FAILED_BACK = "failedBack"  # the queue refused it; reported failed to CodePipeline (PutJob*FailureResult)
-    LOST = "lost"  # the queue refused it and the failure report failed too: CodePipeline times the job out
-
-
-class JobResult(_Result):
-    """What happened to one job. Never carries a nonce or a token."""
-
-    job_id: str
-    job_type: JobType
-    outcome: Outcome
-    status: JobStatus | None = None
-    error: str | None = None
-    action_type: str | None = None
-    handoff: Handoff | None = None
-    handoff_error: str | None = None
-
-
-class Counts(_Result):
-    total: int
-    acknowledged: int
-    not_claimed: int
-    conflict: int
-    failed: int
-    # Set when jobs were handed to a work queue: those it took, and those it refused.
-    queued: int | None = None
-    handoff_failed: int | None = None
-
-    @classmethod
-    def of(cls, results: list[JobResult]) -> Counts:
-        outcomes = [r.outcome for r in results]
-        handoffs = [r.handoff for r in results if r.handoff is not None]
-        return cls(
-            total=len(results),
-            acknowledged=outcomes.count(Outcome.ACKNOWLEDGED),
-            not_claimed=outcomes.count(Outcome.NOT_CLAIMED),
-            conflict=outcomes.count(Outcome.CONFLICT),
-            failed=outcomes.count(Outcome.FAILED),
-            queued=handoffs.count(Handoff.QUEUED) if handoffs else None,
-            handoff_failed=len(handoffs) - handoffs.count(Handoff.QUEUED) if handoffs else None,
-        )
-
-
-class PollSummary(_Result):
-    """One configured action type's polling in this invocation."""
-
-    action_type: str
-    polls: int
-    jobs_found: int
-    error: str | None = None
-
-
-class BatchResult(_Result):
-    results: list[JobResult]
-    counts: Counts
-
-
-class PollResult(_Result):
-    trigger: Literal["scheduled", "actionStarted"]
-    polls: list[PollSummary]
-    results: list[JobResult]
-    counts: Counts
-
-
-class RunResult(_Result):
-    """What became of one job on the work side. Never holds a secret, nor the work's texts."""
-
-    job_id: str
-    job_type: JobType
-    result: Literal["succeeded", "failed", "continued", "stale"]
-    failure_type: str | None = None
-    error: str | None = None
-
-
-class IgnoredResult(_Result):
-    ignored: Literal[True] = True
-    reason: str

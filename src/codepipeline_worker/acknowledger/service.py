@@ -1,4 +1,4 @@
-"""The acknowledger: claims CodePipeline jobs, concurrently, within the invocation's time.
+"""The acknowledger's service: claims CodePipeline jobs, concurrently, within the invocation's time.
 
 A job is claimed when AcknowledgeJob / AcknowledgeThirdPartyJob answers InProgress; nothing else counts.
 Every job handed to or found by an invocation ends in exactly one JobResult: acknowledged, notClaimed,
@@ -16,51 +16,35 @@ from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import SecretStr, ValidationError
 
-from .adapter import (
+from ..shared.adapter import (
     AwsCallError,
     ClientTokenError,
     ClientTokenStore,
     CodePipelineAdapter,
     WorkQueue,
-    create_client_token_store,
     create_codepipeline_client,
-    create_work_queue,
+    open_work_queue,
     worst_case_call_s,
 )
-from .errors import job_error_class
-from .models import (
-    ActionStateChangeEvent,
-    BatchResult,
-    Counts,
-    CustomJobEvent,
-    Event,
-    Handoff,
-    IgnoredResult,
-    JobBatchEvent,
-    JobResult,
-    JobStatus,
-    Outcome,
-    PollResult,
-    PollSummary,
-    ScheduledEvent,
-    ThirdPartyJobEvent,
-)
-from .observability import logger, metrics
-from .work import JobMessage
+from ..shared.errors import job_error_class
+from ..shared.messages import JobMessage
+from ..shared.models import JobStatus
+from ..shared.observability import logger, metrics
+from ..shared.tokens import checked_token_store
+from .events import ActionStateChangeEvent, CustomJobEvent, Event, JobBatchEvent, ScheduledEvent, ThirdPartyJobEvent
+from .results import BatchResult, Counts, Handoff, IgnoredResult, JobResult, Outcome, PollResult, PollSummary
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_codepipeline.type_defs import JobTypeDef, ThirdPartyJobTypeDef
 
-    from .config import CommonSettings, PollTarget, Settings
-    from .models import JobType
+    from ..shared.deadline import Deadline
+    from ..shared.models import JobType
+    from .config import PollTarget, Settings
 
 JobEvent = CustomJobEvent | ThirdPartyJobEvent
 
-# Time kept back from the Lambda deadline to report, log and flush metrics.
-DEADLINE_MARGIN_S = 1.0
 # A new poll starts only while this much time is left to acknowledge what it returns: a job that is polled
 # but not acknowledged waits for CodePipeline to dispatch it again.
 MIN_POLL_TIME_S = 2.0
@@ -111,20 +95,6 @@ OUTCOME_METRICS = {
     Outcome.CONFLICT: "JobConflicts",
     Outcome.FAILED: "JobsFailed",
 }
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """When work must stop: the Lambda deadline less a margin, on the monotonic clock."""
-
-    expires_at: float
-
-    @classmethod
-    def from_context(cls, context: LambdaContext, margin_s: float = DEADLINE_MARGIN_S) -> Deadline:
-        return cls(time.monotonic() + context.get_remaining_time_in_millis() / 1000 - margin_s)
-
-    def remaining(self) -> float:
-        return max(0.0, self.expires_at - time.monotonic())
 
 
 @dataclass
@@ -182,15 +152,11 @@ class _Claims:
 PolledItem = _Found | JobResult
 
 
-def checked_token_store(settings: CommonSettings) -> ClientTokenStore | None:
-    """The partner-token store of one execution environment (either function), its secret read at cold start:
-    a configuration error fails the cold start; a passing fault is logged, and partner jobs read it again."""
-    tokens = create_client_token_store(settings)
-    if tokens is not None:
-        fault = tokens.check()
-        if fault is not None:
-            logger.warning("client-token secret not readable at cold start; partner jobs will retry", error=fault)
-    return tokens
+def create_work_queue(settings: Settings) -> WorkQueue | None:
+    """The work queue the acknowledger hands claimed jobs to, or None when JOB_QUEUE_URL is not set."""
+    if settings.job_queue_url is None:
+        return None
+    return open_work_queue(settings.job_queue_url, settings, settings.ack_concurrency)
 
 
 class JobService:

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
+from ..shared.deadline import Deadline
+from ..shared.messages import InvalidJobMessage, JobMessage
+from ..shared.observability import instrument, logger, metrics
 from .config import get_worker_settings
-from .observability import instrument, logger, metrics
 from .runner import WorkRunner
-from .service import Deadline
-from .work import InvalidJobMessage, JobMessage
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord

@@ -1,6 +1,6 @@
 """Run the work function outside Lambda: in a container, or on a laptop against a local queue.
 
-    JOB_QUEUE_URL=... WORK_FUNCTION=mypackage.mymodule:run python -m codepipeline_worker.consume
+    JOB_QUEUE_URL=... WORK_FUNCTION=mypackage.mymodule:run python -m codepipeline_worker.work.consume
 
 Each receive is handled exactly as Lambda's SQS event source would: the messages become one SQS event, the
 worker's `process_batch` runs it, the records it did not report as failures are deleted, and the others come
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
-    from .adapter import WorkQueue
+    from ..shared.adapter import WorkQueue
 
 RECEIVE_WAIT_S = 20
 MAX_MESSAGES = 10
@@ -101,16 +101,16 @@ def consume_once(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m codepipeline_worker.consume", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m codepipeline_worker.work.consume", description=__doc__)
     parser.add_argument("--queue-url", help="the work queue (default: JOB_QUEUE_URL)")
     parser.add_argument("--once", action="store_true", help="one receive, then exit")
     args = parser.parse_args(argv)
 
     import os  # noqa: PLC0415 - the CLI's own needs
 
-    from .adapter import open_work_queue  # noqa: PLC0415 - imported once the arguments are read
+    from ..shared.adapter import open_work_queue  # noqa: PLC0415 - imported once the arguments are read
     from .config import get_worker_settings  # noqa: PLC0415
-    from .worker_handler import lambda_handler  # noqa: PLC0415
+    from .handler import lambda_handler  # noqa: PLC0415
 
     queue_url = args.queue_url or os.environ.get("JOB_QUEUE_URL")
     if not queue_url:

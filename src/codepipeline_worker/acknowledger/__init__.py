@@ -1,0 +1,1 @@
+"""The acknowledger: claims CodePipeline jobs (polls, EventBridge events, direct events) and hands them off."""

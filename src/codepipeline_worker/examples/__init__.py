@@ -1,0 +1,1 @@
+"""Example work functions."""

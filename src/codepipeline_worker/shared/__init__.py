@@ -1,0 +1,1 @@
+"""What both functions share: models, the hand-off message, configuration, observability, the SDK adapter."""

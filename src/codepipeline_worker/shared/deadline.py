@@ -1,0 +1,27 @@
+"""When an invocation's work must stop: the Lambda deadline less a margin, on the monotonic clock."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# Time kept back from the Lambda deadline to report, log and flush metrics.
+DEADLINE_MARGIN_S = 1.0
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When work must stop: the Lambda deadline less a margin, on the monotonic clock."""
+
+    expires_at: float
+
+    @classmethod
+    def from_context(cls, context: LambdaContext, margin_s: float = DEADLINE_MARGIN_S) -> Deadline:
+        return cls(time.monotonic() + context.get_remaining_time_in_millis() / 1000 - margin_s)
+
+    def remaining(self) -> float:
+        return max(0.0, self.expires_at - time.monotonic())
