@@ -4,12 +4,18 @@ What a work function of yours imports:
 
     from codepipeline_worker.work import Failure, Job, StillRunning, Success
 
-    def run(job: Job) -> Success | Failure | StillRunning: ...
+    def run(job: Job) -> Success | Failure | StillRunning:
+        source = job.input().extract("/tmp/source")           # the input artifact, unzipped
+        ...
+        job.output().write_directory("/tmp/out")              # zipped, encrypted, uploaded
+        return Success(summary="built")
 """
 
+from .artifacts import ArtifactError, InputArtifact, OutputArtifact, UnsafeArtifact
 from .job import (
     ArtifactCredentials,
     CurrentRevision,
+    EncryptionKey,
     Failure,
     FailureType,
     Job,
@@ -22,13 +28,18 @@ from .job import (
 
 __all__ = [
     "ArtifactCredentials",
+    "ArtifactError",
     "CurrentRevision",
+    "EncryptionKey",
     "Failure",
     "FailureType",
+    "InputArtifact",
     "Job",
     "JobDetails",
     "Outcome",
+    "OutputArtifact",
     "StillRunning",
     "Success",
+    "UnsafeArtifact",
     "WorkFunction",
 ]

@@ -6,19 +6,29 @@ PutJobFailureResult, or the third-party variants). See `codepipeline_worker.exam
 
 The job's details (configuration, artifact credentials) are fetched when the work function first asks for them
 (GetJobDetails or GetThirdPartyJobDetails); the queue message holds none of them.
+
+Artifacts, one call each (see `artifacts`):
+
+    source = job.input().extract("/tmp/source")            # the only input artifact, unzipped
+    job.output("Report").write_directory("/tmp/report")     # zipped, encrypted with the job's key, uploaded
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic.alias_generators import to_camel
 
 from ..shared.messages import Artifact, JobMessage, PipelineContext, Wire
 from ..shared.models import ActionTypeId, JobType  # noqa: TC001 - pydantic resolves field types at run time
+from ..shared.s3 import ArtifactStore, JobCredentials, SessionCredentials, create_s3_client
+from .artifacts import ArtifactError, InputArtifact, OutputArtifact
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 # CodePipeline's quota: "Maximum size of all output variables combined for a particular action", in bytes.
 MAX_OUTPUT_VARIABLES_BYTES = 122_880
@@ -114,6 +124,13 @@ class ArtifactCredentials(BaseModel):
         return [s.get_secret_value() for s in (self.access_key_id, self.secret_access_key, self.session_token)]
 
 
+class EncryptionKey(Wire):
+    """The key the pipeline's artifact store is encrypted with: outputs are written with SSE-KMS and this key."""
+
+    id: Annotated[str, Field(min_length=1, max_length=400)]
+    type: Annotated[str, Field(min_length=1, max_length=20)] = "KMS"
+
+
 class JobDetails(Wire):
     """What GetJobDetails / GetThirdPartyJobDetails answer. `configuration` is the action's configuration,
     secret properties included: it is left out of the repr, and this library never logs it."""
@@ -124,6 +141,7 @@ class JobDetails(Wire):
     input_artifacts: list[Artifact] = Field(default_factory=list)
     output_artifacts: list[Artifact] = Field(default_factory=list)
     artifact_credentials: ArtifactCredentials | None = Field(None, repr=False)
+    encryption_key: EncryptionKey | None = None
     continuation_token: str | None = None
 
     @classmethod
@@ -138,12 +156,22 @@ class Job:
     (configuration, artifact credentials) are fetched from CodePipeline on first use, once."""
 
     def __init__(
-        self, message: JobMessage, load_details: Callable[[JobMessage], JobDetails], deadline: float | None = None
+        self,
+        message: JobMessage,
+        load_details: Callable[[JobMessage], JobDetails],
+        deadline: float | None = None,
+        *,
+        s3_client_factory: Callable[[SessionCredentials], S3Client] = create_s3_client,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.message = message
         self._load_details = load_details
         self._details: JobDetails | None = None
+        self._details_at = 0.0
         self._deadline = deadline
+        self._clock = clock
+        self._s3_client_factory = s3_client_factory
+        self._store: ArtifactStore | None = None
 
     def __repr__(self) -> str:
         return f"Job(id={self.id!r}, type={self.type!r})"
@@ -163,6 +191,7 @@ class Job:
     def details(self) -> JobDetails:
         if self._details is None:
             self._details = self._load_details(self.message)
+            self._details_at = self._clock()
         return self._details
 
     @property
@@ -203,9 +232,58 @@ class Job:
     def artifact_credentials(self) -> ArtifactCredentials | None:
         return self.details().artifact_credentials
 
+    @property
+    def encryption_key(self) -> EncryptionKey | None:
+        """The pipeline's KMS key (fetched); output artifacts are written with it."""
+        return self.details().encryption_key
+
     def remaining_time_s(self) -> float | None:
         """Seconds left before the work must return (Lambda's deadline less a margin), or None without one."""
         return None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
+
+    # -- artifacts ---------------------------------------------------------------------------------------
+
+    def input(self, name: str | None = None) -> InputArtifact:
+        """The input artifact called `name`, or without a name the only one. Then `.extract(directory)`,
+        `.download(path)` or `.open()`."""
+        return InputArtifact(_named("input", self.input_artifacts, name), self._artifact_store())
+
+    def output(self, name: str | None = None) -> OutputArtifact:
+        """The output artifact called `name`, or without a name the only one. Then `.write_directory(directory)`,
+        `.write_file(path)` or `.write_bytes(data)`."""
+        return OutputArtifact(_named("output", self.output_artifacts, name), self._artifact_store(), self._kms_key_id)
+
+    def _artifact_store(self) -> ArtifactStore:
+        if self._store is None:
+            self._store = ArtifactStore(JobCredentials(self._credentials, self._clock), self._s3_client_factory)
+        return self._store
+
+    def _credentials(self, fresh: bool) -> tuple[ArtifactCredentials, float]:
+        """The job's artifact credentials and when they were fetched; `fresh`: fetched again now."""
+        if fresh:
+            self._details = None
+        credentials = self.details().artifact_credentials
+        if credentials is None:
+            raise ArtifactError("the job's details hold no artifact credentials", "PermissionError")
+        return credentials, self._details_at
+
+    def _kms_key_id(self) -> str | None:
+        key = self.encryption_key
+        return key.id if key is not None and key.type == "KMS" else None
+
+
+def _named(kind: str, artifacts: list[Artifact], name: str | None) -> Artifact:
+    """The artifact called `name`, or without a name the only one; ArtifactError naming those there are."""
+    listed = ", ".join(repr(artifact.name) for artifact in artifacts) or "none"
+    if name is None:
+        if len(artifacts) == 1:
+            return artifacts[0]
+        problem = f"no {kind} artifact" if not artifacts else f"{len(artifacts)} {kind} artifacts ({listed}): name one"
+        raise ArtifactError(f"the job has {problem}")
+    for artifact in artifacts:
+        if artifact.name == name:
+            return artifact
+    raise ArtifactError(f"the job has no {kind} artifact {name!r} (it has {listed})")
 
 
 type WorkFunction = Callable[[Job], Outcome]

@@ -32,6 +32,7 @@ from ..shared.errors import ConfigurationError
 from ..shared.models import JobType, ResultModel
 from ..shared.observability import logger, metrics
 from ..shared.tokens import checked_token_store
+from .artifacts import ArtifactError
 from .job import Failure, Job, JobDetails, StillRunning, Success
 
 if TYPE_CHECKING:
@@ -245,7 +246,12 @@ def _result(job: Job, outcome: Outcome) -> RunResult:
 
 def _raised(exc: Exception) -> Failure:
     """The failure for an exception in the work function: its type, never its message (which may quote
-    anything); where it was raised goes to the log, for the person who debugs it."""
+    anything); where it was raised goes to the log, for the person who debugs it. An ArtifactError is the
+    exception: its message is built from artifact names, S3 error codes and zip entry names only."""
+    if isinstance(exc, ArtifactError):
+        logger.error("an artifact could not be read or written", error_type=type(exc).__name__, error=str(exc))
+        metrics.add_metric(name="ArtifactErrors", unit=MetricUnit.Count, value=1)
+        return Failure(message=str(exc), type=exc.type)
     frames = traceback.extract_tb(exc.__traceback__)
     where = [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in frames[-5:]]
     logger.error("the work function raised", error_type=type(exc).__name__, where=where)
