@@ -16,7 +16,7 @@ EVENT ?= events/custom-job.json
 
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv test lint typecheck unit property fuzz integration template build bench run invoke endpoint clean
+.PHONY: help venv test lint typecheck unit property fuzz integration template build bench bench-artifacts run invoke endpoint clean
 
 help:
 	@echo "make test   lint, type-check and run the tests with coverage (what CI runs)"
@@ -26,6 +26,7 @@ help:
 	@echo "make fuzz   the long property-based run (50,000 examples per property)"
 	@echo "make build  sam build plus compiled bytecode: the artifact to sam deploy"
 	@echo "make bench  cold start, per-event time, batch throughput and memory against a plain boto3 worker"
+	@echo "make bench-artifacts  a 200 MB artifact read and written, against boto3's s3transfer plus zipfile"
 
 $(STAMP): pyproject.toml src/requirements.txt
 	@test -n "$(PYTHON)" || { echo "python3.13 not found: install Python 3.13 (the Lambda runtime)"; exit 1; }
@@ -87,6 +88,10 @@ build: $(STAMP) $(SAM_STAMP)
 # Side by side against bench/reference, one local endpoint: writes bench/results.json and bench/results.png.
 bench: $(STAMP) $(SAM_STAMP)
 	$(BIN)/python bench/run.py
+
+# A 200 MB artifact through the Job's artifact API against s3transfer plus zipfile, on moto's S3: bench/artifacts.json.
+bench-artifacts: $(STAMP)
+	$(BIN)/python bench/artifacts.py
 
 # `sam local invoke` without Docker: make invoke EVENT=events/scheduled.json [OVERRIDES="LogLevel=DEBUG"]
 # FUNCTION=WorkFunction then runs the work function on the jobs the job worker handed to the (local) work queue;

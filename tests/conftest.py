@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import socket
+import stat
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +42,21 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def zipped(entries: dict[str, bytes | tuple[bytes, int]]) -> bytes:
+    """A zip of these entries (deflated, made on Unix); a (content, st_mode) pair sets an entry's mode: a
+    symlink (S_IFLNK, its target as content), an executable, a directory."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, value in entries.items():
+            content, mode = value if isinstance(value, tuple) else (value, stat.S_IFREG | 0o644)
+            info = zipfile.ZipInfo(name)
+            info.create_system = 3
+            info.external_attr = mode << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, content)
+    return buffer.getvalue()
 
 
 def load_event(name: str) -> Any:

@@ -28,6 +28,7 @@ from codepipeline_worker.shared.config import load_config
 from codepipeline_worker.work.config import WorkerSettings
 from codepipeline_worker.work.runner import WorkRunner
 from tests.conftest import TEST_ENV
+from tests.integration.s3_front import S3Front
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -46,6 +47,7 @@ MAX_RECEIVE_COUNT = 2
 WorkerFactory = Callable[..., JobService]
 AcknowledgerFactory = Callable[..., JobService]
 RunnerFactory = Callable[..., WorkRunner]
+S3FrontFactory = Callable[..., S3Front]
 # The endpoint's operations, as the SDK names them, and the JobStore methods that answer them.
 _STORE_OPERATIONS = {
     "PollForJobs": "poll_for_jobs",
@@ -215,3 +217,20 @@ def make_runner(
         return WorkRunner(codepipeline, create_client_token_store(settings), work)
 
     return factory
+
+
+@pytest.fixture
+def make_s3_front(monkeypatch: pytest.MonkeyPatch, secrets_url: str) -> Iterator[S3FrontFactory]:
+    """The artifact bucket's S3 as the work function's SDK sees it (AWS_ENDPOINT_URL_S3): moto's, behind an
+    `S3Front` that checks the credentials of every request. Stopped when the test ends."""
+    fronts: list[S3Front] = []
+
+    def factory(is_live: Callable[[str, str], bool] | None = None, *, refuse_first_use: bool = False) -> S3Front:
+        front = S3Front(secrets_url, is_live, refuse_first_use=refuse_first_use).__enter__()
+        fronts.append(front)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", front.url)
+        return front
+
+    yield factory
+    for front in fronts:
+        front.__exit__()

@@ -1,7 +1,11 @@
 """An S3 front on 127.0.0.1 that lets through only requests signed with live credentials, as CodePipeline's
 artifact bucket does: everything else gets S3's own `ExpiredToken` answer, which quotes the session token it
 refused (S3's `Token-0`), so that the tests can check that no such answer carries it any further. What passes is
-forwarded to moto's S3 unchanged; every access key id seen is recorded."""
+forwarded to moto's S3 unchanged; every access key id seen is recorded.
+
+Which credentials are live: those `allow`ed, or those `is_live` accepts (the local endpoint's, for instance).
+With `refuse_first_use`, the first request signed with each access key id is refused all the same, as S3 refuses
+credentials that have just expired: the job has to fetch its credentials again and retry."""
 
 from __future__ import annotations
 
@@ -9,17 +13,24 @@ import http.client
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/")
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
 
 
 class S3Front:
-    def __init__(self, upstream: str) -> None:
+    def __init__(
+        self, upstream: str, is_live: Callable[[str, str], bool] | None = None, *, refuse_first_use: bool = False
+    ) -> None:
         self.upstream = urlsplit(upstream)
         self.live: dict[str, str] = {}  # access key id -> session token
+        self.is_live = is_live or (lambda key_id, token: self.live.get(key_id) == token)
+        self.refuse_first_use = refuse_first_use
         self.seen: list[str] = []
         self.refused = 0
         self._lock = threading.Lock()
@@ -68,8 +79,9 @@ class S3Front:
         key_id = match.group(1) if match else ""
         token = request.headers.get("X-Amz-Security-Token", "")
         with self._lock:
+            first_use = key_id not in self.seen
             self.seen.append(key_id)
-            allowed = bool(key_id) and self.live.get(key_id) == token
+            allowed = bool(key_id) and self.is_live(key_id, token) and not (self.refuse_first_use and first_use)
             self.refused += not allowed
         if not allowed:
             self._expired(request, token)

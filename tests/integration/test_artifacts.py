@@ -20,23 +20,18 @@ import pytest
 
 from codepipeline_worker.shared.messages import JobMessage
 from codepipeline_worker.work import ArtifactError, Job, JobDetails, UnsafeArtifact
-from tests.integration.s3_front import S3Front
+from tests.conftest import zipped
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from pathlib import Path
 
     from mypy_boto3_s3 import S3Client
 
+    from tests.integration.conftest import S3FrontFactory
+    from tests.integration.s3_front import S3Front
+
 REGION = "us-east-1"
-
-
-@pytest.fixture
-def s3_front(secrets_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Front]:
-    """The artifact bucket's S3, as the work function's SDK sees it (AWS_ENDPOINT_URL_S3)."""
-    with S3Front(secrets_url) as front:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", front.url)
-        yield front
 
 
 @dataclass
@@ -112,27 +107,13 @@ class Pipeline:
 
 
 @pytest.fixture
-def pipeline(secrets_url: str, s3_front: S3Front) -> Pipeline:
+def pipeline(secrets_url: str, make_s3_front: S3FrontFactory) -> Pipeline:
     aws = {"endpoint_url": secrets_url, "region_name": REGION}
     s3: S3Client = boto3.client("s3", **aws)  # type: ignore[call-overload]
     bucket = f"codepipeline-{REGION}-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=bucket)
     key = boto3.client("kms", **aws).create_key(Description="the pipeline's artifact key")  # type: ignore[call-overload]
-    return Pipeline(s3_front, s3, bucket, key["KeyMetadata"]["Arn"])
-
-
-def zipped(entries: dict[str, bytes | tuple[bytes, int]]) -> bytes:
-    """A zip of these entries; a (content, st_mode) pair sets the entry's Unix mode (a symlink, an executable)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, value in entries.items():
-            content, mode = value if isinstance(value, tuple) else (value, stat.S_IFREG | 0o644)
-            info = zipfile.ZipInfo(name)
-            info.create_system = 3
-            info.external_attr = mode << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, content)
-    return buffer.getvalue()
+    return Pipeline(make_s3_front(), s3, bucket, key["KeyMetadata"]["Arn"])
 
 
 def tree(root: Path) -> dict[str, Any]:

@@ -5,8 +5,11 @@ Each test reads what the endpoint recorded (job states and histories) and what i
 
 from __future__ import annotations
 
+import io
 import json
+import tempfile
 import uuid
+import zipfile
 from collections import Counter
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -29,7 +32,7 @@ from codepipeline_worker.work import Failure, Job, Outcome, StillRunning, Succes
 from codepipeline_worker.work import handler as worker_handler
 from codepipeline_worker.work.config import WorkerSettings
 from codepipeline_worker.work.consume import consume_once
-from tests.conftest import TEST_ENV, FakeLambdaContext, load_event
+from tests.conftest import TEST_ENV, FakeLambdaContext, load_event, zipped
 from tests.integration.conftest import (
     CLIENT_ID,
     CUSTOM,
@@ -38,6 +41,7 @@ from tests.integration.conftest import (
     VISIBILITY_TIMEOUT_S,
     AcknowledgerFactory,
     RunnerFactory,
+    S3FrontFactory,
     WorkQueues,
     issued_secrets,
     record_requests,
@@ -505,10 +509,14 @@ def test_a_message_that_is_not_a_job_is_redelivered_then_dead_lettered(
 
 
 def careless(job: Job) -> Outcome:
-    """`scripted`, but putting the job's artifact credentials in what it reports: the runner masks them."""
+    """`scripted`, but putting the job's artifact credentials in what it reports: the runner masks them. A job
+    with artifacts reads its input and writes its output first."""
     credentials = job.artifact_credentials
     assert credentials is not None
     leak = " ".join(credentials.secrets())
+    if job.input_artifacts:
+        with tempfile.TemporaryDirectory() as work:
+            job.output().write_directory(job.input().extract(work))
     outcome = scripted(job)
     if isinstance(outcome, Failure):
         return outcome.model_copy(update={"message": f"{outcome.message} ({leak})"})
@@ -529,12 +537,32 @@ class LifeCycle:
         self.acknowledger_calls: Counter[str] = Counter()
         self.worker_calls: Counter[str] = Counter()
 
-    def create_jobs(self, custom: str = CUSTOM, partner: str = PARTNER) -> list[str]:
+    def create_jobs(
+        self,
+        custom: str = CUSTOM,
+        partner: str = PARTNER,
+        artifacts: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], []),
+    ) -> list[str]:
+        """A custom and a partner job for each result; `artifacts`: their input and output artifacts."""
         jobs = []
+        inputs, outputs = artifacts
         for result in self.RESULTS:
             configuration = {"Result": result}
-            jobs.append(self.endpoint.store.create_job(custom, configuration=configuration))
-            jobs.append(partner_job(self.endpoint, configuration, partner))
+            jobs.append(
+                self.endpoint.store.create_job(
+                    custom, configuration=configuration, input_artifacts=inputs, output_artifacts=outputs
+                )
+            )
+            jobs.append(
+                self.endpoint.store.create_job(
+                    partner,
+                    configuration=configuration,
+                    client_id=CLIENT_ID,
+                    client_token=EVENT_TOKEN,
+                    input_artifacts=inputs,
+                    output_artifacts=outputs,
+                )
+            )
         return jobs
 
     def _calls(self) -> Counter[str]:
@@ -573,14 +601,34 @@ def recording_calls() -> Iterator[Counter[str]]:
 def test_no_secret_leaks_anywhere_in_the_life_cycle(
     endpoint: LocalCodePipeline,
     work_queue: WorkQueues,
+    secrets_url: str,
     *,
+    make_s3_front: S3FrontFactory,
     make_acknowledger: AcknowledgerFactory,
     make_runner: RunnerFactory,
     work_side: WorkSideFactory,
     emitted: Callable[[], str],
 ) -> None:
+    # Given jobs with artifacts in the local S3, behind a front that accepts only the credentials the endpoint
+    # issued, and refuses each the first time with S3's ExpiredToken answer (which quotes the session token):
+    # every job fetches its details again (GetJobDetails, GetThirdPartyJobDetails) and retries
+    s3 = boto3.client("s3", endpoint_url=secrets_url, region_name="us-east-1")
+    bucket = f"codepipeline-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="source.zip", Body=zipped({"app.py": b"print(1)\n"}))
+
+    def location(name: str, key: str) -> dict[str, Any]:
+        return {"name": name, "location": {"type": "S3", "s3Location": {"bucketName": bucket, "objectKey": key}}}
+
+    def issued_by_endpoint(key_id: str, token: str) -> bool:
+        return any(
+            job.credentials.get("accessKeyId") == key_id and job.credentials.get("sessionToken") == token
+            for job in list(endpoint.store._jobs.values())
+        )
+
+    front = make_s3_front(issued_by_endpoint, refuse_first_use=True)
     life = LifeCycle(endpoint, [make_acknowledger()], work_side(make_runner(careless)))
-    jobs = life.create_jobs()
+    jobs = life.create_jobs(artifacts=([location("Source", "source.zip")], [location("Out", "out")]))
 
     life.run()
 
@@ -594,6 +642,10 @@ def test_no_secret_leaks_anywhere_in_the_life_cycle(
 
     issued = issued_secrets(endpoint)
     assert len(issued) == 36  # 8 nonces, 24 artifact credentials, 4 partner client tokens
+    # Each of the 8 runs was refused once by S3 and read and wrote its artifacts after fetching its details again
+    assert front.refused == 8
+    output = s3.get_object(Bucket=bucket, Key="out")["Body"].read()
+    assert zipfile.ZipFile(io.BytesIO(output)).namelist() == ["app.py"]
     # The careless work function put artifact credentials in each summary and message: masked before reporting
     recorded = histories(endpoint)
     assert recorded.count("*** *** ***") == 8

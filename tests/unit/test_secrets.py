@@ -12,7 +12,7 @@ import pytest
 from codepipeline_worker.acknowledger import handler
 from codepipeline_worker.acknowledger.handler import lambda_handler
 from tests.conftest import FakeLambdaContext
-from tests.unit.conftest import CLIENT_ID, make_service, make_settings, secret_response, token_store
+from tests.unit.conftest import CLIENT_ID, make_service, make_settings, record_requests, secret_response, token_store
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -206,3 +206,77 @@ def test_sdk_wire_logging_is_held_above_debug() -> None:
     # botocore's DEBUG records carry request and response bodies; they must never be emitted
     for name in ("botocore", "boto3", "urllib3"):
         assert logging.getLogger(name).getEffectiveLevel() >= logging.WARNING
+
+
+@pytest.mark.parametrize(
+    ("code", "echo"),
+    [
+        # What S3 answers quote: the session token it refused, the access key id, the canonical request
+        ("ExpiredToken", f"The provided token has expired. <Token-0>{SESSION_TOKEN}</Token-0>"),
+        ("InvalidAccessKeyId", f"<AWSAccessKeyId>{ACCESS_KEY}</AWSAccessKeyId>"),
+        ("SignatureDoesNotMatch", f"<CanonicalRequest>x-amz-security-token:{SESSION_TOKEN}</CanonicalRequest>"),
+    ],
+)
+@pytest.mark.parametrize("operation", ["extract", "download", "open", "write_directory", "write_bytes"])
+def test_artifact_failures_leak_nothing_even_when_s3_echoes_the_credentials(
+    code: str,
+    echo: str,
+    operation: str,
+    *,
+    codepipeline: Stubbed,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+    emitted: Callable[[], str],
+) -> None:
+    import boto3
+    from botocore.stub import Stubber
+
+    from codepipeline_worker.shared.adapter import CodePipelineAdapter
+    from codepipeline_worker.shared.messages import JobMessage
+    from codepipeline_worker.work import Failure, Job, Outcome
+    from codepipeline_worker.work import job as job_module
+    from codepipeline_worker.work.runner import WorkRunner
+
+    client, stubber = codepipeline
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3_stubber = Stubber(s3)
+    s3_stubber.activate()
+    monkeypatch.setattr(job_module, "create_s3_client", lambda _: s3)
+    where = {"type": "S3", "s3Location": {"bucketName": "artifact-bucket", "objectKey": "k"}}
+    data = {
+        "inputArtifacts": [{"name": "Source", "location": where}],
+        "outputArtifacts": [{"name": "Out", "location": where}],
+        "artifactCredentials": CREDENTIALS,
+        "encryptionKey": {"id": "arn:aws:kms:us-east-1:123456789012:key/k", "type": "KMS"},
+    }
+    # S3 refuses the credentials; for ExpiredToken, the details are fetched again and S3 refuses those too
+    s3_operation = "put_object" if operation.startswith("write") else "get_object"
+    for _ in range(2 if code == "ExpiredToken" else 1):
+        stubber.add_response("get_job_details", {"jobDetails": {"id": CUSTOM_ID, "data": data}})
+        s3_stubber.add_client_error(s3_operation, code, echo, 400)
+    stubber.add_response("put_job_failure_result", {})
+    requests = record_requests(client)
+    (tmp_path / "out").mkdir()
+
+    def work(job: Job) -> Outcome:
+        match operation:
+            case "extract":
+                job.input().extract(tmp_path / "source")
+            case "download":
+                job.input().download(tmp_path / "source.zip")
+            case "open":
+                with job.input().open():
+                    pass
+            case "write_directory":
+                job.output().write_directory(tmp_path / "out")
+            case _:
+                job.output().write_bytes(b"report")
+        return Failure(message="unreachable")
+
+    result = WorkRunner(CodePipelineAdapter(client), None, work).run(JobMessage(job_id=CUSTOM_ID, job_type="custom"))
+
+    s3_stubber.assert_no_pending_responses()
+    assert (result.result, result.failure_type) == ("failed", "PermissionError")
+    [failure] = [params for name, params in requests if name == "PutJobFailureResult"]
+    assert code in failure["failureDetails"]["message"]
+    assert_clean(json.dumps(result.to_json()), json.dumps(failure), emitted())

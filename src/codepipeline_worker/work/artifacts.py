@@ -16,6 +16,7 @@ import contextlib
 import io
 import tempfile
 import zipfile
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -214,6 +215,7 @@ class _Upload(io.RawIOBase):
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[Future[str]] = []
+        self._pending: deque[Future[str]] = deque()
         self._pool: ThreadPoolExecutor | None = None
 
     def writable(self) -> bool:
@@ -223,22 +225,24 @@ class _Upload(io.RawIOBase):
         view = memoryview(data)
         self._buffer += view
         while len(self._buffer) >= PART_BYTES:
-            self._send(bytes(self._buffer[:PART_BYTES]))
+            with memoryview(self._buffer) as buffered, buffered[:PART_BYTES] as head:
+                part = bytes(head)  # one copy: the part leaves with it while the buffer refills
             del self._buffer[:PART_BYTES]
+            self._send(part)
         return view.nbytes
 
     def _send(self, part: bytes) -> None:
         if self._pool is None:
             self._upload_id = self._store.start_upload(self._bucket, self._key, self._args)
             self._pool = ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT, thread_name_prefix="artifact-upload")
-        in_flight = [part for part in self._parts if not part.done()]
-        if len(in_flight) >= PARTS_IN_FLIGHT:
-            in_flight[0].result()  # bounded memory: wait for the oldest part before queueing another
+        # A part that failed stops the upload at once; memory stays bounded: wait for the oldest beyond the limit.
+        while self._pending and (self._pending[0].done() or len(self._pending) >= PARTS_IN_FLIGHT):
+            self._pending.popleft().result()
         number = len(self._parts) + 1
         assert self._upload_id is not None  # noqa: S101 - set with the pool
-        self._parts.append(
-            self._pool.submit(self._store.upload_part, self._bucket, self._key, self._upload_id, number, part)
-        )
+        sent = self._pool.submit(self._store.upload_part, self._bucket, self._key, self._upload_id, number, part)
+        self._parts.append(sent)
+        self._pending.append(sent)
 
     def finish(self) -> None:
         if self._upload_id is None:

@@ -153,7 +153,8 @@ class JobDetails(Wire):
 
 class Job:
     """A claimed job, as the work function sees it. Ids and context come from the queue message; the details
-    (configuration, artifact credentials) are fetched from CodePipeline on first use, once."""
+    (configuration, artifact credentials) are fetched from CodePipeline on first use, and again only when the
+    artifact credentials need renewing. `s3_client_factory` and `clock` are for tests."""
 
     def __init__(
         self,
@@ -161,7 +162,7 @@ class Job:
         load_details: Callable[[JobMessage], JobDetails],
         deadline: float | None = None,
         *,
-        s3_client_factory: Callable[[SessionCredentials], S3Client] = create_s3_client,
+        s3_client_factory: Callable[[SessionCredentials], S3Client] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.message = message
@@ -255,7 +256,8 @@ class Job:
 
     def _artifact_store(self) -> ArtifactStore:
         if self._store is None:
-            self._store = ArtifactStore(JobCredentials(self._credentials, self._clock), self._s3_client_factory)
+            factory = self._s3_client_factory or create_s3_client
+            self._store = ArtifactStore(JobCredentials(self._credentials, self._clock), factory)
         return self._store
 
     def _credentials(self, fresh: bool) -> tuple[ArtifactCredentials, float]:
