@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping
 
 # The function validates its configuration when its modules are imported (the cold start), so the test
 # environment is set before any test module imports them. No real endpoint or credentials are reachable.
@@ -44,7 +44,7 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def zipped(entries: dict[str, bytes | tuple[bytes, int]]) -> bytes:
+def zipped(entries: Mapping[str, bytes | tuple[bytes, int]]) -> bytes:
     """A zip of these entries (deflated, made on Unix); a (content, st_mode) pair sets an entry's mode: a
     symlink (S_IFLNK, its target as content), an executable, a directory."""
     buffer = io.BytesIO()
@@ -57,6 +57,23 @@ def zipped(entries: dict[str, bytes | tuple[bytes, int]]) -> bytes:
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, content)
     return buffer.getvalue()
+
+
+# Zips whose extraction must fail, with the problem named: each would write or point outside the destination.
+UNSAFE_ZIPS: list[tuple[dict[str, bytes | tuple[bytes, int]], str]] = [
+    ({"../evil.txt": b"x"}, "climbs out"),
+    ({"ok/../../evil.txt": b"x"}, "climbs out"),
+    ({"/etc/evil.txt": b"x"}, "absolute path"),
+    ({"C:/evil.txt": b"x"}, "absolute path"),
+    ({"..\\evil.txt": b"x"}, "climbs out"),
+    ({"out": (b"../..", stat.S_IFLNK | 0o777)}, "leads outside"),
+    ({"abs": (b"/etc/passwd", stat.S_IFLNK | 0o777)}, "absolute path"),
+    # a link that is harmless when made, until a later one changes what it resolves through
+    (
+        {"a": (b"p/q/../../..", stat.S_IFLNK | 0o777), "p/keep.txt": b"k", "p/q": (b"..", stat.S_IFLNK | 0o777)},
+        "leads outside",
+    ),
+]
 
 
 def load_event(name: str) -> Any:

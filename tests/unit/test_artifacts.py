@@ -5,6 +5,7 @@ when old or refused; and zips checked before anything lands outside the destinat
 from __future__ import annotations
 
 import io
+import json
 import socket
 import stat
 import zipfile
@@ -24,7 +25,8 @@ from codepipeline_worker.work import ArtifactError, Failure, Job, JobDetails, zi
 from codepipeline_worker.work import artifacts as artifacts_module
 from codepipeline_worker.work import job as job_module
 from codepipeline_worker.work.runner import WorkRunner
-from tests.conftest import zipped
+from tests.conftest import UNSAFE_ZIPS, zipped
+from tests.unit.conftest import record_requests
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -320,6 +322,32 @@ def test_s3_messages_that_quote_credentials_go_nowhere(setup: Setup, tmp_path: P
 # -- zips, without S3 --------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(("entries", "problem"), UNSAFE_ZIPS)
+def test_an_unsafe_entry_is_refused_and_nothing_lands_outside(
+    tmp_path: Path, entries: dict[str, bytes | tuple[bytes, int]], problem: str
+) -> None:
+    destination = tmp_path / "deep" / "dest"
+
+    with pytest.raises(zips.UnsafeZip, match=problem):
+        zips.extract(io.BytesIO(zipped(entries)), destination)
+
+    assert [p for p in tmp_path.rglob("*") if not p.is_relative_to(destination.parent)] == []
+    assert [p for p in destination.rglob("*") if p.is_symlink() and not p.resolve().is_relative_to(destination)] == []
+
+
+def test_limits_count_entries_before_and_bytes_while_writing(tmp_path: Path) -> None:
+    many = zipped({f"f{n}": b"" for n in range(11)})
+    big = zipped({"zeros": b"\x00" * 5000, "more": b"\x00" * 5000})
+
+    with pytest.raises(zips.UnsafeZip, match="the zip has 11 entries; the limit is 10"):
+        zips.extract(io.BytesIO(many), tmp_path / "many", max_entries=10)
+    with pytest.raises(zips.UnsafeZip, match="expands past the limit of 6000 bytes"):
+        zips.extract(io.BytesIO(big), tmp_path / "big", max_bytes=6000)
+
+    assert list((tmp_path / "many").iterdir()) == []
+    assert sum(p.stat().st_size for p in (tmp_path / "big").iterdir()) <= 6000
+
+
 def test_a_destination_symlink_leading_out_is_not_written_through(tmp_path: Path) -> None:
     destination = tmp_path / "dest"
     destination.mkdir()
@@ -337,14 +365,6 @@ def test_a_destination_symlink_leading_out_is_not_written_through(tmp_path: Path
 def test_a_name_that_is_both_a_file_and_a_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(zips.UnsafeZip, match="'a' is both a file and a directory"):
         zips.extract(io.BytesIO(zipped({"a": b"file", "a/b": b"inside"})), tmp_path)
-
-
-def test_a_damaged_zip_is_named_as_such(tmp_path: Path) -> None:
-    data = bytearray(zipped({"a.txt": b"hello world" * 100}))
-    data[40:60] = b"\xff" * 20  # inside the compressed data
-
-    with pytest.raises(zips.ZipError, match="not a valid zip"):
-        zips.extract(io.BytesIO(bytes(data)), tmp_path)
 
 
 def test_writing_keeps_modes_and_links_and_leaves_out_sockets(tmp_path: Path) -> None:
@@ -385,3 +405,105 @@ def test_setuid_bits_are_dropped_and_read_only_directories_stay_removable(tmp_pa
 
     assert stat.S_IMODE((tmp_path / "ro" / "suid").stat().st_mode) == 0o755
     assert stat.S_IMODE((tmp_path / "ro").stat().st_mode) == 0o755  # r-x for all, and the owner may write
+
+
+def test_a_dropped_download_resumes_from_the_last_byte_of_the_same_object(setup: Setup, tmp_path: Path) -> None:
+    from botocore.exceptions import ResponseStreamingError
+
+    class Dropping(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            if self.tell() >= 4:
+                raise ResponseStreamingError(error="connection reset")
+            return super().read(4)
+
+    first = get_response(b"")
+    first["Body"] = Dropping(b"0123456789")
+    setup.stubber.add_response("get_object", first, {"Bucket": BUCKET, "Key": "pipe/Source/abc"})
+    setup.stubber.add_response(
+        "get_object",
+        get_response(b"456789"),
+        {"Bucket": BUCKET, "Key": "pipe/Source/abc", "Range": "bytes=4-", "IfMatch": '"abc"'},
+    )
+
+    assert setup.job().input().download(tmp_path / "a").read_bytes() == b"0123456789"
+
+
+def test_a_download_that_keeps_dropping_fails_naming_the_stream_error(setup: Setup, tmp_path: Path) -> None:
+    from botocore.exceptions import ResponseStreamingError
+
+    class Dead(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            raise ResponseStreamingError(error="connection reset")
+
+    for _ in range(4):
+        response = get_response(b"")
+        response["Body"] = Dead()
+        setup.stubber.add_response("get_object", response)
+
+    with pytest.raises(ArtifactError, match=r"GetObject failed \(ResponseStreamingError\)"):
+        setup.job().input().download(tmp_path / "a")
+
+
+def test_what_is_not_a_directory_or_not_a_zip_is_named(setup: Setup, tmp_path: Path) -> None:
+    setup.stubber.add_response("get_object", get_response(b"plain text"))
+    damaged = bytearray(zipped({"a.txt": b"hello world" * 100}))
+    damaged[40:60] = b"\xff" * 20  # inside the compressed data
+    setup.stubber.add_response("get_object", get_response(bytes(damaged)))
+    job = setup.job()
+
+    with pytest.raises(ArtifactError, match="'missing' is not a directory"):
+        job.output().write_directory(tmp_path / "missing")
+    with pytest.raises(ArtifactError, match="is not a zip: read it with download"):
+        job.input().extract(tmp_path / "a")
+    with pytest.raises(ArtifactError, match=r"input artifact 'Source': the artifact is not a valid zip \("):
+        job.input().extract(tmp_path / "b")
+
+
+# -- the Build-style example -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("configuration", "files", "outcome"),
+    [
+        (
+            {},
+            {"app.py": b"print(1)\n", "README.md": b"# app\n"},
+            {"summary": "2 files checked, 0 finding(s); the report is in the output artifact"},
+        ),
+        (
+            {"FailOnFindings": "false", "MaxFileBytes": "10"},
+            {"big.bin": b"x" * 11, "creds.txt": b"key=AKIAABCDEFGHIJKLMNOP\n"},
+            {"summary": "2 files checked, 2 finding(s); the report is in the output artifact"},
+        ),
+        (
+            {"MaxFileBytes": "ten"},
+            {},
+            {"type": "ConfigurationError", "message": "MaxFileBytes must be a whole number"},
+        ),
+    ],
+)
+def test_the_source_check_reports_its_findings_in_the_output_artifact(
+    setup: Setup, configuration: dict[str, str], files: dict[str, bytes], outcome: dict[str, Any]
+) -> None:
+    from codepipeline_worker.examples.source_check import check_sources
+
+    setup.data["actionConfiguration"] = {"configuration": configuration}
+    if files:
+        setup.stubber.add_response("get_object", get_response(zipped(files)))
+        setup.stubber.add_response(
+            "put_object",
+            {},
+            {"Bucket": BUCKET, "Key": "pipe/Report/def", "Body": ANY}
+            | {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": KMS_KEY, "ContentType": "application/zip"},
+        )
+    requests = record_requests(setup.client)
+
+    result = check_sources(setup.job()).model_dump(exclude_none=True)
+
+    variables = result.pop("output_variables", None)
+    assert result == outcome
+    if "summary" in outcome:
+        [(_, put)] = [r for r in requests if r[0] == "PutObject"]
+        report = json.loads(zipfile.ZipFile(io.BytesIO(put["Body"])).read("report.json"))
+        assert variables == {"FilesChecked": str(len(files)), "Findings": str(len(report["findings"]))}
+        assert report["filesChecked"] == len(files)
