@@ -112,7 +112,7 @@ def _measure(url: str, work: Path) -> dict[str, Any]:
                     figures["zip_mb"] = head["ContentLength"] / 2**20
                     s3.delete_object(Bucket=BUCKET, Key=key)
                 runs[case][side].append(figures)
-    summary: dict[str, Any] = {}
+    summary: dict[str, Any] = {"client_creation_ms": _child(env, "clients", "-", "-", "-")}
     within = True
     for case, measured in runs.items():
         medians = {side: _medians(values) for side, values in measured.items()}
@@ -207,7 +207,11 @@ def _wait_for(url: str) -> None:
 def _print(results: dict[str, Any]) -> None:
     artifact = results["artifact"]
     print(f"artifact: {artifact['files']} files, {artifact['tree_mb']} MiB, zipped {artifact['zip_mb']} MiB")
+    clients = results["cases"]["client_creation_ms"]
+    print(f"  a job's S3 client: {clients['ours']} ms (boto3.client: {clients['boto3_client']} ms)")
     for case, figures in results["cases"].items():
+        if case == "client_creation_ms":
+            continue
         for side, medians in figures["medians"].items():
             print(
                 f"  {case:17} {side:11} {medians['seconds']:7.2f} s  peak {medians['peak_mb']:6.1f} MB"
@@ -254,6 +258,9 @@ def child(operation: str, side: str, source: str, target: str) -> None:
     job = Job(JobMessage(job_id="00000000-0000-4000-8000-000000000001", job_type="custom"), lambda _: details)
     job.details()
     baseline = _status_mb("VmRSS")
+    if operation == "clients":
+        _clients(credentials)
+        return
 
     started = time.perf_counter()
     if side == "ours":
@@ -288,6 +295,40 @@ def child(operation: str, side: str, source: str, target: str) -> None:
                 s3.upload_file(str(archive), BUCKET, target, ExtraArgs=SSE_KMS)
     seconds = time.perf_counter() - started
     figures = {"seconds": seconds, "peak_mb": _status_mb("VmHWM"), "baseline_mb": baseline}
+    sys.stderr.write("RESULT " + json.dumps(figures) + "\n")
+
+
+def _clients(credentials: dict[str, str]) -> None:
+    """Milliseconds to build one job's S3 client (after the process's first, which reads S3's model): ours, on
+    the process's botocore session, and boto3.client with the same keys."""
+    import boto3
+    from pydantic import SecretStr
+
+    from codepipeline_worker.shared.s3 import create_s3_client
+
+    class Job:
+        access_key_id = SecretStr(credentials["accessKeyId"])
+        secret_access_key = SecretStr(credentials["secretAccessKey"])
+        session_token = SecretStr(credentials["sessionToken"])
+
+    def per_client(build: Any) -> float:
+        build()
+        started = time.perf_counter()
+        for _ in range(50):
+            build()
+        return round((time.perf_counter() - started) * 1000 / 50, 2)
+
+    figures = {
+        "ours": per_client(lambda: create_s3_client(Job())),
+        "boto3_client": per_client(
+            lambda: boto3.client(
+                "s3",
+                aws_access_key_id=credentials["accessKeyId"],
+                aws_secret_access_key=credentials["secretAccessKey"],
+                aws_session_token=credentials["sessionToken"],
+            )
+        ),
+    }
     sys.stderr.write("RESULT " + json.dumps(figures) + "\n")
 
 

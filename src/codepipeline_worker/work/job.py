@@ -262,8 +262,9 @@ class Job:
 
     def _credentials(self, fresh: bool) -> tuple[ArtifactCredentials, float]:
         """The job's artifact credentials and when they were fetched; `fresh`: fetched again now."""
-        if fresh:
-            self._details = None
+        if fresh:  # replaced, never emptied: another thread reading the details meanwhile still has them
+            self._details = self._load_details(self.message)
+            self._details_at = self._clock()
         credentials = self.details().artifact_credentials
         if credentials is None:
             raise ArtifactError("the job's details hold no artifact credentials", "PermissionError")
