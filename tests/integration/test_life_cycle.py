@@ -15,11 +15,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.session
 import pytest
 
 from codepipeline_local import Faults, LocalCodePipeline, StatusPages
 from codepipeline_worker.acknowledger.handler import lambda_handler
 from codepipeline_worker.acknowledger.service import HANDOFF_FAILURE_MESSAGE
+from codepipeline_worker.shared import adapter
 from codepipeline_worker.shared.adapter import (
     ACKNOWLEDGER_OPERATIONS,
     CONSUMER_OPERATIONS,
@@ -582,20 +584,19 @@ class LifeCycle:
 
 @contextmanager
 def recording_calls() -> Iterator[Counter[str]]:
-    """SDK clients created in the block count every call they make, as service:Operation (IAM's names)."""
+    """SDK clients created in the block count every call they make, as service:Operation (IAM's names): the
+    functions make every client from the SDK session the adapter gives them, this block's own."""
     calls: Counter[str] = Counter()
-    session = boto3.Session()
+    session = botocore.session.get_session()
 
-    def count(model: OperationModel, **_: Any) -> None:
+    def count(**kwargs: Any) -> None:
+        model: OperationModel = kwargs["model"]
         calls[f"{model.service_model.signing_name}:{model.name}"] += 1
 
-    session.events.register("before-call", count)
-    previous = boto3.DEFAULT_SESSION
-    boto3.DEFAULT_SESSION = session
-    try:
+    session.register("before-call", count)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(adapter, "sdk_session", lambda: session)
         yield calls
-    finally:
-        boto3.DEFAULT_SESSION = previous
 
 
 def test_no_secret_leaks_anywhere_in_the_life_cycle(
@@ -702,9 +703,9 @@ def test_each_function_calls_only_the_operations_it_is_granted(
 
     assert set(life.acknowledger_calls) == granted(ACKNOWLEDGER_OPERATIONS, "codepipeline")
     assert set(life.worker_calls) == granted(WORKER_OPERATIONS, "codepipeline")
-    # And as the SDK clients counted them, SQS included (Secrets Manager's are the token store's own client)
-    assert set(acknowledger_sdk) == ACKNOWLEDGER_OPERATIONS
-    assert set(worker_sdk) == WORKER_OPERATIONS
+    # And as the SDK clients counted them, SQS included, and the client-token secret, which both read
+    assert set(acknowledger_sdk) == ACKNOWLEDGER_OPERATIONS | {"secretsmanager:GetSecretValue"}
+    assert set(worker_sdk) == WORKER_OPERATIONS | {"secretsmanager:GetSecretValue"}
     assert set(consumer_sdk) == CONSUMER_OPERATIONS
     # The two counts agree call for call (no call was retried)
     for sdk, endpoint_calls in ((acknowledger_sdk, life.acknowledger_calls), (worker_sdk, life.worker_calls)):

@@ -1,4 +1,4 @@
-"""The boto3 adapter: client settings, error translation, and the client-token store."""
+"""The SDK adapter: client settings, error translation, and the client-token store."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import boto3
+import botocore.session
 import pytest
 from pydantic import SecretStr
 
 from codepipeline_worker.acknowledger.config import PollTarget
+from codepipeline_worker.shared import adapter as adapter_module
 from codepipeline_worker.shared.adapter import (
     AwsCallError,
     ClientTokenError,
@@ -71,7 +72,8 @@ def test_missing_credentials_are_an_aws_call_error(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_ENDPOINT_URL_CODEPIPELINE", f"http://127.0.0.1:{closed_port()}")
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # a session that has not cached credentials yet
+    # A session that has not cached credentials yet
+    monkeypatch.setattr(adapter_module, "sdk_session", botocore.session.get_session)
     adapter = CodePipelineAdapter(create_codepipeline_client(make_settings()))
 
     with pytest.raises(AwsCallError) as caught:

@@ -1,4 +1,4 @@
-"""The one module that owns boto3: CodePipeline's job operations and the client-token secret.
+"""The one module that owns the AWS SDK: CodePipeline's job operations, the work queue and the client-token secret.
 
 Every SDK failure leaves this module as an `AwsCallError` carrying only the operation and the error code.
 SDK and service messages are dropped, and the SDK exception is kept neither as cause nor as context: AWS
@@ -9,9 +9,10 @@ them into a traceback.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from functools import cache
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import SecretStr, TypeAdapter, ValidationError
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
         ThirdPartyJobDataTypeDef,
         ThirdPartyJobTypeDef,
     )
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import DeleteMessageBatchRequestEntryTypeDef, MessageTypeDef
 
@@ -67,6 +69,12 @@ WORKER_OPERATIONS = frozenset(
 # Lambda's SQS event source receives and deletes for the worker function (SAM's SQSPollerPolicy); outside Lambda,
 # `python -m codepipeline_worker.consume` makes these calls itself.
 CONSUMER_OPERATIONS = frozenset({"sqs:ReceiveMessage", "sqs:DeleteMessageBatch"})
+# The services the acknowledger's SDK session may call: its operations' services, the client-token secret's, and
+# those botocore's own credential providers call when a role or an SSO profile is configured. Its built artifact
+# carries botocore's data for these services only (tools/finish_build.py); any other fails its cold start.
+ACKNOWLEDGER_SERVICES = frozenset(
+    {operation.split(":")[0] for operation in ACKNOWLEDGER_OPERATIONS} | {"secretsmanager", "sts", "sso", "sso-oidc"}
+)
 
 # A job call is small; a slow or silent endpoint must not hold a thread for botocore's 60 s default.
 CONNECT_TIMEOUT_S = 2
@@ -110,15 +118,24 @@ def _config(settings: CommonSettings, pool: int) -> Config:
     )
 
 
+@cache
+def sdk_session() -> botocore.session.Session:
+    """The execution environment's one SDK session: every client is made from it, so botocore lists its data,
+    decodes the endpoints and resolves credentials once. A botocore session, not boto3's: boto3 adds nothing a
+    client needs, and importing it (with s3transfer and multiprocessing) costs every cold start."""
+    return botocore.session.get_session()
+
+
 def create_codepipeline_client(settings: CommonSettings, pool: int = 10) -> CodePipelineClient:
     """A client built once per execution environment. The endpoint comes from the SDK's own settings
     (AWS_ENDPOINT_URL_CODEPIPELINE / AWS_ENDPOINT_URL), never from this code."""
-    return boto3.client("codepipeline", config=_config(settings, pool))
+    client = sdk_session().create_client("codepipeline", config=_config(settings, pool))
+    return cast("CodePipelineClient", client)
 
 
 def open_work_queue(queue_url: str, settings: CommonSettings, pool: int = 10) -> WorkQueue:
-    client: SQSClient = boto3.client("sqs", config=_config(settings, pool))
-    return WorkQueue(client, queue_url)
+    client = sdk_session().create_client("sqs", config=_config(settings, pool))
+    return WorkQueue(cast("SQSClient", client), queue_url)
 
 
 class WorkQueue:
@@ -398,17 +415,15 @@ def _sdk_code(exc: BaseException | None) -> str | None:
 
 
 def create_client_token_store(settings: CommonSettings) -> ClientTokenStore | None:
-    """The token store, or None when no secret is configured. Powertools Parameters is imported only here,
-    so a worker without partner tokens does not pay for it at cold start. The caller checks the secret."""
+    """The token store, or None when no secret is configured. The caller checks the secret.
+
+    Powertools Parameters is imported only here, so a worker without partner tokens does not pay for it (nor for
+    boto3, which its providers import) at cold start. Its SecretsProvider is given a client of the one SDK
+    session: left to itself, it would build a boto3 session of its own and load botocore's data a second time."""
     if settings.client_token_secret_id is None:
         return None
     from aws_lambda_powertools.utilities.parameters import SecretsProvider  # noqa: PLC0415 - cold start
 
-    provider = SecretsProvider(
-        boto_config=Config(
-            retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
-            connect_timeout=CONNECT_TIMEOUT_S,
-            read_timeout=READ_TIMEOUT_S,
-        )
-    )
+    client = sdk_session().create_client("secretsmanager", config=_config(settings, 1))
+    provider = SecretsProvider(boto3_client=cast("SecretsManagerClient", client))
     return ClientTokenStore(settings.client_token_secret_id, provider)
