@@ -79,11 +79,12 @@ template: $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP)
 
 test: lint typecheck unit property integration template
 
-# The deployable artifact: sam build (the template's architecture, arm64 by default), then compiled bytecode
-# shipped in it, so that a cold start on Lambda's read-only code directory compiles nothing. Then: sam deploy.
+# The deployable artifact: sam build (the template's architecture, arm64 by default), then tools/finish_build.py:
+# the acknowledger's SDK data limited to the services it calls, and compiled bytecode shipped in both functions,
+# so that a cold start on Lambda's read-only code directory compiles nothing. Then: sam deploy.
 build: $(STAMP) $(SAM_STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build $(if $(ARCH),--parameter-overrides Architecture=$(ARCH))
-	$(BIN)/python -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build/JobWorkerFunction .aws-sam/build/WorkFunction
+	$(BIN)/python tools/finish_build.py .aws-sam/build
 
 # Side by side against bench/reference, one local endpoint: writes bench/results.json and bench/results.png.
 bench: $(STAMP) $(SAM_STAMP)

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import boto3
 
+import finish_build
 from codepipeline_local import LocalCodePipeline, ServiceError, StatusPages
 from codepipeline_worker.work.consume import as_sqs_event, settled
 
@@ -78,8 +79,9 @@ def tool_environment() -> dict[str, str]:
 
 
 def build(overrides: dict[str, str]) -> Path:
-    """`sam build` for this machine's architecture, then bytecode compiled into the artifacts; returns the built
-    job worker's directory (`artifact(WORKER)` is the work function's)."""
+    """`sam build` for this machine's architecture, then the post-build step of `make build` (tools/finish_build.py:
+    the acknowledger's SDK data limited, bytecode compiled); returns the built job worker's directory
+    (`artifact(WORKER)` is the work function's)."""
     parameters = " ".join(f"{k}={v}" for k, v in {"Architecture": host_architecture(), **overrides}.items())
     subprocess.run(  # noqa: S603 - the project's own SAM CLI
         sam("build", "--parameter-overrides", parameters),
@@ -88,25 +90,13 @@ def build(overrides: dict[str, str]) -> Path:
         check=True,
         stdout=sys.stderr,
     )
-    for function in (ACKNOWLEDGER, WORKER):
-        compile_bytecode(artifact(function))
+    finish_build.finish(BUILD_DIR)
     return artifact(ACKNOWLEDGER)
 
 
 def artifact(function: str) -> Path:
     """A built function's directory."""
     return BUILD_DIR / function
-
-
-def compile_bytecode(artifact: Path) -> None:
-    """Ship compiled bytecode: Lambda's code directory is read-only, so without it every cold start compiles
-    every module it imports. Unchecked-hash .pyc files are used whatever the files' times after zipping; the
-    bytecode is the same on arm64 and x86_64, and matches the python3.13 runtime."""
-    subprocess.run(  # noqa: S603 - the runtime's interpreter
-        [sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(artifact)],
-        check=True,
-        stdout=sys.stderr,
-    )
 
 
 def describe_function(overrides: dict[str, str], function: str = ACKNOWLEDGER) -> dict[str, Any]:
@@ -229,7 +219,7 @@ def running_function(
         ) as process,
     ):
         try:
-            _wait_for_port(rie_port, process)
+            wait_for_port(rie_port, process)
             yield RunningFunction(f"http://127.0.0.1:{rie_port}{INVOCATIONS}", log_path, process.pid)
         finally:
             process.terminate()
@@ -249,15 +239,16 @@ def _peak_memory_mb(emulator_pid: int) -> float | None:
     return None
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[Any]) -> None:
+def wait_for_port(port: int, process: subprocess.Popen[Any]) -> None:
+    """Until the process listens on 127.0.0.1:port; fails if it exits first or takes over 30 s."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the emulator exited with {process.returncode}")
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
             return
         time.sleep(0.05)
-    raise RuntimeError("the emulator did not start listening")
+    raise RuntimeError(f"{process.args!r} did not start listening")
 
 
 # -- the embedded endpoints, seeded for the event ----------------------------------------------------------

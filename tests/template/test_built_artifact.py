@@ -5,17 +5,21 @@ jobs and handing them to a work queue in moto; the work function running the que
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Any
 
+import botocore
 import pytest
 
 import invoke_local
+from codepipeline_worker.shared.adapter import ACKNOWLEDGER_SERVICES
 from tests.conftest import load_event
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
-Built = tuple["Path", dict[str, Any]]
+Built = tuple[Path, dict[str, Any]]
+RUNTIME_PYTHON = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +67,41 @@ def test_the_artifacts_hold_the_functions_and_their_pinned_dependencies(built: B
     assert list((work / "codepipeline_worker" / "work" / "__pycache__").glob("handler.cpython-313.pyc"))
     assert list((work / "codepipeline_worker" / "examples" / "__pycache__").glob("url_gate.cpython-313.pyc"))
     assert not (work / "codepipeline_local").exists()
+
+
+def test_the_acknowledger_carries_sdk_data_only_for_the_services_it_calls(built: Built) -> None:
+    artifact, _ = built
+    data = artifact / "botocore" / "data"
+    services = {path.name for path in data.iterdir() if path.is_dir() and path.name != "__pycache__"}
+    assert services == ACKNOWLEDGER_SERVICES
+    partitions = json.loads((data / "endpoints.json").read_text())["partitions"]
+    assert all(set(partition["services"]) <= ACKNOWLEDGER_SERVICES for partition in partitions)
+    # The work function runs the user's work, which may call any service: its botocore is whole
+    work_data = invoke_local.artifact(invoke_local.WORKER) / "botocore" / "data"
+    assert len([path for path in work_data.iterdir() if path.is_dir()]) > 400
+
+
+def test_the_limited_sdk_data_resolves_every_endpoint_as_the_full_botocore_does(built: Built) -> None:
+    """Every region of every partition, with and without FIPS and dual-stack, for each service the acknowledger
+    may call: the same client endpoint, request URL and signing, or the same error, as the full botocore of the
+    same version (the development environment's)."""
+    artifact, _ = built
+    full = Path(sysconfig.get_paths()["purelib"])
+    assert list(artifact.glob(f"botocore-{botocore.__version__}.dist-info")), "not the botocore version compared"
+    script = Path(__file__).with_name("endpoint_urls.py")
+    runs = [
+        subprocess.Popen(  # noqa: S603 - the runtime's interpreter on the test's own script
+            [str(RUNTIME_PYTHON), "-S", str(script), str(site), *sorted(ACKNOWLEDGER_SERVICES)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for site in (artifact, full)
+    ]
+    limited, whole = (json.loads(run.communicate(timeout=300)[0]) for run in runs)
+
+    assert limited == whole
+    assert len(whole) > 1000  # 6 services, about 60 regions each, 4 settings
+    assert whole["codepipeline us-gov-west-1 fips"]["url"] == "https://codepipeline-fips.us-gov-west-1.amazonaws.com/"
 
 
 @pytest.mark.parametrize(
