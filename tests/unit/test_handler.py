@@ -344,3 +344,34 @@ def _credentials() -> dict[str, str]:
         "secretAccessKey": "wJalrXUtnFEMI-secret",
         "sessionToken": "FwoG-session",
     }
+
+
+def info_lines(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith('{"level":"INFO"')]
+
+
+def test_a_batch_logs_its_claimed_jobs_in_one_info_line(
+    codepipeline: Stubbed, lambda_context: FakeLambdaContext, emitted: Callable[[], str]
+) -> None:
+    """One INFO line per job cost about 45 µs of CPU each: a batch's claimed jobs are named in its summary line."""
+    client, stubber = codepipeline
+    ids = [f"{n}{n}{n}{n}{n}{n}{n}{n}-abcd-1111-abcd-111111abcdef" for n in range(1, 6)]
+    for _ in ids:
+        stubber.add_response("acknowledge_job", {"status": "InProgress"})
+
+    lambda_handler({"jobs": [{"jobId": i, "nonce": "3"} for i in ids]}, lambda_context, service=make_service(client))
+
+    [line] = info_lines(emitted())
+    assert (line["message"], line["acknowledged"], sorted(line["acknowledged_job_ids"])) == ("jobs done", 5, ids)
+
+
+def test_a_single_claimed_job_logs_one_info_line(
+    codepipeline: Stubbed, lambda_context: FakeLambdaContext, emitted: Callable[[], str]
+) -> None:
+    client, stubber = codepipeline
+    stubber.add_response("acknowledge_job", {"status": "InProgress"})
+
+    lambda_handler(load_event("custom-job.json"), lambda_context, service=make_service(client))
+
+    [line] = info_lines(emitted())
+    assert (line["message"], line["job_id"], line["status"]) == ("job acknowledged", CUSTOM_ID, "InProgress")
