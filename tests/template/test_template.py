@@ -268,6 +268,13 @@ def test_the_acknowledger_loads_with_the_template_defaults_and_hands_off_to_the_
     assert settings.action_type_names() == ["Custom/Build/MyTool/1"]
     assert settings.job_queue_url == QUEUE_URL
     assert settings.tracing_disabled is True
+    # The template's defaults are the code's: a function deployed with them runs as one run without them
+    defaults = load_settings({"ACTION_TYPES": "Custom/Build/MyTool/1"})
+    assert (settings.max_batch_size, settings.ack_concurrency, settings.max_attempts) == (
+        defaults.max_batch_size,
+        defaults.ack_concurrency,
+        defaults.max_attempts,
+    )
 
 
 def test_the_work_function_loads_with_the_template_defaults() -> None:

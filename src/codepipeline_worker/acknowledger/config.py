@@ -26,7 +26,8 @@ class Settings(CommonSettings):
     action_types: tuple[PollTarget, ...] = Field(alias="ACTION_TYPES", min_length=1)
     max_batch_size: int = Field(10, alias="MAX_BATCH_SIZE", ge=1, le=100)
     poll_query_param: QueryParam | None = Field(None, alias="POLL_QUERY_PARAM")
-    ack_concurrency: int = Field(16, alias="ACK_CONCURRENCY", ge=1, le=100)
+    # 32 measured fastest for bursts (make bench, docs/benchmarks.md); threads start only as calls need them.
+    ack_concurrency: int = Field(32, alias="ACK_CONCURRENCY", ge=1, le=100)
     # Unbounded in the pattern, bounded by max_length: a repetition count such as {1,2040} makes the regex
     # engine build a large automaton, which cost the cold start 12 ms.
     job_queue_url: str | None = Field(None, alias="JOB_QUEUE_URL", pattern=r"^https?://\S+$", max_length=2048)
