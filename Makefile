@@ -25,7 +25,7 @@ help:
 	@echo "make endpoint  run the local CodePipeline endpoint alone, on port 4599"
 	@echo "make fuzz   the long property-based run (50,000 examples per property)"
 	@echo "make build  sam build plus compiled bytecode: the artifact to sam deploy"
-	@echo "make bench  cold start, per-event time, batch throughput and memory against a plain boto3 worker"
+	@echo "make bench  cold start, per-event time, batch throughput and memory against a plain boto3 worker [UPDATE_DOCS=1]"
 	@echo "make bench-artifacts  a 200 MB artifact read and written, against boto3's s3transfer plus zipfile"
 
 $(STAMP): pyproject.toml src/requirements.txt
@@ -86,9 +86,10 @@ build: $(STAMP) $(SAM_STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build $(if $(ARCH),--parameter-overrides Architecture=$(ARCH))
 	$(BIN)/python tools/finish_build.py .aws-sam/build
 
-# Side by side against bench/reference, one local endpoint: writes bench/results.json and bench/results.png.
+# Like for like against bench/reference (docs/benchmarks.md): prints each figure against its target and writes
+# build/bench/; UPDATE_DOCS=1 also writes the table into docs/benchmarks.md.
 bench: $(STAMP) $(SAM_STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(if $(UPDATE_DOCS),--update-docs)
 
 # A 200 MB artifact through the Job's artifact API against s3transfer plus zipfile, on moto's S3: bench/artifacts.json.
 bench-artifacts: $(STAMP)

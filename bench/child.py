@@ -1,33 +1,49 @@
-"""One measurement, in a fresh process (run by bench/run.py with the package under test on PYTHONPATH).
+"""One measurement, in a fresh process: bench/run.py runs it with the package under test first on PYTHONPATH and
+the function's environment as template.yaml gives it. It reports one `RESULT {json}` line on stderr.
 
-child.py cold MODULE EVENT_JSON          import the handler and handle one event
-child.py warm MODULE N FIRST_ID          N single-job events through the handler, and N raw SDK calls
+child.py cold MODULE EVENT_JSON     import the handler and handle one event: init and first invocation
+child.py warm N ROUND               N single-job events through the acknowledger, interleaved with the raw calls
+                                    (acknowledge_job, and send_message when JOB_QUEUE_URL is set)
+child.py work N ROUND               N one-message SQS events through the work function, interleaved with the raw
+                                    calls (get_job_details, put_job_success_result)
 child.py batch project|reference|floor JOBS   one scheduled poll of the JOBS queued
-child.py handoff N FIRST    N single-job events with JOB_QUEUE_URL set, and N raw acknowledge + send pairs
-child.py work N FIRST       N one-message SQS events through the work function, and N raw details + result pairs
+
+The warm modes empty the local endpoint every ROUND events (untimed), so that no call's cost grows with the jobs
+it holds.
 """
 
+import importlib.util
 import json
+import os
 import resource
 import sys
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mypy_boto3_codepipeline import CodePipelineClient
     from mypy_boto3_codepipeline.type_defs import ActionTypeIdTypeDef
 
 START = time.perf_counter()
+NONCE = "1"
+WARM_UP_EVENTS = 10
 
 
 class Context:
-    function_name = "bench"
+    """Lambda's context object: the template's timeout, counting down from the invocation's start."""
+
+    function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "bench")
     function_version = "$LATEST"
-    memory_limit_in_mb = 128
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
+    invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
     aws_request_id = "00000000-0000-0000-0000-000000000000"
 
+    def __init__(self) -> None:
+        self._deadline = time.monotonic() + int(os.environ["AWS_LAMBDA_FUNCTION_TIMEOUT"])
+
     def get_remaining_time_in_millis(self) -> int:
-        return 900_000
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def job_id(n: int) -> str:
@@ -52,112 +68,163 @@ def report(**figures: float) -> None:
     sys.stderr.write("RESULT " + json.dumps(figures) + "\n")
 
 
+def handler(module: str) -> Callable[..., Any]:
+    function: Callable[..., Any] = __import__(module, fromlist=["lambda_handler"]).lambda_handler
+    return function
+
+
 def main() -> None:
     mode = sys.argv[1]
     if mode == "cold":
-        module = __import__(sys.argv[2], fromlist=["lambda_handler"])
-        module.lambda_handler(json.loads(sys.argv[3]), Context())
-        report(seconds=time.perf_counter() - START)
+        handler(sys.argv[2])(json.loads(sys.argv[3]), Context())
+        report(seconds=time.perf_counter() - START, cpu_seconds=time.process_time())
     elif mode == "warm":
-        import boto3
-
-        module = __import__(sys.argv[2], fromlist=["lambda_handler"])
-        count, first = int(sys.argv[3]), int(sys.argv[4])
-        client = boto3.client("codepipeline")
-        handler_s = raw_s = 0.0
-        for i in range(count):  # interleaved, so that drift on a noisy machine hits both alike
-            started = time.perf_counter()
-            module.lambda_handler({"jobId": job_id(first + 2 * i), "nonce": "1"}, Context())
-            handler_s += time.perf_counter() - started
-            started = time.perf_counter()
-            client.acknowledge_job(jobId=job_id(first + 2 * i + 1), nonce="1")
-            raw_s += time.perf_counter() - started
-        report(handler_per_event=handler_s / count, raw_per_call=raw_s / count)
-    elif mode == "handoff":
-        handoff(int(sys.argv[2]), int(sys.argv[3]))
+        warm(int(sys.argv[2]), int(sys.argv[3]))
     elif mode == "work":
         work(int(sys.argv[2]), int(sys.argv[3]))
     else:
         batch(sys.argv[2], int(sys.argv[3]))
 
 
-def handoff(count: int, first: int) -> None:
-    """Claim and hand off, against what the same two calls cost made by hand."""
-    import os
-
-    import boto3
-
-    from codepipeline_worker.acknowledger import handler
-
-    client, sqs = boto3.client("codepipeline"), boto3.client("sqs")
-    queue = os.environ["JOB_QUEUE_URL"]
-    handler_s = raw_s = 0.0
-    for i in range(count):
-        started = time.perf_counter()
-        result = handler.lambda_handler({"jobId": job_id(first + 2 * i), "nonce": "1"}, Context())
-        handler_s += time.perf_counter() - started
-        assert result["handoff"] == "queued", result
-        started = time.perf_counter()
-        client.acknowledge_job(jobId=job_id(first + 2 * i + 1), nonce="1")
-        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"jobId": job_id(first + 2 * i + 1)}))
-        raw_s += time.perf_counter() - started
-    report(handler_per_event=handler_s / count, raw_per_call=raw_s / count)
+def fresh_rounds(count: int, size: int, jobs_per_event: int) -> Iterator[list[str]]:
+    """Rounds of up to `size` events: before each, the endpoint is emptied and the round's jobs created,
+    dispatched with a known nonce. Yields the round's job ids, `jobs_per_event` per event."""
+    spec = importlib.util.spec_from_file_location("control", os.environ["BENCH_CONTROL_MODULE"])
+    assert spec is not None
+    assert spec.loader is not None
+    control_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(control_module)
+    control = control_module.ControlClient(os.environ["AWS_ENDPOINT_URL_CODEPIPELINE"])
+    action = os.environ["BENCH_ACTION_TYPE"]
+    for start in range(0, count, size):
+        control.reset()
+        ids = [job_id(n) for n in range(jobs_per_event * min(size, count - start))]
+        for one in ids:
+            control.create_jobs(action, jobId=one, dispatchedNonce=NONCE)
+        yield ids
 
 
-def work(count: int, first: int) -> None:
-    """One job through the work function's Lambda entry (details fetched, result reported), against the same
-    two calls made by hand. The jobs are claimed first, untimed."""
-    import boto3
-
-    from codepipeline_worker.shared.messages import JobMessage
-    from codepipeline_worker.work import handler as worker_handler
-
-    client = boto3.client("codepipeline")
-    for n in range(first, first + 2 * count):
-        client.acknowledge_job(jobId=job_id(n), nonce="1")
-    handler_s = raw_s = 0.0
-    for i in range(count):
-        body = JobMessage(job_id=job_id(first + 2 * i), job_type="custom").to_body()
-        record = {"messageId": str(i), "receiptHandle": "r", "body": body, "attributes": {}, "messageAttributes": {}}
-        started = time.perf_counter()
-        answer = worker_handler.lambda_handler({"Records": [{**record, "eventSource": "aws:sqs"}]}, Context())
-        handler_s += time.perf_counter() - started
-        assert answer == {"batchItemFailures": []}, answer
-        other = job_id(first + 2 * i + 1)
-        started = time.perf_counter()
-        client.get_job_details(jobId=other)
-        client.put_job_success_result(jobId=other, executionDetails={"summary": f"job {other} done"})
-        raw_s += time.perf_counter() - started
-    report(handler_per_event=handler_s / count, raw_per_call=raw_s / count)
-
-
-def batch(kind: str, expected: int) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
+def raw_claim(pool: int = 10) -> tuple["CodePipelineClient", Callable[..., None]]:
+    """What a bare handler does for one job: acknowledge it, and put it on the work queue when there is one; with
+    boto3's clients, their connection pools of `pool`."""
     import boto3
     from botocore.config import Config
 
+    config = Config(max_pool_connections=pool)
+    client = boto3.client("codepipeline", config=config)
+    queue = os.environ.get("JOB_QUEUE_URL")
+    sqs = boto3.client("sqs", config=config) if queue else None
+
+    def claim(job: str, nonce: str = NONCE) -> None:
+        client.acknowledge_job(jobId=job, nonce=nonce)
+        if sqs is not None and queue is not None:
+            sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"jobId": job}))
+
+    return client, claim
+
+
+def alternate(
+    count: int,
+    size: int,
+    handled: Callable[[str], None],
+    by_hand: Callable[[str], None],
+    prepare: Callable[[list[str]], None] | None = None,
+) -> None:
+    """`count` jobs through the handler, each followed by another job through the same calls made by hand; the
+    first WARM_UP_EVENTS of each are not timed (a process's first calls open connections and build caches)."""
+    handler_s = raw_s = 0.0
+    done = 0
+    for ids in fresh_rounds(WARM_UP_EVENTS + count, size, 2):
+        if prepare is not None:
+            prepare(ids)
+        for i in range(0, len(ids), 2):
+            started = time.perf_counter()
+            handled(ids[i])
+            between = time.perf_counter()
+            by_hand(ids[i + 1])
+            ended = time.perf_counter()
+            if done >= WARM_UP_EVENTS:
+                handler_s += between - started
+                raw_s += ended - between
+            done += 1
+    report(handler_per_event=handler_s / count, raw_per_call=raw_s / count)
+
+
+def warm(count: int, size: int) -> None:
+    """The acknowledger's Lambda entry on single-job events, against the same calls made by hand."""
+    lambda_handler = handler("codepipeline_worker.acknowledger.handler")
+    expected = {"outcome": "acknowledged", "handoff": "queued" if os.environ.get("JOB_QUEUE_URL") else None}
+
+    def handled(job: str) -> None:
+        result = lambda_handler({"jobId": job, "nonce": NONCE}, Context())
+        assert {key: result.get(key) for key in expected} == expected, result
+
+    alternate(count, size, handled, raw_claim()[1])
+
+
+def work(count: int, size: int) -> None:
+    """One job through the work function's Lambda entry (details fetched, result reported), against the same two
+    calls made by hand. The jobs are claimed first, untimed."""
+    import boto3
+
+    from codepipeline_worker.shared.messages import JobMessage
+
+    lambda_handler = handler("codepipeline_worker.work.handler")
+    client = boto3.client("codepipeline")
+
+    def claim_all(ids: list[str]) -> None:
+        for one in ids:
+            client.acknowledge_job(jobId=one, nonce=NONCE)
+
+    def handled(job: str) -> None:
+        body = JobMessage(job_id=job, job_type="custom").to_body()
+        record = {"messageId": job, "receiptHandle": "r", "body": body, "eventSource": "aws:sqs"}
+        answer = lambda_handler({"Records": [{**record, "attributes": {}, "messageAttributes": {}}]}, Context())
+        assert answer == {"batchItemFailures": []}, answer
+
+    def by_hand(job: str) -> None:
+        client.get_job_details(jobId=job)
+        client.put_job_success_result(jobId=job, executionDetails={"summary": f"job {job} done"})
+
+    alternate(count, size, handled, by_hand, claim_all)
+
+
+def batch(kind: str, expected: int) -> None:
+    """One scheduled poll: this worker's handler; the reference's serial loop; or the floor: the raw SDK with the
+    worker's settings and nothing else (polls of MAX_BATCH_SIZE, the next as soon as one comes back full; each
+    job's calls submitted at once to ACK_CONCURRENCY threads), so that the ratio is the worker's own cost."""
+    from concurrent.futures import ThreadPoolExecutor
+
     event = {"source": "aws.events", "detail-type": "Scheduled Event"}
-    cpu = time.process_time()
-    started = time.perf_counter()
-    if kind == "floor":  # one raw poll (per 100 jobs), then every acknowledgement in flight at once
-        client = boto3.client("codepipeline", config=Config(max_pool_connections=1000))
-        action: ActionTypeIdTypeDef = {"owner": "Custom", "category": "Build", "provider": "MyTool", "version": "1"}
-        acked = 0
-        while acked < expected:
-            jobs = client.poll_for_jobs(actionTypeId=action, maxBatchSize=100)["jobs"]
-            with ThreadPoolExecutor(len(jobs)) as pool:
-                list(pool.map(lambda j: client.acknowledge_job(jobId=j["id"], nonce=j["nonce"]), jobs))
-            acked += len(jobs)
+    if kind == "floor":
+        size, workers = int(os.environ["MAX_BATCH_SIZE"]), int(os.environ["ACK_CONCURRENCY"])
+        client, claim = raw_claim(workers)
+        owner, category, provider, version = os.environ["BENCH_ACTION_TYPE"].split("/")
+        action: ActionTypeIdTypeDef = {
+            "owner": owner,  # type: ignore[typeddict-item]
+            "category": category,  # type: ignore[typeddict-item]
+            "provider": provider,
+            "version": version,
+        }
+        cpu, started = time.process_time(), time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            claims = []
+            while True:
+                jobs = client.poll_for_jobs(actionTypeId=action, maxBatchSize=size)["jobs"]
+                claims += [pool.submit(claim, job["id"], job["nonce"]) for job in jobs]
+                if len(jobs) < size:
+                    break
+            for done in claims:
+                done.result()
+        acked = len(claims)
     else:
-        module = __import__(
-            "codepipeline_worker.acknowledger.handler" if kind == "project" else "handler", fromlist=["x"]
-        )
-        started = time.perf_counter()
-        cpu = time.process_time()
-        result = module.lambda_handler(event, Context())
+        module = "codepipeline_worker.acknowledger.handler" if kind == "project" else "handler"
+        lambda_handler = handler(module)
+        cpu, started = time.process_time(), time.perf_counter()
+        result = lambda_handler(event, Context())
         acked = result["counts"]["acknowledged"] if kind == "project" else result["acknowledged"]
     report(seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu, acknowledged=acked)
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -1,277 +1,497 @@
-"""`make bench`: the worker against the acknowledger a user would write (bench/reference), side by side in one
-run against one local CodePipeline endpoint. Writes bench/results.json and bench/results.png.
+"""`make bench`: this worker against the acknowledger a user would write (bench/reference), like for like, in one
+run. Prints each figure with its target and pass/fail, and writes build/bench/results.json; `make bench
+UPDATE_DOCS=1` (`--update-docs`) also writes the table into docs/benchmarks.md, where the method is explained.
 
-Every figure is a ratio measured in this run: the machines are shared and noisy, so absolute times vary.
+Like for like: both sides run the same interpreter with the same bytecode policy (both compiled, as `make build`
+ships the worker; and both not, reported too), the same environment (template.yaml's, queue on: the reference
+then puts each job it claims on the same work queue), a Lambda context with the template's timeout, and the same
+local endpoints: the CodePipeline endpoint, emptied between rounds so that no call's cost grows with the jobs it
+holds, and an SQS stand-in (bench/sqs_standin.py). The worker is
+its built artifact (`sam build` for this machine, then tools/finish_build.py); the reference is boto3 at the
+worker's pins, installed by pip. Every figure is a ratio measured in this run: the machine is shared and noisy.
+
+`--compare BEFORE AFTER` measures two builds of the worker against each other (cold start and warm), for a
+change's before/after figure.
+
+More rows: a module of its own (bench/<topic>.py) with a `rows(bench: Bench) -> list[Row]` function, listed in
+SECTIONS below; `Bench` gives it the packages, the template's settings, the endpoints and the child runner.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
 import sys
-import time
+import urllib.request
 import zipfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codepipeline_local import ControlClient
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-BUILD = BENCH / "build"
+OUT = ROOT / "build" / "bench"
+DOCS = ROOT / "docs" / "benchmarks.md"
+sys.path.insert(0, str(ROOT / "tools"))
+import finish_build  # noqa: E402 - tools/ is not a package
+import invoke_local  # noqa: E402
+
 PYTHON = str(Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}")
 COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "15"))
-WARM_EVENTS = int(os.environ.get("BENCH_WARM_EVENTS", "2000"))
-HANDOFF_EVENTS = int(os.environ.get("BENCH_HANDOFF_EVENTS", "500"))
+WARM_EVENTS = int(os.environ.get("BENCH_WARM_EVENTS", "1000"))
+ROUND = int(os.environ.get("BENCH_ROUND", "50"))  # events between two emptyings of the endpoint
 BATCH_RUNS = int(os.environ.get("BENCH_BATCH_RUNS", "3"))
-ACTION = "Custom/Build/MyTool/1"
-TARGETS = {
-    "cold_start": 1.10,
-    "warm_per_event": 1.25,
-    "handoff_per_event": 1.25,
-    "work_per_job": 1.25,
-    "batch_100_vs_floor": 1.3,
-    "batch_100_speedup": 8.0,
-    "peak_mb": 90,
-}
+LATENCY_S = 0.025
+POLICIES = ("compiled", "not compiled")
+SIDES = ("project", "reference")
+PROJECT_MODULE = "codepipeline_worker.acknowledger.handler"
+TIMES = "\N{MULTIPLICATION SIGN}"
+DOCS_START, DOCS_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
-def job_id(n: int) -> str:
-    return f"{n:08x}-0000-4000-8000-000000000000"
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: a figure, what was measured, and its target (a maximum, or with `at_least` a
+    minimum); no target means reported only."""
+
+    figure: str
+    measured: str
+    value: float
+    target: float | None = None
+    at_least: bool = False
+    unit: str = TIMES
+
+    @property
+    def passed(self) -> bool | None:
+        if self.target is None:
+            return None
+        return self.value >= self.target if self.at_least else self.value <= self.target
+
+    def target_text(self) -> str:
+        if self.target is None:
+            return "(reported)"
+        return f"{'≥' if self.at_least else '≤'} {self.target:g}{self.unit}"
+
+    def result_text(self) -> str:
+        return {None: "", True: "pass", False: "FAIL"}[self.passed]
 
 
-def packages() -> dict[str, Path]:
-    """The project as `sam build` makes it, and the reference with the same pinned boto3, both as Lambda
-    would unpack them: nothing compiled at run time."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    import invoke_local
+@dataclass
+class Bench:
+    """What each section measures with: the packages per bytecode policy, each function's settings as template.yaml
+    resolves them, the local endpoints, and the raw figures (written to results.json)."""
 
-    project = BUILD / "project"
-    shutil.rmtree(BUILD, ignore_errors=True)
-    shutil.copytree(invoke_local.build({}), project)
-    reference = BUILD / "reference"
-    pin = next(
-        line for line in (ROOT / "src" / "requirements.txt").read_text().splitlines() if line.startswith("boto3==")
-    )
-    subprocess.run(  # noqa: S603 - pip of the runtime's interpreter
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(reference), pin],
-        check=True,
-    )
-    shutil.copy(BENCH / "reference" / "handler.py", reference / "handler.py")
-    return {"project": project, "reference": reference}
+    packages: dict[str, dict[str, Path]]
+    functions: dict[str, dict[str, Any]]
+    codepipeline_url: str
+    sqs_url: str
+    queue_url: str
+    control: ControlClient = field(init=False)
+    figures: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.control = ControlClient(self.codepipeline_url)
 
-def environment(endpoint: str, package: Path, **extra: str) -> dict[str, str]:
-    return {
-        "PATH": "/usr/bin:/bin",
-        "PYTHONPATH": str(package),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONNOUSERSITE": "1",
-        "AWS_ENDPOINT_URL_CODEPIPELINE": endpoint,
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "ACTION_TYPES": ACTION,
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_NAMESPACE": "Bench",
-        **extra,
-    }
+    @property
+    def action_type(self) -> str:
+        return str(self.functions[invoke_local.ACKNOWLEDGER]["environment"]["ACTION_TYPES"]).split(",")[0]
 
-
-def child(env: dict[str, str], *args: str) -> tuple[dict[str, Any], float]:
-    started = time.perf_counter()
-    done = subprocess.run(  # noqa: S603 - the runtime's interpreter and the bench's own child
-        [PYTHON, str(BENCH / "child.py"), *args], env=env, capture_output=True, text=True, check=False
-    )
-    wall = time.perf_counter() - started
-    lines = [line for line in done.stderr.splitlines() if line.startswith("RESULT ")]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"child {args[0]} failed: {done.stderr[-2000:]}")
-    return json.loads(lines[-1].removeprefix("RESULT ")), wall
-
-
-def main() -> int:
-    built = packages()
-    with subprocess.Popen(
-        [sys.executable, "-m", "codepipeline_local", "serve", "--port", "0"], stdout=subprocess.PIPE, text=True
-    ) as server:
-        try:
-            assert server.stdout is not None
-            url = server.stdout.readline().strip().rsplit(" ", 1)[-1]
-            results = measure(url, built)
-        finally:
-            server.terminate()
-    results["machine"] = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
-    results["command"] = "make bench"
-    (BENCH / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    chart(results)
-    print(json.dumps(results["ratios"], indent=2))
-    return 0
-
-
-def measure(url: str, built: dict[str, Path]) -> dict[str, Any]:
-    control = ControlClient(url)
-    modules = {"project": "codepipeline_worker.acknowledger.handler", "reference": "handler"}
-    results: dict[str, Any] = {}
-
-    # 1. Cold start: a fresh process imports the handler and handles one custom-job event; interleaved.
-    cold: dict[str, list[float]] = {"project": [], "reference": []}
-    counter = 0
-    for _ in range(COLD_RUNS):
-        for name in ("project", "reference"):
-            counter += 1
-            control.create_jobs(ACTION, jobId=job_id(counter), dispatchedNonce="1")
-            event = json.dumps({"jobId": job_id(counter), "nonce": "1"})
-            _, wall = child(environment(url, built[name]), "cold", modules[name], event)
-            cold[name].append(wall)
-    results["cold_start_s"] = {k: statistics.median(v) for k, v in cold.items()}
-
-    # 2. Warm: single custom-job events through the handler, against the raw SDK call, in one process.
-    first = 1_000_000
-    for n in range(first, first + 2 * WARM_EVENTS):
-        control.create_jobs(ACTION, jobId=job_id(n), dispatchedNonce="1")
-    warm, _ = child(environment(url, built["project"]), "warm", modules["project"], str(WARM_EVENTS), str(first))
-    results["warm"] = warm
-
-    # 2b. The life cycle's two other per-job paths, each against the same calls made by hand: claim and hand
-    # off to SQS (moto, in this process), and run one job through the work function (details, then result).
-    results["handoff"], results["work"] = per_job_paths(url, built["project"], control)
-
-    # 3. Batch: jobs queued, 25 ms added to every call; the scheduled poll end to end.
-    results["batch"] = {}
-    tuned = {"MAX_BATCH_SIZE": "100", "ACK_CONCURRENCY": "100"}
-    for jobs, kinds, runs in ((100, ("project", "reference", "floor"), BATCH_RUNS), (1000, ("project", "floor"), 1)):
-        figures: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
-        for _ in range(runs):
-            for kind in kinds:
-                control.reset()
-                control.create_jobs(ACTION, jobs)
-                control.set_faults(latencySeconds=0.025)
-                package = built["reference" if kind == "reference" else "project"]
-                result, _ = child(environment(url, package, **tuned), "batch", kind, str(jobs))
-                assert result["acknowledged"] == jobs, (kind, result)
-                figures[kind].append(result)
-        results["batch"][str(jobs)] = {
-            kind: {
-                "seconds": statistics.median(r["seconds"] for r in rs),
-                "cpu_ms_per_ack": 1000 * statistics.median(r["cpu_seconds"] for r in rs) / jobs,
-                "max_rss_mb": max(r["max_rss_mb"] for r in rs),
-            }
-            for kind, rs in figures.items()
+    def environment(
+        self, package: Path, *, function: str = invoke_local.ACKNOWLEDGER, queue: bool = True, **extra: str
+    ) -> dict[str, str]:
+        """The function's environment from template.yaml (empty values are unset there too), pointed at the local
+        endpoints, with what Lambda itself sets; `extra` overrides."""
+        described = self.functions[function]
+        environment = {k: str(v) for k, v in described["environment"].items() if v != ""}
+        environment.pop("JOB_QUEUE_URL", None)
+        if queue:
+            environment["JOB_QUEUE_URL"] = self.queue_url
+        return {
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(package),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONNOUSERSITE": "1",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "AWS_LAMBDA_FUNCTION_NAME": described["name"],
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(described["memory"]),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(described["timeout"]),
+            **environment,
+            "AWS_ENDPOINT_URL_CODEPIPELINE": self.codepipeline_url,
+            "AWS_ENDPOINT_URL_SQS": self.sqs_url,
+            "BENCH_CONTROL_MODULE": str(ROOT / "tools" / "codepipeline_local" / "control.py"),
+            "BENCH_ACTION_TYPE": self.action_type,
+            **extra,
         }
-    control.reset()
 
-    # 4. The deployment package.
-    results["package"] = package_size(built["project"])
-    batch = results["batch"]["100"]
-    results["ratios"] = {
-        "cold_start": results["cold_start_s"]["project"] / results["cold_start_s"]["reference"],
-        "warm_per_event": warm["handler_per_event"] / warm["raw_per_call"],
-        "handoff_per_event": results["handoff"]["handler_per_event"] / results["handoff"]["raw_per_call"],
-        "work_per_job": results["work"]["handler_per_event"] / results["work"]["raw_per_call"],
-        "batch_100_vs_floor": batch["project"]["seconds"] / batch["floor"]["seconds"],
-        "batch_100_speedup": batch["reference"]["seconds"] / batch["project"]["seconds"],
-        "peak_mb": batch["project"]["max_rss_mb"],
-    }
-    results["targets"] = TARGETS
-    return results
-
-
-def per_job_paths(url: str, package: Path, control: ControlClient) -> tuple[dict[str, Any], dict[str, Any]]:
-    import logging
-
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    sqs_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    sqs_server.start()
-    try:
-        sqs_url = "http://{}:{}".format(*sqs_server.get_host_and_port())
-        sqs = boto3.client(
-            "sqs",
-            endpoint_url=sqs_url,
-            region_name="us-east-1",
-            aws_access_key_id="b",
-            aws_secret_access_key="b",  # noqa: S106 - moto's
+    def child(self, env: dict[str, str], *args: str) -> dict[str, Any]:
+        done = subprocess.run(  # noqa: S603 - the runtime's interpreter and the bench's own child
+            [PYTHON, str(BENCH / "child.py"), *args], env=env, capture_output=True, text=True, check=False
         )
-        queue = sqs.create_queue(QueueName="bench-jobs")["QueueUrl"]
-        env = environment(url, package, AWS_ENDPOINT_URL_SQS=sqs_url, JOB_QUEUE_URL=queue)
-        first = 3_000_000
-        for n in range(first, first + 2 * HANDOFF_EVENTS):
-            control.create_jobs(ACTION, jobId=job_id(n), dispatchedNonce="1")
-        handoff, _ = child(env, "handoff", str(HANDOFF_EVENTS), str(first))
-        first = 4_000_000
-        for n in range(first, first + 2 * HANDOFF_EVENTS):
-            control.create_jobs(ACTION, jobId=job_id(n), dispatchedNonce="1")
-        env = environment(url, package, WORK_FUNCTION="work_noop:succeed")
-        env["PYTHONPATH"] += os.pathsep + str(BENCH)
-        work, _ = child(env, "work", str(HANDOFF_EVENTS), str(first))
-    finally:
-        sqs_server.stop()
-    return handoff, work
+        lines = [line for line in done.stderr.splitlines() if line.startswith("RESULT ")]
+        if done.returncode != 0 or not lines:
+            raise RuntimeError(f"child {args[0]} failed: {done.stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(lines[-1].removeprefix("RESULT "))
+        return result
+
+    def empty(self, jobs: int = 0, latency_s: float = 0.0) -> None:
+        """Empty the endpoint (its jobs, history and faults); queue `jobs` new jobs; add `latency_s` to every
+        call of both services."""
+        self.control.reset()
+        if jobs:
+            self.control.create_jobs(self.action_type, jobs)
+        if latency_s:
+            self.control.set_faults(latencySeconds=latency_s)
+        request = urllib.request.Request(  # noqa: S310 - the stand-in, http on loopback
+            f"{self.sqs_url}/_latency", data=json.dumps({"seconds": latency_s}).encode(), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - as above
+            pass
 
 
-def package_size(directory: Path) -> dict[str, float]:
-    archive = BUILD / "package.zip"
+Section = Callable[[Bench], list[Row]]
+
+
+def ratio_text(name: str, mine: float, theirs: float, unit: str = "ms") -> str:
+    scale = 1000 if unit == "ms" else 1
+    return f"{mine * scale:.2f} {unit} vs {theirs * scale:.2f} {unit}: {mine / theirs:.2f}{TIMES} {name}"
+
+
+# -- sections --------------------------------------------------------------------------------------------------
+
+
+def cold_medians(bench: Bench, policy: str, modules: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Median seconds from a fresh process's start to the end of its first event (one direct job), and its CPU
+    seconds (the interpreter's start included), for each side of `modules` (side -> handler module); sides
+    interleaved, each first in turn. CPU time varies less than wall time on a shared machine."""
+    times: dict[str, list[float]] = {side: [] for side in modules}
+    cpu: dict[str, list[float]] = {side: [] for side in modules}
+    order = list(modules)
+    for run in range(COLD_RUNS):
+        for side in order if run % 2 == 0 else order[::-1]:
+            bench.empty()
+            [job] = bench.control.create_jobs(bench.action_type, dispatchedNonce="1")
+            event = json.dumps({"jobId": job, "nonce": "1"})
+            result = bench.child(bench.environment(bench.packages[policy][side]), "cold", modules[side], event)
+            times[side].append(result["seconds"])
+            cpu[side].append(result["cpu_seconds"])
+    return {
+        side: {"seconds": statistics.median(times[side]), "cpu_seconds": statistics.median(cpu[side])}
+        for side in modules
+    }
+
+
+def cold_start(bench: Bench) -> list[Row]:
+    """Init and first event, in a fresh process: the handler imported, its clients made, one direct job claimed
+    (and handed off, as the template's queue is on)."""
+    rows = []
+    for policy in POLICIES:
+        medians = cold_medians(bench, policy, {"project": PROJECT_MODULE, "reference": "handler"})
+        bench.figures[f"cold start, {policy}"] = medians
+        mine, theirs = medians["project"], medians["reference"]
+        rows.append(
+            Row(
+                f"cold start, both {policy} (median of {COLD_RUNS})",
+                ratio_text("the reference", mine["seconds"], theirs["seconds"])
+                + f" (CPU {mine['cpu_seconds'] / theirs['cpu_seconds']:.2f}{TIMES})",
+                mine["seconds"] / theirs["seconds"],
+                1.10 if policy == "compiled" else None,
+            )
+        )
+    return rows
+
+
+def warm(bench: Bench) -> list[Row]:
+    """Single-job events in one warm process, each followed by the same calls made by hand."""
+    package = bench.packages["compiled"]["project"]
+    rows = []
+    for queue, figure, raw in (
+        (False, "warm, one direct job, no work queue", "the raw acknowledge_job"),
+        (True, "warm, one direct job with hand-off", "the raw acknowledge_job + send_message"),
+    ):
+        result = bench.child(bench.environment(package, queue=queue), "warm", str(WARM_EVENTS), str(ROUND))
+        bench.figures[figure] = result
+        rows.append(
+            Row(
+                f"{figure} ({WARM_EVENTS} events)",
+                ratio_text(raw, result["handler_per_event"], result["raw_per_call"]),
+                result["handler_per_event"] / result["raw_per_call"],
+                1.15,
+            )
+        )
+    return rows
+
+
+def work_side(bench: Bench) -> list[Row]:
+    """One job through the work function (details read, result reported), against the two calls by hand."""
+    env = bench.environment(
+        bench.packages["compiled"]["project"], function=invoke_local.WORKER, WORK_FUNCTION="work_noop:succeed"
+    )
+    count = max(WARM_EVENTS // 2, 1)
+    result = bench.child(env, "work", str(count), str(ROUND))
+    bench.figures["work, one job"] = result
+    return [
+        Row(
+            f"work function, one job ({count} events)",
+            ratio_text(
+                "the raw get_job_details + put_job_success_result", result["handler_per_event"], result["raw_per_call"]
+            ),
+            result["handler_per_event"] / result["raw_per_call"],
+            1.25,
+        )
+    ]
+
+
+def batch(bench: Bench) -> list[Row]:
+    """100 jobs queued, 25 ms added to every call (CodePipeline's and SQS's), one scheduled poll: the worker with
+    the template's settings, the reference's serial loop, and the floor: the raw SDK scheduled as the worker is
+    (the same polls, as many calls in flight), doing nothing else."""
+    figures: dict[str, list[dict[str, Any]]] = {"project": [], "reference": [], "floor": []}
+    jobs = 100
+    for _ in range(BATCH_RUNS):
+        for kind, runs in figures.items():
+            bench.empty(jobs, LATENCY_S)
+            package = bench.packages["compiled"]["reference" if kind == "reference" else "project"]
+            result = bench.child(bench.environment(package), "batch", kind, str(jobs))
+            assert result["acknowledged"] == jobs, (kind, result)
+            runs.append(result)
+    bench.empty()
+    seconds = {kind: statistics.median(r["seconds"] for r in runs) for kind, runs in figures.items()}
+    cpu = {kind: 1000 * statistics.median(r["cpu_seconds"] for r in runs) / jobs for kind, runs in figures.items()}
+    bench.figures["batch 100"] = {
+        kind: {"seconds": seconds[kind], "cpu_ms_per_job": cpu[kind], "max_rss_mb": max(r["max_rss_mb"] for r in runs)}
+        for kind, runs in figures.items()
+    }
+    settings = bench.functions[invoke_local.ACKNOWLEDGER]["environment"]
+    name = (
+        f"{jobs} jobs at 25 ms (MAX_BATCH_SIZE {settings['MAX_BATCH_SIZE']}, "
+        f"ACK_CONCURRENCY {settings['ACK_CONCURRENCY']}; median of {BATCH_RUNS})"
+    )
+    return [
+        Row(
+            f"{name}, against the floor",
+            ratio_text("the floor", seconds["project"], seconds["floor"])
+            + f" (CPU per job {cpu['project']:.2f} ms vs {cpu['floor']:.2f} ms)",
+            seconds["project"] / seconds["floor"],
+            1.1,
+        ),
+        Row(
+            f"{name}, against the reference",
+            f"{seconds['reference'] / seconds['project']:.1f}{TIMES} faster than the serial reference "
+            f"({seconds['reference'] * 1000:.0f} ms)",
+            seconds["reference"] / seconds["project"],
+            10.0,
+            at_least=True,
+        ),
+    ]
+
+
+def memory(bench: Bench) -> list[Row]:
+    """1,000 jobs in one scheduled invocation of the worker: its process's peak resident memory."""
+    jobs = 1000
+    bench.empty(jobs, LATENCY_S)
+    result = bench.child(bench.environment(bench.packages["compiled"]["project"]), "batch", "project", str(jobs))
+    bench.empty()
+    assert result["acknowledged"] == jobs, result
+    bench.figures["batch 1000"] = result
+    return [
+        Row(
+            f"peak memory, {jobs} jobs in one scheduled poll",
+            f"{result['max_rss_mb']:.0f} MB ({result['seconds']:.1f} s)",
+            result["max_rss_mb"],
+            90,
+            unit=" MB",
+        )
+    ]
+
+
+def package_size(bench: Bench) -> list[Row]:
+    """The acknowledger's built artifact, as `sam deploy` would zip it."""
+    directory = bench.packages["compiled"]["project"]
+    archive = OUT / "package.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
         for path in sorted(directory.rglob("*")):
             if path.is_file():
                 zipped.write(path, path.relative_to(directory))
-    unzipped = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
-    return {"unzipped_mb": unzipped / 2**20, "zipped_mb": archive.stat().st_size / 2**20}
-
-
-def chart(results: dict[str, Any]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ratios, targets = results["ratios"], results["targets"]
-    names = ["cold_start", "warm_per_event", "handoff_per_event", "work_per_job", "batch_100_vs_floor"]
-    labels = [
-        "cold start\n(vs reference)",
-        "claim\n(vs raw call)",
-        "claim + hand-off\n(vs raw calls)",
-        "work side, 1 job\n(vs raw calls)",
-        "100 jobs at 25 ms\n(vs floor)",
+    unzipped = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file()) / 2**20
+    zipped_mb = archive.stat().st_size / 2**20
+    archive.unlink()
+    bench.figures["package_mb"] = {"unzipped": unzipped, "zipped": zipped_mb}
+    return [
+        Row("the acknowledger's artifact, with bytecode", f"{unzipped:.1f} MB, {zipped_mb:.1f} MB zipped", zipped_mb)
     ]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 4.4))
-    bars = left.bar(labels, [ratios[n] for n in names], color="#4C78A8")
-    left.scatter(labels, [targets[n] for n in names], marker="_", s=2000, color="#E45756", label="target (at most)")
-    left.axhline(1.0, color="grey", linewidth=0.8)
-    left.bar_label(bars, fmt="%.2f×")  # noqa: RUF001 - the multiplication sign is meant
-    left.set_ylabel("ratio (lower is better)")
-    left.set_ylim(0, 1.6)
-    left.legend(loc="upper left")
-    batch = results["batch"]["100"]
-    kinds = ["floor", "project", "reference"]
-    seconds = [batch[k]["seconds"] for k in kinds]
-    right.barh(
-        ["floor (raw, all in flight)", "this worker", "reference (serial)"],
-        seconds,
-        color=["grey", "#4C78A8", "#F58518"],
+
+
+# The table, in order. A new bench module adds its `rows` function here.
+SECTIONS: list[Section] = [cold_start, warm, work_side, batch, memory, package_size]
+
+
+# -- packages, endpoints, output --------------------------------------------------------------------------------
+
+
+def existing_packages() -> dict[str, dict[str, Path]]:
+    return {policy: {side: OUT / "packages" / policy / side for side in SIDES} for policy in POLICIES}
+
+
+def packages() -> dict[str, dict[str, Path]]:
+    """The worker as `make build` makes it (for this machine) and the reference at the same pins, each with and
+    without bytecode; without is what a plain `sam build` or `pip install --target` gives."""
+    shutil.rmtree(OUT / "packages", ignore_errors=True)
+    built = invoke_local.build({})
+    found = existing_packages()
+    compiled, plain = found["compiled"], found["not compiled"]
+    shutil.copytree(built, compiled["project"])
+    shutil.copytree(built, plain["project"], ignore=shutil.ignore_patterns("__pycache__"))
+    pins = [
+        line
+        for line in (ROOT / "src" / "requirements.txt").read_text().splitlines()
+        if line.startswith(("boto3==", "botocore=="))
+    ]
+    subprocess.run(  # noqa: S603 - pip of the runtime's interpreter
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(plain["reference"]), *pins],
+        check=True,
     )
-    for y, value in enumerate(seconds):
-        right.text(value, y, f" {value * 1000:.0f} ms", va="center")
-    right.set_xlim(0, max(seconds) * 1.25)
-    right.set_xlabel("seconds, 100 jobs with 25 ms added to every call")
-    machine = results["machine"]
-    figure.suptitle(
-        f"codepipeline-job-worker, `make bench` — Python {machine['python']}, "
-        f"{machine['machine']}, {machine['cpus']} CPUs"
-    )
-    figure.tight_layout()
-    figure.savefig(BENCH / "results.png", dpi=110)
+    shutil.copy(BENCH / "reference" / "handler.py", plain["reference"] / "handler.py")
+    shutil.copytree(plain["reference"], compiled["reference"])
+    finish_build.compile_bytecode(compiled["reference"])
+    return found
+
+
+@contextlib.contextmanager
+def servers() -> Iterator[tuple[str, str]]:
+    """The local CodePipeline endpoint and the SQS stand-in (bench/sqs_standin.py), each in a process of its own,
+    on 127.0.0.1."""
+    with (
+        subprocess.Popen(
+            [sys.executable, "-m", "codepipeline_local", "serve", "--port", "0"], stdout=subprocess.PIPE, text=True
+        ) as endpoint,
+        subprocess.Popen(  # noqa: S603 - the bench's own SQS stand-in
+            [sys.executable, str(BENCH / "sqs_standin.py")], stdout=subprocess.PIPE, text=True
+        ) as sqs,
+    ):
+        try:
+            assert endpoint.stdout is not None
+            assert sqs.stdout is not None
+            yield (
+                endpoint.stdout.readline().strip().rsplit(" ", 1)[-1],
+                sqs.stdout.readline().strip().rsplit(" ", 1)[-1],
+            )
+        finally:
+            endpoint.terminate()
+            sqs.terminate()
+
+
+@contextlib.contextmanager
+def bench_for(package_dirs: dict[str, dict[str, Path]]) -> Iterator[Bench]:
+    import boto3
+
+    functions = {
+        name: invoke_local.describe_function({}, name) for name in (invoke_local.ACKNOWLEDGER, invoke_local.WORKER)
+    }
+    with servers() as (codepipeline_url, sqs_url):
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=sqs_url,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",  # noqa: S106 - the stand-in's
+        )
+        queue_url = sqs.create_queue(QueueName="bench-work")["QueueUrl"]
+        yield Bench(package_dirs, functions, codepipeline_url, sqs_url, queue_url)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--update-docs", action="store_true", help="write the table into docs/benchmarks.md")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"), help="two builds of the worker")
+    parser.add_argument("--no-build", action="store_true", help="measure the packages the last run built")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    if args.compare:
+        return compare(*args.compare)
+    rows: list[Row] = []
+    with bench_for(existing_packages() if args.no_build else packages()) as bench:
+        for section in SECTIONS:
+            new = section(bench)
+            print_rows(new)
+            rows.extend(new)
+    results = {
+        "rows": [{**asdict(row), "passed": row.passed} for row in rows],
+        "figures": bench.figures,
+        "machine": machine(),
+        "command": "make bench",
+    }
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\n{table(rows)}\n\nWritten: {OUT.relative_to(ROOT)}/results.json")
+    if args.update_docs:
+        update_docs(rows)
+        print(f"Written: {DOCS.relative_to(ROOT)}")
+    return 0
+
+
+def compare(before: Path, after: Path) -> int:
+    """Two builds of the worker against each other, under the same treatment: cold start interleaved, and warm
+    (each against the raw calls in its own process, so the ratio of the two ratios)."""
+    with bench_for({"compiled": {"reference": before.resolve(), "project": after.resolve()}}) as bench:
+        module = "codepipeline_worker.acknowledger.handler"
+        medians = cold_medians(bench, "compiled", {"project": module, "reference": module})
+        new, old = medians["project"], medians["reference"]
+        print(
+            f"cold start: after {ratio_text('before', new['seconds'], old['seconds'])}; CPU "
+            + ratio_text("before", new["cpu_seconds"], old["cpu_seconds"])
+        )
+        for queue in (False, True):
+            ratios = {}
+            for side in ("reference", "project"):
+                env = bench.environment(bench.packages["compiled"][side], queue=queue)
+                result = bench.child(env, "warm", str(WARM_EVENTS), str(ROUND))
+                ratios[side] = result["handler_per_event"] / result["raw_per_call"]
+            print(
+                f"warm{' with hand-off' if queue else ''}: before {ratios['reference']:.3f}{TIMES} the raw calls, "
+                f"after {ratios['project']:.3f}{TIMES}: after/before {ratios['project'] / ratios['reference']:.3f}"
+            )
+    return 0
+
+
+def machine() -> str:
+    return f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs (shared)"
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| figure | measured | target | result |", "|---|---|---|---|"]
+    lines += [f"| {r.figure} | {r.measured} | {r.target_text()} | {r.result_text()} |" for r in rows]
+    return "\n".join(lines)
+
+
+def print_rows(rows: list[Row]) -> None:
+    for row in rows:
+        print(f"{row.result_text() or '-':4}  {row.figure}: {row.measured} (target {row.target_text()})", flush=True)
+
+
+def update_docs(rows: list[Row]) -> None:
+    """Replace the table between the markers in docs/benchmarks.md: the figures are stated there, once."""
+    text = DOCS.read_text()
+    block = f"{DOCS_START}\n{table(rows)}\n\nMachine: {machine()}. Command: `make bench`.\n{DOCS_END}"
+    updated, count = re.subn(re.escape(DOCS_START) + ".*?" + re.escape(DOCS_END), lambda _: block, text, flags=re.S)
+    if count != 1:
+        raise SystemExit(f"{DOCS} has no {DOCS_START} ... {DOCS_END} block")
+    DOCS.write_text(updated)
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--chart"]:  # redraw from the last results.json
-        chart(json.loads((BENCH / "results.json").read_text()))
-        sys.exit(0)
     sys.exit(main())
