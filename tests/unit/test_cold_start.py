@@ -1,4 +1,4 @@
-"""What the acknowledger's cold start loads: one SDK session, and nothing its event path does not use."""
+"""What a function's cold start loads: one SDK session, and nothing its event path does not use."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 
 from tests.conftest import closed_port
 
-# Imports the handler as Lambda's runtime does, counting botocore sessions and data loaders as they are made.
+# Imports a handler as Lambda's runtime does (argv[1]), counting botocore sessions and data loaders as they are
+# made; for the work function, then makes a job's S3 client.
 PROBE = """
 import json, sys
 import botocore.loaders, botocore.session
@@ -22,7 +23,14 @@ for cls, key in ((botocore.session.Session, "sessions"), (botocore.loaders.Loade
         _init(self, *args, **kwargs)
     cls.__init__ = counting
 
-import codepipeline_worker.acknowledger.handler
+import importlib
+importlib.import_module(sys.argv[1])
+if sys.argv[1] == "codepipeline_worker.work.handler":
+    from types import SimpleNamespace
+    from pydantic import SecretStr
+    from codepipeline_worker.shared.s3 import create_s3_client
+    create_s3_client(SimpleNamespace(access_key_id=SecretStr("a"), secret_access_key=SecretStr("b"),
+                                     session_token=SecretStr("c")))
 
 names = ("boto3", "aws_lambda_powertools.utilities.parameters", "aws_xray_sdk", "codepipeline_worker.work",
          "codepipeline_worker.examples")
@@ -30,7 +38,7 @@ print(json.dumps({**made, "imported": [name for name in names if name in sys.mod
 """
 
 
-def cold_start(**environment: str) -> dict[str, Any]:
+def cold_start(handler: str = "codepipeline_worker.acknowledger.handler", **environment: str) -> dict[str, Any]:
     port = closed_port()
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -45,7 +53,7 @@ def cold_start(**environment: str) -> dict[str, Any]:
         **environment,
     }
     done = subprocess.run(  # noqa: S603 - this interpreter on the probe above
-        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", PROBE, handler], env=env, capture_output=True, text=True, check=True
     )
     answer: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     return answer
@@ -70,3 +78,10 @@ def test_the_client_token_secret_is_read_through_the_same_sdk_session() -> None:
 
     assert (answer["sessions"], answer["loaders"]) == (1, 1)
     assert "aws_lambda_powertools.utilities.parameters" in answer["imported"]
+
+
+def test_the_work_function_makes_its_clients_and_each_job_s_s3_client_from_one_sdk_session() -> None:
+    answer = cold_start("codepipeline_worker.work.handler")
+
+    assert (answer["sessions"], answer["loaders"]) == (1, 1)
+    assert "boto3" not in answer["imported"]

@@ -20,14 +20,14 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from .adapter import sdk_session
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from botocore.session import Session
     from mypy_boto3_s3 import S3Client
     from pydantic import SecretStr
 
@@ -72,18 +72,12 @@ class ArtifactStoreError(Exception):
         self.code = code
 
 
-def _session() -> Session:
-    """The process's botocore session: the one boto3's default session wraps, so that the service data its
-    loader has read already (endpoints, partitions, S3's model after the first job) serves every job's client."""
-    if boto3.DEFAULT_SESSION is None:
-        boto3.setup_default_session()
-    return cast("Any", boto3.DEFAULT_SESSION)._session  # type: ignore[no-any-return]
-
-
 def create_s3_client(credentials: SessionCredentials) -> S3Client:
     """An S3 client signed with these credentials. Region and endpoint come from the SDK's own settings
-    (AWS_REGION, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL), as for every other client of this package."""
-    client = _session().create_client(
+    (AWS_REGION, AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL), as for every other client of this package. It is made
+    from the execution environment's one SDK session, so that the service data its loader has read already
+    (endpoints, partitions, S3's model after the first job) serves every job's client."""
+    client = sdk_session().create_client(
         "s3",
         aws_access_key_id=credentials.access_key_id.get_secret_value(),
         aws_secret_access_key=credentials.secret_access_key.get_secret_value(),
