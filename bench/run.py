@@ -50,7 +50,7 @@ import finish_build  # noqa: E402 - tools/ is not a package
 import invoke_local  # noqa: E402
 
 PYTHON = str(Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}")
-COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "15"))
+COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "21"))
 WARM_EVENTS = int(os.environ.get("BENCH_WARM_EVENTS", "1000"))
 ROUND = int(os.environ.get("BENCH_ROUND", "50"))  # events between two emptyings of the endpoint
 BATCH_RUNS = int(os.environ.get("BENCH_BATCH_RUNS", "3"))
