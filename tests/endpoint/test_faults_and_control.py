@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -94,7 +95,8 @@ def test_the_control_api_over_http(endpoint: LocalCodePipeline) -> None:
     assert {j["jobId"] for j in control.jobs()} == {custom, *partner}
     assert control.job(custom)["configuration"] == {"ProjectName": "web"}
     assert control.set_faults(latencySeconds=0.01, throttle=0.1)["throttle"] == 0.1
-    assert control.set_dispatch_timeout(5) == {"dispatchTimeoutSeconds": 5.0}
+    assert control.set_faults() == Faults().to_json()  # the poll below must not draw a fault
+    assert control.set_dispatch_timeout(5)["dispatchTimeoutSeconds"] == 5.0
     assert endpoint.store.dispatch_timeout_s == 5.0
     client_for(endpoint.url).poll_for_jobs(actionTypeId={**CUSTOM, "category": "Test", "provider": "Other"})
     assert control.stats()["calls"] == {"PollForJobs": 1}
@@ -151,7 +153,7 @@ def test_the_command_line(endpoint: LocalCodePipeline) -> None:
     )
     assert (faults["throttle"], faults["operations"]) == (0.3, ["PollForJobs"])
     assert json.loads(run_cli("stats", *url).stdout)["calls"] == {}
-    assert json.loads(run_cli("dispatch-timeout", *url, "2").stdout) == {"dispatchTimeoutSeconds": 2.0}
+    assert json.loads(run_cli("dispatch-timeout", *url, "2").stdout)["dispatchTimeoutSeconds"] == 2.0
     assert run_cli("reset", *url).returncode == 0
     assert endpoint.store.jobs() == []
 
@@ -174,7 +176,34 @@ def test_serve_runs_the_endpoint_on_loopback() -> None:
             assert url.startswith("http://127.0.0.1:")
             assert len(ControlClient(url).create_jobs("Custom/Build/MyTool/1")) == 1
         finally:
-            process.terminate()
+            process.send_signal(signal.SIGINT)  # Ctrl-C: it stops cleanly
+        assert process.wait(timeout=30) == 0
+
+
+def test_serve_with_moto_keeps_artifacts_in_its_s3() -> None:
+    # Given `make endpoint`: the endpoint with a moto server of its own for S3 and KMS
+    with subprocess.Popen(
+        [sys.executable, "-m", "codepipeline_local", "serve", "--port", "0", "--moto", "--credentials-ttl", "60"],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            lines = [process.stdout.readline().strip() for _ in range(4)]
+            url = lines[0].rsplit(" ", 1)[-1]
+            assert lines[3].startswith("export AWS_ENDPOINT_URL_S3=http://127.0.0.1:")
+            # When a job is seeded with input files and a new key, then they are in its S3, encrypted
+            control = ControlClient(url)
+            [job_id] = control.create_jobs(
+                "Custom/Build/MyTool/1", inputArtifacts=[{"name": "Src", "files": {"a.txt": "a"}}], encryptionKey="new"
+            )
+            described, content = control.artifact(job_id, "Src")
+            assert (described["exists"], described["encryption"]) == (True, "aws:kms")
+            assert content is not None
+            assert control.settings()["credentialsTtlSeconds"] == 60
+        finally:
+            process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
 
 
 def test_an_endpoint_that_stops_answering_has_no_effect_and_recovers(endpoint: LocalCodePipeline) -> None:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.endpoint.conftest import CLIENT_ID, CLIENT_TOKEN, CUSTOM, PARTNER
+from codepipeline_local import ControlClient, ControlError, LocalCodePipeline
+from tests.endpoint.conftest import CLIENT_ID, CLIENT_TOKEN, CUSTOM, PARTNER, client_for
+from tests.endpoint.test_faults_and_control import run_cli
 
 if TYPE_CHECKING:
     from mypy_boto3_codepipeline import CodePipelineClient
-
-    from codepipeline_local import LocalCodePipeline
 
 UNKNOWN_ID = "99999999-abcd-9999-abcd-999999abcdef"
 
@@ -158,15 +159,6 @@ def test_job_details(endpoint: LocalCodePipeline, client: CodePipelineClient) ->
     assert details["data"]["actionTypeId"] == CUSTOM
 
 
-def test_query_param_filters_by_configuration(endpoint: LocalCodePipeline, client: CodePipelineClient) -> None:
-    web = endpoint.store.create_job("Custom/Build/MyTool/1", configuration={"ProjectName": "web"})
-    endpoint.store.create_job("Custom/Build/MyTool/1", configuration={"ProjectName": "api"})
-
-    jobs = client.poll_for_jobs(actionTypeId=CUSTOM, maxBatchSize=10, queryParam={"ProjectName": "web"})["jobs"]
-
-    assert [j["id"] for j in jobs] == [web]
-
-
 def test_an_action_type_that_does_not_exist(endpoint: LocalCodePipeline, client: CodePipelineClient) -> None:
     endpoint.store.create_job("Custom/Build/MyTool/1")
     with pytest.raises(client.exceptions.ActionTypeNotFoundException):
@@ -265,3 +257,118 @@ def test_job_summaries_hold_no_nonce_or_token(endpoint: LocalCodePipeline) -> No
         "ThirdParty/Deploy/PartnerTool/2", client_id=CLIENT_ID, client_token=CLIENT_TOKEN, dispatched_nonce="7"
     )
     assert all(_summary_has_no_secrets(s) for s in endpoint.store.jobs())
+
+
+def test_a_created_job_is_polled_only_once_queued(endpoint: LocalCodePipeline, client: CodePipelineClient) -> None:
+    # Given a job seeded Created (its action started, not yet queued for workers)
+    control = ControlClient(endpoint.url)
+    [job_id] = control.create_jobs("Custom/Build/MyTool/1", status="Created")
+    assert client.poll_for_jobs(actionTypeId=CUSTOM)["jobs"] == []
+
+    # When it is queued, then a poll hands it out
+    assert control.queue(job_id)["status"] == "Queued"
+    assert [j["id"] for j in client.poll_for_jobs(actionTypeId=CUSTOM)["jobs"]] == [job_id]
+    assert [h["event"] for h in endpoint.store.job(job_id)["history"]] == ["created", "queued", "dispatched"]
+    with pytest.raises(ControlError, match="not Created"):
+        control.queue(job_id)
+
+
+def claimed(endpoint: LocalCodePipeline, client: CodePipelineClient, **fields: Any) -> tuple[str, str]:
+    """A custom job, polled and acknowledged: its id and nonce."""
+    job_id = endpoint.store.create_job("Custom/Build/MyTool/1", **fields)
+    [job] = client.poll_for_jobs(actionTypeId=CUSTOM)["jobs"]
+    assert client.acknowledge_job(jobId=job_id, nonce=job["nonce"])["status"] == "InProgress"
+    return job_id, job["nonce"]
+
+
+def test_a_job_timed_out_refuses_its_results(endpoint: LocalCodePipeline, client: CodePipelineClient) -> None:
+    # Given a claimed job
+    job_id, nonce = claimed(endpoint, client)
+
+    # When it times out (the control call does what the action's timeout does)
+    assert ControlClient(endpoint.url).time_out(job_id)["status"] == "TimedOut"
+
+    # Then its worker learns it from every call it can make
+    assert client.acknowledge_job(jobId=job_id, nonce=nonce)["status"] == "TimedOut"
+    with pytest.raises(client.exceptions.InvalidJobStateException):
+        client.put_job_success_result(jobId=job_id)
+    with pytest.raises(client.exceptions.InvalidJobStateException):
+        client.put_job_failure_result(jobId=job_id, failureDetails={"type": "JobFailed", "message": "late"})
+    assert client.get_job_details(jobId=job_id)["jobDetails"]["id"] == job_id
+    events = [h["event"] for h in endpoint.store.job(job_id)["history"]]
+    assert events[-3:] == ["timed out", "result refused", "result refused"]
+    with pytest.raises(ControlError, match="can no longer time out"):
+        ControlClient(endpoint.url).time_out(job_id)
+
+
+def test_a_partner_job_timed_out_has_no_details(endpoint: LocalCodePipeline, client: CodePipelineClient) -> None:
+    job_id = endpoint.store.create_job(
+        "ThirdParty/Deploy/PartnerTool/2", client_id=CLIENT_ID, client_token=CLIENT_TOKEN, dispatched_nonce="5"
+    )
+    endpoint.store.time_out(job_id)
+
+    with pytest.raises(client.exceptions.InvalidJobException):
+        client.get_third_party_job_details(jobId=job_id, clientToken=CLIENT_TOKEN)
+    assert client.acknowledge_third_party_job(jobId=job_id, nonce="5", clientToken=CLIENT_TOKEN)["status"] == "TimedOut"
+    with pytest.raises(client.exceptions.InvalidJobStateException):
+        client.put_third_party_job_success_result(jobId=job_id, clientToken=CLIENT_TOKEN)
+
+
+def wait_for_status(endpoint: LocalCodePipeline, job_id: str, status: str, limit_s: float = 30) -> None:
+    """Wait until the job reaches the status (the endpoint applies due timeouts whenever it is read)."""
+    deadline = time.monotonic() + limit_s
+    while endpoint.store.job(job_id)["status"] != status:
+        assert time.monotonic() < deadline, f"job {job_id} never became {status}"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("state", ["Queued", "Dispatched", "InProgress", "Created"])
+def test_the_action_timeout_times_out_a_job_in_any_unfinished_state(state: str) -> None:
+    with LocalCodePipeline(action_timeout_s=0.3) as endpoint:
+        client = client_for(endpoint.url)
+        if state == "InProgress":
+            job_id, _ = claimed(endpoint, client)
+        else:
+            job_id = endpoint.store.create_job(
+                "Custom/Build/MyTool/1", status="Created" if state == "Created" else "Queued"
+            )
+            if state == "Dispatched":
+                client.poll_for_jobs(actionTypeId=CUSTOM)
+        assert endpoint.store.job(job_id)["status"] == state
+
+        wait_for_status(endpoint, job_id, "TimedOut")
+
+        assert client.poll_for_jobs(actionTypeId=CUSTOM)["jobs"] == []
+        last = endpoint.store.job(job_id)["history"][-1]
+        assert (last["event"], last["timeoutSeconds"]) == ("timed out", 0.3)
+
+
+def test_timeouts_are_settable_per_endpoint_type_and_job(endpoint: LocalCodePipeline) -> None:
+    control = ControlClient(endpoint.url)
+    assert control.settings(actionTimeoutSeconds=600)["actionTimeoutSeconds"] == 600
+    control.add_action_type("Custom/Deploy/Slow/1", timeoutSeconds=7200)
+    [by_endpoint] = control.create_jobs("Custom/Build/MyTool/1")
+    [by_type] = control.create_jobs("Custom/Deploy/Slow/1")
+    [by_job] = control.create_jobs("Custom/Deploy/Slow/1", timeoutSeconds=30)
+
+    assert [control.job(j)["timeoutSeconds"] for j in (by_endpoint, by_type, by_job)] == [600, 7200, 30]
+    with pytest.raises(ControlError, match="60 to 43200"):
+        control.add_action_type("Custom/Deploy/Slow/2", timeoutSeconds=5)
+
+
+def test_the_command_line_times_out_and_queues(endpoint: LocalCodePipeline) -> None:
+    url = ["--url", endpoint.url]
+    held = endpoint.store.create_job("Custom/Build/MyTool/1", status="Created")
+    queued = endpoint.store.create_job("Custom/Build/MyTool/1")
+
+    assert run_cli("queue", *url, held).returncode == 0
+    timed_out = run_cli("time-out", *url, queued)
+
+    assert timed_out.returncode == 0, timed_out.stderr
+    assert {j["jobId"]: j["status"] for j in endpoint.store.jobs()} == {held: "Queued", queued: "TimedOut"}
+    settings = run_cli("settings", *url, "--action-timeout", "90", "--credentials-ttl", "30")
+    assert json.loads(settings.stdout) == {
+        "dispatchTimeoutSeconds": 60.0,
+        "actionTimeoutSeconds": 90.0,
+        "credentialsTtlSeconds": 30.0,
+    }

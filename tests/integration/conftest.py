@@ -6,7 +6,6 @@ with a chosen work function."""
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from codepipeline_local import LocalCodePipeline
 from codepipeline_worker.acknowledger.config import load_settings
@@ -65,12 +63,7 @@ _STORE_OPERATIONS = {
 
 def issued_secrets(endpoint: LocalCodePipeline) -> list[str]:
     """Every nonce, client token and artifact credential the endpoint has handed out or holds."""
-    return [
-        value
-        for job in endpoint.store._jobs.values()  # the endpoint's own record of what it issued
-        for value in (job.nonce, job.client_token, *job.credentials.values())
-        if value
-    ]
+    return endpoint.store.issued_secrets()
 
 
 def record_requests(endpoint: LocalCodePipeline) -> list[dict[str, Any]]:
@@ -115,14 +108,9 @@ class WorkQueues:
 
 
 @pytest.fixture(scope="session")
-def secrets_url() -> Iterator[str]:
+def secrets_url(local_aws: str) -> str:
     """moto's server: every service it mocks (Secrets Manager and SQS here) on one 127.0.0.1 port."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    return local_aws
 
 
 @pytest.fixture

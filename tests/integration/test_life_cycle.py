@@ -254,6 +254,40 @@ def test_an_exception_fails_the_job_naming_only_its_type(
     assert work_queue.is_empty()
 
 
+@pytest.mark.parametrize("when", ["before the work side takes it", "while the work runs"])
+def test_a_job_that_times_out_is_let_go_without_a_retry(
+    endpoint: LocalCodePipeline,
+    work_queue: WorkQueues,
+    make_acknowledger: AcknowledgerFactory,
+    make_runner: RunnerFactory,
+    *,
+    work_side: WorkSideFactory,
+    when: str,
+) -> None:
+    # Given a job claimed and handed off, whose action times out (the endpoint's control call does what the
+    # action's timeout does)
+    job_id = endpoint.store.create_job(CUSTOM)
+    poll(make_acknowledger())
+    if when == "before the work side takes it":
+        endpoint.store.time_out(job_id)
+
+    def work(job: Job) -> Outcome:
+        if when == "while the work runs":
+            endpoint.store.time_out(job.id)
+        return Success(summary="done, too late")
+
+    # When the work side runs it and reports
+    worker = work_side(make_runner(work))
+    assert worker.consume() == (1, 0)
+
+    # Then CodePipeline refuses the result, and the work side lets the message go: no retry can change a timeout
+    assert endpoint.store.job(job_id)["status"] == "TimedOut"
+    assert events(endpoint, job_id)[-2:] == ["timed out", "result refused"]
+    assert worker.answers == [{"batchItemFailures": []}]
+    assert work_queue.is_empty()
+    assert endpoint.stats()["errors"] == {"InvalidJobStateException": 1}
+
+
 # -- long work continues in follow-up jobs ------------------------------------------------------------------
 
 
@@ -642,7 +676,10 @@ def test_no_secret_leaks_anywhere_in_the_life_cycle(
     assert len(life.worker.bodies) == 8  # every message that went through the queue, each once
 
     issued = issued_secrets(endpoint)
-    assert len(issued) == 36  # 8 nonces, 24 artifact credentials, 4 partner client tokens
+    # 8 nonces, 4 partner client tokens, and 24 sets of artifact credentials (3 values each): a custom job's poll
+    # and every details call get fresh ones (the acknowledger's for partner nonces, and the work side's two: before
+    # S3 refused the first credentials, and after)
+    assert len(issued) == 84
     # Each of the 8 runs was refused once by S3 and read and wrote its artifacts after fetching its details again
     assert front.refused == 8
     output = s3.get_object(Bucket=bucket, Key="out")["Body"].read()

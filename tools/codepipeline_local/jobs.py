@@ -1,50 +1,123 @@
 """The job life cycle of CodePipeline's custom and partner actions, in memory, safe from many threads.
 
-Queued --poll--> Dispatched (fresh nonce) --acknowledge with that nonce--> InProgress --put result--> Succeeded |
-Failed. A Dispatched job not acknowledged within `dispatch_timeout_s` goes back to Queued and is dispatched
-again with a new nonce, so the old nonce is stale. Every transition and every refused call is kept in the job's
-history.
+    Created --queue--> Queued --poll--> Dispatched (fresh nonce) --acknowledge with that nonce--> InProgress
+    --put result--> Succeeded | Failed
+
+A Dispatched job not acknowledged within `dispatch_timeout_s` goes back to Queued and is dispatched again with a
+new nonce, so the old nonce is stale. A job not finished within its action's timeout (from its creation) is
+TimedOut, whatever state it was in. Every transition and every refused call is kept in the job's history.
+
+Each call costs the same however many jobs the endpoint holds: queued jobs are indexed by action type, kind and
+the value of the type's queryable property, and the two timeouts are heaps that a call pops only when due.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import math
 import secrets
 import string
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from .model import ServiceError
+from .action_types import (
+    ActionType,
+    ActionTypeKey,
+    ActionTypes,
+    action_type_id,
+    action_type_key,
+    action_type_name,
+    definition_from,
+)
+from .artifacts import ArtifactStore, Location, artifact_bucket, artifact_key, zip_of
+from .model import ServiceError, check_response, operation, shape_problems
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 JobKind = Literal["custom", "thirdParty"]
-ActionTypeKey = tuple[str, str, str, str]  # owner, category, provider, version
+JobStatus = Literal["Created", "Queued", "Dispatched", "InProgress", "TimedOut", "Succeeded", "Failed"]
+ACTIVE = frozenset({"Dispatched", "InProgress"})
+FINISHED = frozenset({"Succeeded", "Failed", "TimedOut"})
 DEFAULT_ACCOUNT = "123456789012"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_PIPELINE = "local-pipeline"
+# The user guide's default timeout for actions other than the AWS ones that set their own: one hour.
+DEFAULT_ACTION_TIMEOUT_S = 3600.0
+# How long artifact credentials stay valid once issued (STS's default session length).
+DEFAULT_CREDENTIALS_TTL_S = 3600.0
 # CodePipeline's quota on the output variables of one action, in bytes.
 MAX_OUTPUT_VARIABLES_BYTES = 122_880
+DEFAULT_ARTIFACT_NAMES = {"input": "SourceArtifact", "output": "BuildArtifact"}
+# What the control API takes beyond the model's Artifact members: the input artifact's content.
+_CONTENT_FIELDS = ("files", "path")
 
-
-def action_type_key(value: str | dict[str, str]) -> ActionTypeKey:
-    """Owner/Category/Provider/Version, or CodePipeline's ActionTypeId dict."""
-    if isinstance(value, str):
-        parts = value.split("/")
-        if len(parts) != 4:
-            raise ValueError(f"action type {value!r} is not Owner/Category/Provider/Version")
-        return (parts[0], parts[1], parts[2], parts[3])
-    return (value["owner"], value["category"], value["provider"], value["version"])
-
-
-def action_type_name(key: ActionTypeKey) -> str:
-    return "/".join(key)
-
-
-def _action_type_id(key: ActionTypeKey) -> dict[str, str]:
-    return {"owner": key[0], "category": key[1], "provider": key[2], "version": key[3]}
+__all__ = ["ActionType", "Job", "JobStore", "action_type_key", "action_type_name", "default_context"]
 
 
 def _random(alphabet: str, size: int) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(size))
+
+
+@dataclass
+class IssuedCredentials:
+    """Temporary artifact credentials the endpoint issued to one job; the artifact front checks requests
+    against them."""
+
+    job_id: str
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    issued_at: float
+    expires_at: float
+
+    @classmethod
+    def new(cls, job_id: str, ttl_s: float) -> IssuedCredentials:
+        now = time.time()
+        return cls(
+            job_id=job_id,
+            access_key_id="ASIA" + _random(string.ascii_uppercase + string.digits, 16),
+            secret_access_key=_random(string.ascii_letters + string.digits + "/+", 40),
+            session_token=_random(string.ascii_letters + string.digits, 96),
+            issued_at=now,
+            expires_at=now + ttl_s,
+        )
+
+    @classmethod
+    def fixed(cls, job_id: str, shape: dict[str, str]) -> IssuedCredentials:
+        """Credentials a seed named: handed out as they are, and never expiring."""
+        return cls(job_id, shape["accessKeyId"], shape["secretAccessKey"], shape["sessionToken"], time.time(), math.inf)
+
+    def shape(self) -> dict[str, str]:
+        return {
+            "accessKeyId": self.access_key_id,
+            "secretAccessKey": self.secret_access_key,
+            "sessionToken": self.session_token,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """What the control API shows of them: times, never a value."""
+        return {
+            "issuedAt": _iso(self.issued_at),
+            "expiresAt": None if math.isinf(self.expires_at) else _iso(self.expires_at),
+            "expired": self.expired(),
+        }
+
+    def expired(self) -> bool:
+        return time.time() >= self.expires_at
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one set of artifact credentials may do in the local S3: read the job's artifacts, write its outputs."""
+
+    credentials: IssuedCredentials
+    readable: frozenset[Location]
+    writable: frozenset[Location]
 
 
 @dataclass
@@ -57,22 +130,34 @@ class Job:
     input_artifacts: list[dict[str, Any]] = field(default_factory=list)
     output_artifacts: list[dict[str, Any]] = field(default_factory=list)
     account_id: str = DEFAULT_ACCOUNT
+    encryption_key: dict[str, str] | None = None
     client_id: str | None = None
     client_token: str | None = None
     continuation_token: str | None = None
-    status: str = "Queued"
+    timeout_s: float = DEFAULT_ACTION_TIMEOUT_S
+    status: JobStatus = "Queued"
     nonce: str | None = None
+    preset_nonce: str | None = None  # the nonce the next dispatch hands out, when a seed named one
+    past_nonces: list[str] = field(default_factory=list)  # kept for issued_secrets(); never shown
+    fixed_credentials: IssuedCredentials | None = None
+    created_at: float = field(default_factory=time.time)
     dispatched_at: float = 0.0
     dispatches: int = 0
     acknowledgements: int = 0
-    credentials: dict[str, str] = field(default_factory=dict)
+    query_value: str | None = None  # the value of its type's queryable property, which polls match
+    credentials: list[IssuedCredentials] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)  # the output artifacts as found at success
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def record(self, event: str, **detail: Any) -> None:
         self.history.append({"at": round(time.time(), 3), "event": event, "status": self.status, **detail})
 
+    @property
+    def has_artifacts(self) -> bool:
+        return bool(self.input_artifacts or self.output_artifacts)
+
     def summary(self) -> dict[str, Any]:
-        """The job as the control API shows it: state and history, never the nonce or the token."""
+        """The job as the control API shows it: state, data and history, never a nonce, token or credential."""
         return {
             "jobId": self.id,
             "kind": self.kind,
@@ -83,39 +168,80 @@ class Job:
             "configuration": self.configuration,
             "clientId": self.client_id,
             "continuationToken": self.continuation_token,
+            "accountId": self.account_id,
+            "pipelineContext": self.pipeline_context,
+            "inputArtifacts": self.input_artifacts,
+            "outputArtifacts": self.output_artifacts,
+            "encryptionKey": self.encryption_key,
+            "timeoutSeconds": self.timeout_s,
+            "createdAt": _iso(self.created_at),
+            "credentials": [c.summary() for c in self.credentials],
+            "outputs": self.outputs,
             "history": list(self.history),
         }
 
-    def data(self) -> dict[str, Any]:
-        """JobData / ThirdPartyJobData, with fresh temporary artifact credentials as the service gives."""
+    def data(self, credentials: IssuedCredentials | None) -> dict[str, Any]:
+        """JobData / ThirdPartyJobData, with these artifact credentials."""
         data: dict[str, Any] = {
-            "actionTypeId": _action_type_id(self.action_type),
+            "actionTypeId": action_type_id(self.action_type),
             "actionConfiguration": {"configuration": dict(self.configuration)},
             "pipelineContext": self.pipeline_context,
             "inputArtifacts": self.input_artifacts,
             "outputArtifacts": self.output_artifacts,
         }
-        if self.credentials:  # issued at dispatch
-            data["artifactCredentials"] = self.credentials
+        if credentials is not None:
+            data["artifactCredentials"] = credentials.shape()
         if self.continuation_token is not None:
             data["continuationToken"] = self.continuation_token
+        if self.encryption_key is not None:
+            data["encryptionKey"] = self.encryption_key
         return data
+
+    def grant(self, credentials: IssuedCredentials) -> Grant:
+        outputs = frozenset(Location.of(a) for a in self.output_artifacts)
+        return Grant(credentials, frozenset(Location.of(a) for a in self.input_artifacts) | outputs, outputs)
 
 
 class JobStore:
     """All jobs and action types of one local endpoint. Every public method holds the one lock."""
 
-    def __init__(self, dispatch_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        dispatch_timeout_s: float = 60.0,
+        action_timeout_s: float = DEFAULT_ACTION_TIMEOUT_S,
+        credentials_ttl_s: float = DEFAULT_CREDENTIALS_TTL_S,
+        artifacts: ArtifactStore | None = None,
+    ) -> None:
         self.dispatch_timeout_s = dispatch_timeout_s
+        self.action_timeout_s = action_timeout_s
+        self.credentials_ttl_s = credentials_ttl_s
+        self.artifacts = artifacts
+        self.action_types = ActionTypes()
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
-        self._action_types: set[ActionTypeKey] = set()
+        # Queued jobs, oldest first, by (action type, kind, value of the type's queryable property).
+        self._queues: dict[tuple[ActionTypeKey, JobKind, str | None], dict[str, Job]] = {}
+        # The timeouts: heaps popped only when due. An entry whose job has moved on is skipped, told by the two
+        # indexes below without touching the job.
+        self._dispatched: list[tuple[float, int, str, int]] = []  # (dispatched at, seq, job id, dispatch number)
+        self._deadlines: list[tuple[float, int, str]] = []  # (times out at, seq, job id)
+        self._unacknowledged: dict[str, int] = {}  # Dispatched jobs: job id -> dispatch number
+        self._unfinished: set[str] = set()
+        self._seq = itertools.count()
+        self._credentials: dict[str, IssuedCredentials] = {}
 
     # -- control --------------------------------------------------------------------------------------
 
-    def add_action_type(self, action_type: str | dict[str, str]) -> None:
+    def add_action_type(self, action_type: str | dict[str, str], definition: dict[str, Any] | None = None) -> None:
+        """Make an action type known; with a definition (CreateCustomActionType's members, and timeoutSeconds),
+        declare it, replacing an earlier one: any owner, for partner types too."""
+        key = action_type_key(action_type)
         with self._lock:
-            self._action_types.add(action_type_key(action_type))
+            if definition is None:
+                self.action_types.implied(key)
+                return
+            self.action_types.define(definition_from(definition, key))
+            self._reindex(key)
 
     def create_job(
         self,
@@ -127,172 +253,372 @@ class JobStore:
         input_artifacts: list[dict[str, Any]] | None = None,
         output_artifacts: list[dict[str, Any]] | None = None,
         account_id: str = DEFAULT_ACCOUNT,
+        encryption_key: dict[str, str] | Literal["new"] | None = None,
+        artifact_credentials: dict[str, str] | None = None,
         client_id: str | None = None,
         client_token: str | None = None,
         continuation_token: str | None = None,
         job_id: str | None = None,
+        nonce: str | None = None,
         dispatched_nonce: str | None = None,
+        status: Literal["Created", "Queued"] = "Queued",
+        timeout_s: float | None = None,
     ) -> str:
-        """Queue a job; with `dispatched_nonce`, as if a poll had already handed it out with that nonce."""
+        """Seed a job, checked as CodePipeline's model and the action type's definition require before it exists.
+
+        Unset fields get a real job's: a pipeline context with its ARN and execution id, and one input and one
+        output artifact in the artifact store's bucket (uploaded to the local S3 when one is attached). Input
+        artifact entries may carry `files` (name -> text) or `path` for their content; `encryption_key="new"`
+        makes a KMS key. `nonce` is the one the first poll hands out; `dispatched_nonce` creates the job already
+        dispatched with that nonce; `status="Created"` holds it until `queue()`. Raises ValueError for a job
+        CodePipeline could not have."""
         key = action_type_key(action_type)
         kind = kind or ("thirdParty" if key[0] == "ThirdParty" else "custom")
-        if kind == "thirdParty" and not (client_id and client_token):
-            raise ValueError("a partner job needs a clientId and clientToken pair")
+        with self._lock:
+            declared = self.action_types.usable(key)
+        context = pipeline_context or default_context(key, account_id)
+        if encryption_key == "new":
+            encryption_key = {"id": self._require_artifacts("encryptionKey new").create_key(), "type": "KMS"}
         job = Job(
             id=job_id or str(uuid.uuid4()),
             kind=kind,
             action_type=key,
             configuration=dict(configuration or {}),
-            pipeline_context=pipeline_context or _default_context(key),
-            input_artifacts=list(input_artifacts or []),
-            output_artifacts=list(output_artifacts or []),
+            pipeline_context=context,
             account_id=account_id,
+            encryption_key=encryption_key,
             client_id=client_id,
             client_token=client_token,
             continuation_token=continuation_token,
+            timeout_s=float(timeout_s or declared.timeout_s or self.action_timeout_s),
+            status=status,
+            preset_nonce=nonce,
         )
+        uploads: list[tuple[Location, dict[str, Any]]] = []
+        job.input_artifacts = self._artifacts(declared, job, "input", input_artifacts, uploads)
+        job.output_artifacts = self._artifacts(declared, job, "output", output_artifacts, [])
+        if artifact_credentials is not None:
+            _refuse(shape_problems("AWSSessionCredentials", artifact_credentials, "artifactCredentials"))
+            job.fixed_credentials = IssuedCredentials.fixed(job.id, artifact_credentials)
+        _refuse(self._problems(job, declared, dispatched_nonce))
+        for location, source in uploads:  # only once the job is known to be one CodePipeline could have
+            self._require_artifacts("input artifact content").put(
+                location, zip_of(source), job.encryption_key["id"] if job.encryption_key else None
+            )
         with self._lock:
             if job.id in self._jobs:
                 raise ValueError(f"job {job.id} exists")
-            self._action_types.add(key)
-            self._jobs[job.id] = job
-            job.record("created")
-            if dispatched_nonce is not None:
-                self._dispatch(job, dispatched_nonce)
+            self._insert(job)
+            if dispatched_nonce is not None:  # as if a poll handed it out (its answer's credentials unseen)
+                self._dispatch(job, dispatched_nonce, None)
         return job.id
+
+    def queue(self, job_id: str) -> dict[str, Any]:
+        """Created -> Queued: the action's job is now there to poll."""
+        with self._lock:
+            self._advance()
+            job = self._control_job(job_id)
+            if job.status != "Created":
+                raise ValueError(f"job {job_id} is {job.status}, not Created")
+            self._enqueue(job)
+            job.record("queued")
+            return job.summary()
+
+    def time_out(self, job_id: str) -> dict[str, Any]:
+        """Time the job out now, as its action's timeout would."""
+        with self._lock:
+            self._advance()
+            job = self._control_job(job_id)
+            if job.status in FINISHED:
+                raise ValueError(f"job {job_id} is {job.status}: it can no longer time out")
+            self._time_out(job)
+            return job.summary()
+
+    def expire_credentials(self, job_id: str) -> dict[str, Any]:
+        """End every artifact credential issued to the job now: the next request with one is refused."""
+        with self._lock:
+            job = self._control_job(job_id)
+            now = time.time()
+            for issued in job.credentials:
+                issued.expires_at = min(issued.expires_at, now)
+            return job.summary()
 
     def jobs(self) -> list[dict[str, Any]]:
         with self._lock:
-            self._expire()
+            self._advance()
             return [job.summary() for job in self._jobs.values()]
 
     def job(self, job_id: str) -> dict[str, Any]:
         with self._lock:
-            self._expire()
-            return self._get(job_id, None).summary()
+            self._advance()
+            return self._control_job(job_id).summary()
+
+    def artifact(self, job_id: str, name: str) -> tuple[dict[str, Any], bytes | None]:
+        """A job's artifact by name: its entry, described as the local S3 has it, and its content if it exists."""
+        with self._lock:
+            job = self._control_job(job_id)
+            entry = next((a for a in job.input_artifacts + job.output_artifacts if a["name"] == name), None)
+        if entry is None:
+            raise KeyError(f"job {job_id} has no artifact {name}")
+        store = self._require_artifacts("reading artifacts")
+        location = Location.of(entry)
+        described = {"name": name, **store.describe(location)}
+        return described, store.read(location) if described["exists"] else None
+
+    def grant(self, access_key_id: str) -> Grant | None:
+        """What a request signed with these artifact credentials may reach, if the endpoint issued them."""
+        with self._lock:
+            issued = self._credentials.get(access_key_id)
+            return None if issued is None else self._jobs[issued.job_id].grant(issued)
+
+    def issued_secrets(self) -> list[str]:
+        """Every nonce, client token and artifact credential the endpoint has handed out or holds."""
+        with self._lock:
+            values: list[str] = [c.secret_access_key for c in self._credentials.values()]
+            values += [c.session_token for c in self._credentials.values()]
+            values += [c.access_key_id for c in self._credentials.values()]
+            for job in self._jobs.values():
+                values += [v for v in (job.nonce, job.preset_nonce, job.client_token, *job.past_nonces) if v]
+            return values
 
     def reset(self) -> None:
         with self._lock:
             self._jobs.clear()
-            self._action_types.clear()
+            self._queues.clear()
+            self._dispatched.clear()
+            self._deadlines.clear()
+            self._unacknowledged.clear()
+            self._unfinished.clear()
+            self._credentials.clear()
+            self.action_types.clear()
 
     # -- CodePipeline operations (parameters already checked against the model) ----------------------------
 
     def poll_for_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            jobs = self._poll(params, "custom")
-            return {"jobs": [{"id": j.id, "data": j.data(), "nonce": j.nonce, "accountId": j.account_id} for j in jobs]}
+            return self._poll(
+                params,
+                "custom",
+                "PollForJobs",
+                lambda job, nonce, issued: {
+                    "id": job.id,
+                    "data": job.data(issued),
+                    "nonce": nonce,
+                    "accountId": job.account_id,
+                },
+            )
 
     def poll_for_third_party_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            jobs = self._poll(params, "thirdParty")
-            return {"jobs": [{"clientId": j.client_id, "jobId": j.id} for j in jobs]}
+            return self._poll(
+                params,
+                "thirdParty",
+                "PollForThirdPartyJobs",
+                lambda job, *_: {"clientId": job.client_id, "jobId": job.id},
+            )
 
     def acknowledge_job(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
+            self._advance()
             job = self._get(params["jobId"], "custom")
             return {"status": self._acknowledge(job, params["nonce"])}
 
     def acknowledge_third_party_job(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
+            self._advance()
             job = self._partner_job(params)
             return {"status": self._acknowledge(job, params["nonce"])}
 
     def get_job_details(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
+            self._advance()
             job = self._get(params["jobId"], "custom")
-            return {"jobDetails": {"id": job.id, "data": job.data(), "accountId": job.account_id}}
+            issued = self._new_credentials(job) if job.status in ACTIVE else None
+            answer = {"jobDetails": {"id": job.id, "data": job.data(issued), "accountId": job.account_id}}
+            self._commit_answer("GetJobDetails", answer, job, issued)
+            return answer
 
     def get_third_party_job_details(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
+            self._advance()
             job = self._partner_job(params)
-            if job.status not in {"Dispatched", "InProgress"}:
+            if job.status not in ACTIVE:
                 raise ServiceError("InvalidJobException", f"The job {job.id} is {job.status}")
-            details: dict[str, Any] = {"id": job.id, "data": job.data()}
+            issued = self._new_credentials(job)
+            details: dict[str, Any] = {"id": job.id, "data": job.data(issued)}
             if job.status == "Dispatched":  # once claimed, the nonce is no one else's to have
                 details["nonce"] = job.nonce
-            return {"jobDetails": details}
+            answer = {"jobDetails": details}
+            self._commit_answer("GetThirdPartyJobDetails", answer, job, issued)
+            return answer
 
     def put_job_success_result(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            self._succeed(self._get(params["jobId"], "custom"), params)
-            return {}
+        return self._succeed(params, "custom")
+
+    def put_third_party_job_success_result(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._succeed(params, "thirdParty")
 
     def put_job_failure_result(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
+            self._advance()
             self._fail(self._get(params["jobId"], "custom"), params)
-            return {}
-
-    def put_third_party_job_success_result(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            job = self._partner_job(params)
-            self._succeed(job, params)
             return {}
 
     def put_third_party_job_failure_result(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            job = self._partner_job(params)
-            self._fail(job, params)
+            self._advance()
+            self._fail(self._partner_job(params), params)
             return {}
+
+    def create_custom_action_type(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            definition, answer = self.action_types.create_custom_action_type(params)
+            self._reindex(definition.key)
+            return answer
+
+    def delete_custom_action_type(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            return self.action_types.delete_custom_action_type(params)
+
+    def list_action_types(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            return self.action_types.list_action_types(params)
+
+    def get_action_type(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            return self.action_types.get_action_type(params, DEFAULT_ACCOUNT, self.action_timeout_s)
 
     # -- life cycle --------------------------------------------------------------------------------------
 
-    def _poll(self, params: dict[str, Any], kind: JobKind) -> list[Job]:
-        self._expire()
+    def _poll(
+        self,
+        params: dict[str, Any],
+        kind: JobKind,
+        operation_name: str,
+        entry: Callable[[Job, str, IssuedCredentials | None], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Dispatch up to maxBatchSize queued jobs, once the answer that hands them out is known to be valid."""
+        self._advance()
         key = action_type_key(params["actionTypeId"])
-        wanted_owner = "Custom" if kind == "custom" else "ThirdParty"
-        if key not in self._action_types or key[0] != wanted_owner:
+        declared = self.action_types.get(key)
+        if declared is None or key[0] != ("Custom" if kind == "custom" else "ThirdParty"):
             raise ServiceError("ActionTypeNotFoundException", f"Action type {action_type_name(key)} not found")
-        query = params.get("queryParam") or {}
-        limit = params.get("maxBatchSize", 1)
-        found = [
-            job
-            for job in self._jobs.values()
-            if job.action_type == key
-            and job.kind == kind
-            and job.status == "Queued"
-            and all(job.configuration.get(k) == v for k, v in query.items())
-        ][:limit]
-        for job in found:
-            self._dispatch(job, None)
-        return found
+        value = _query_value(declared, params.get("queryParam") or {})
+        queued = self._queues.get((key, kind, value), {})
+        chosen = list(itertools.islice(queued.values(), params.get("maxBatchSize", 1)))
+        # Partner jobs get their credentials from GetThirdPartyJobDetails, not from the poll.
+        plans = [
+            (job, self._new_nonce(job), self._new_credentials(job) if kind == "custom" else None) for job in chosen
+        ]
+        answer = {"jobs": [entry(job, nonce, issued) for job, nonce, issued in plans]}
+        check_response(operation(operation_name), answer)  # a job the model cannot carry stays queued
+        for job, nonce, issued in plans:
+            self._dispatch(job, nonce, issued)
+        return answer
 
-    def _dispatch(self, job: Job, nonce: str | None) -> None:
-        previous = job.nonce
-        while nonce is None or nonce == previous:
+    def _commit_answer(
+        self, operation_name: str, answer: dict[str, Any], job: Job, issued: IssuedCredentials | None
+    ) -> None:
+        check_response(operation(operation_name), answer)
+        if issued is not None:
+            self._issue(job, issued)
+
+    def _insert(self, job: Job) -> None:
+        self.action_types.implied(job.action_type)
+        self._jobs[job.id] = job
+        self._unfinished.add(job.id)
+        heapq.heappush(self._deadlines, (time.monotonic() + job.timeout_s, next(self._seq), job.id))
+        job.record("created")
+        if job.status == "Queued":
+            self._enqueue(job)
+
+    def _enqueue(self, job: Job) -> None:
+        self._unacknowledged.pop(job.id, None)
+        declared = self.action_types.get(job.action_type)
+        queryable = declared.queryable if declared is not None else None
+        job.query_value = job.configuration.get(queryable) if queryable else None
+        if job.nonce is not None:
+            job.past_nonces.append(job.nonce)
+        job.status = "Queued"
+        job.nonce = None
+        self._queues.setdefault((job.action_type, job.kind, job.query_value), {})[job.id] = job
+
+    def _dequeue(self, job: Job) -> None:
+        queue = self._queues.get((job.action_type, job.kind, job.query_value))
+        if queue is not None:
+            queue.pop(job.id, None)
+
+    def _reindex(self, key: ActionTypeKey) -> None:
+        """The type's queryable property may have changed: index its queued jobs by the new one's values."""
+        for queue_key in [k for k in self._queues if k[0] == key]:
+            for job in list(self._queues.pop(queue_key).values()):
+                self._enqueue(job)
+
+    def _new_nonce(self, job: Job) -> str:
+        nonce, job.preset_nonce = job.preset_nonce, None
+        while nonce is None or nonce == job.nonce:
             nonce = str(secrets.randbelow(10**12))
+        return nonce
+
+    def _new_credentials(self, job: Job) -> IssuedCredentials | None:
+        """Credentials for one answer: the seed's fixed ones, or fresh ones when the job has artifacts."""
+        if job.fixed_credentials is not None:
+            return job.fixed_credentials
+        return IssuedCredentials.new(job.id, self.credentials_ttl_s) if job.has_artifacts else None
+
+    def _issue(self, job: Job, issued: IssuedCredentials | None) -> None:
+        if issued is not None and issued.access_key_id not in self._credentials:
+            self._credentials[issued.access_key_id] = issued
+            job.credentials.append(issued)
+
+    def _dispatch(self, job: Job, nonce: str, issued: IssuedCredentials | None) -> None:
+        self._dequeue(job)
         job.nonce = nonce
         job.status = "Dispatched"
         job.dispatched_at = time.monotonic()
         job.dispatches += 1
-        job.credentials = {
-            "accessKeyId": "ASIA" + _random(string.ascii_uppercase + string.digits, 16),
-            "secretAccessKey": _random(string.ascii_letters + string.digits + "/+", 40),
-            "sessionToken": _random(string.ascii_letters + string.digits, 96),
-        }
+        self._unacknowledged[job.id] = job.dispatches
+        self._issue(job, issued)
+        heapq.heappush(self._dispatched, (job.dispatched_at, next(self._seq), job.id, job.dispatches))
         job.record("dispatched", dispatch=job.dispatches)
 
-    def _expire(self) -> None:
+    def _advance(self) -> None:
+        """Apply the timeouts that are due: each costs one heap pop, whatever the number of jobs."""
         now = time.monotonic()
-        for job in self._jobs.values():
-            if job.status == "Dispatched" and now - job.dispatched_at > self.dispatch_timeout_s:
-                job.status = "Queued"
-                job.nonce = None
+        while self._dispatched and now - self._dispatched[0][0] > self.dispatch_timeout_s:
+            _, _, job_id, number = heapq.heappop(self._dispatched)
+            if self._unacknowledged.get(job_id) == number:
+                job = self._jobs[job_id]
+                self._enqueue(job)
                 job.record("dispatch timed out")
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, _, job_id = heapq.heappop(self._deadlines)
+            if job_id in self._unfinished:
+                self._time_out(self._jobs[job_id])
+
+    def _finish(self, job: Job, status: JobStatus) -> None:
+        self._unacknowledged.pop(job.id, None)
+        self._unfinished.discard(job.id)
+        job.status = status
+
+    def _time_out(self, job: Job) -> None:
+        self._dequeue(job)
+        self._finish(job, "TimedOut")  # the nonce stays: acknowledging with it answers TimedOut
+        job.record("timed out", timeoutSeconds=job.timeout_s)
 
     def _acknowledge(self, job: Job, nonce: str) -> str:
-        self._expire()
-        if nonce != job.nonce:
+        if job.nonce is None or not secrets.compare_digest(nonce.encode(), job.nonce.encode()):
             job.record("acknowledge refused", error="InvalidNonceException")
             raise ServiceError("InvalidNonceException", f"The nonce for job {job.id} is not valid")
         if job.status == "Dispatched":
+            self._unacknowledged.pop(job.id, None)
             job.status = "InProgress"
             job.acknowledgements += 1
             job.record("acknowledged")
         # Acknowledging again with the nonce that claimed the job answers its status: a retry is harmless.
         return job.status
 
-    def _succeed(self, job: Job, params: dict[str, Any]) -> None:
+    def _succeed(self, params: dict[str, Any], kind: JobKind) -> dict[str, Any]:
         token = params.get("continuationToken")
         variables = params.get("outputVariables")
         if token is not None and variables:
@@ -306,40 +632,76 @@ class JobStore:
             raise ServiceError(
                 "OutputVariablesSizeExceededException", "Exceeded the total size limit for all variables"
             )
-        self._require_in_progress(job)
-        job.status = "Succeeded"
-        details = params.get("executionDetails") or {}
-        reported = {k: details[k] for k in ("summary", "percentComplete", "externalExecutionId") if k in details}
-        if variables:
-            reported["outputVariables"] = dict(variables)
-        if "currentRevision" in params:
-            reported["currentRevision"] = params["currentRevision"]
-        if token is None:
+        with self._lock:
+            self._advance()
+            job = self._get(params["jobId"], kind) if kind == "custom" else self._partner_job(params)
+            self._require_in_progress(job)
+            outputs = list(job.output_artifacts)
+        # A real pipeline's next stage reads the outputs: look for them (outside the lock: it is S3 I/O).
+        found = self._find_outputs(outputs, job.encryption_key) if token is None else []
+        with self._lock:
+            self._advance()
+            self._require_in_progress(job)
+            self._finish(job, "Succeeded")
+            details = params.get("executionDetails") or {}
+            reported = {k: details[k] for k in ("summary", "percentComplete", "externalExecutionId") if k in details}
+            if variables:
+                reported["outputVariables"] = dict(variables)
+            if "currentRevision" in params:
+                reported["currentRevision"] = params["currentRevision"]
+            if found:
+                job.outputs = found
+                reported["outputArtifacts"] = found
+                missing = [o["name"] for o in found if not o["exists"]]
+                if missing:
+                    reported["missingOutputArtifacts"] = missing
+            if token is not None:
+                reported["followUpJobId"] = self._follow_up(job, token)
             job.record("succeeded", **reported)
-            return
-        follow_up = self.create_job(
-            _action_type_id(job.action_type),
+            return {}
+
+    def _follow_up(self, job: Job, token: str) -> str:
+        """The job that continues this one: the same action execution and artifacts, a new id and timeout."""
+        follow_up = Job(
+            id=str(uuid.uuid4()),
             kind=job.kind,
+            action_type=job.action_type,
             configuration=job.configuration,
             pipeline_context=job.pipeline_context,
             input_artifacts=job.input_artifacts,
             output_artifacts=job.output_artifacts,
             account_id=job.account_id,
+            encryption_key=job.encryption_key,
             client_id=job.client_id,
             client_token=job.client_token,
             continuation_token=token,
+            timeout_s=job.timeout_s,
+            fixed_credentials=job.fixed_credentials,
         )
-        job.record("succeeded", followUpJobId=follow_up, **reported)
+        self._insert(follow_up)
+        return follow_up.id
+
+    def _find_outputs(self, outputs: list[dict[str, Any]], key: dict[str, str] | None) -> list[dict[str, Any]]:
+        if self.artifacts is None or not outputs:
+            return []
+        found = []
+        for artifact in outputs:
+            described = self.artifacts.describe(Location.of(artifact))
+            entry = {"name": artifact["name"], **artifact["location"]["s3Location"], **described}
+            if key is not None and described["exists"]:
+                entry["encryptedWithJobKey"] = described.get("kmsKeyId") == key["id"]
+            found.append(entry)
+        return found
 
     def _fail(self, job: Job, params: dict[str, Any]) -> None:
         self._require_in_progress(job)
-        job.status = "Failed"
+        self._finish(job, "Failed")
         details = params["failureDetails"]
         job.record("failed", failureType=details["type"], failureMessage=details["message"])
 
     def _require_in_progress(self, job: Job) -> None:
-        self._expire()
         if job.status != "InProgress":
+            job.record("result refused", error="InvalidJobStateException")
             raise ServiceError("InvalidJobStateException", f"The job {job.id} is {job.status}, not InProgress")
 
     def _get(self, job_id: str, kind: JobKind | None) -> Job:
@@ -348,22 +710,141 @@ class JobStore:
             raise ServiceError("JobNotFoundException", f"The job {job_id} was not found")
         return job
 
+    def _control_job(self, job_id: str) -> Job:
+        try:
+            return self._get(job_id, None)
+        except ServiceError:
+            raise KeyError(f"no job {job_id}") from None
+
     def _partner_job(self, params: dict[str, Any]) -> Job:
         """The partner job a call names, once its clientToken is checked."""
         job = self._get(params["jobId"], "thirdParty")
-        self._check_token(job, params["clientToken"])
-        return job
-
-    @staticmethod
-    def _check_token(job: Job, token: str) -> None:
-        if not secrets.compare_digest(token.encode(), (job.client_token or "").encode()):
+        if not secrets.compare_digest(params["clientToken"].encode(), (job.client_token or "").encode()):
             job.record("client token refused", error="InvalidClientTokenException")
             raise ServiceError("InvalidClientTokenException", f"The client token for job {job.id} is not valid")
+        return job
+
+    # -- seeding ----------------------------------------------------------------------------------------
+
+    def _require_artifacts(self, what: str) -> ArtifactStore:
+        if self.artifacts is None:
+            raise ValueError(f"{what} needs a local S3: start the endpoint with one (aws_url, or serve --aws-url)")
+        return self.artifacts
+
+    def _artifacts(
+        self,
+        declared: ActionType,
+        job: Job,
+        kind: Literal["input", "output"],
+        given: list[dict[str, Any]] | None,
+        uploads: list[tuple[Location, dict[str, Any]]],
+    ) -> list[dict[str, Any]]:
+        """The job's artifacts of one kind: the seed's (each without a location gets one in the artifact
+        bucket), or the type's default count. Input content goes to `uploads` when there is a local S3."""
+        if given is None:
+            count = declared.default_artifact_count(kind)
+            base = DEFAULT_ARTIFACT_NAMES[kind]
+            given = [{"name": base if n == 0 else f"{base}{n + 1}"} for n in range(count)]
+        if not isinstance(given, list) or not all(isinstance(a, dict) for a in given):
+            raise ValueError(f"{kind}Artifacts is a list of artifacts")
+        artifacts = []
+        pipeline = str(job.pipeline_context.get("pipelineName") or DEFAULT_PIPELINE)
+        region = self.artifacts.region if self.artifacts else DEFAULT_REGION
+        for entry in given:
+            artifact = {k: v for k, v in entry.items() if k not in _CONTENT_FIELDS}
+            if kind == "output" and any(f in entry for f in _CONTENT_FIELDS):
+                raise ValueError("an output artifact has no content to seed: the worker writes it")
+            if "location" not in artifact:
+                name = str(artifact.get("name", ""))
+                location = Location(artifact_bucket(region, job.account_id), artifact_key(pipeline, name))
+                artifact["location"] = {
+                    "type": "S3",
+                    "s3Location": {"bucketName": location.bucket, "objectKey": location.key},
+                }
+                if kind == "input" and (self.artifacts is not None or any(f in entry for f in _CONTENT_FIELDS)):
+                    uploads.append((location, entry))
+            elif any(f in entry for f in _CONTENT_FIELDS):
+                uploads.append((Location.of(artifact), entry))
+            artifacts.append(artifact)
+        return artifacts
+
+    def _problems(self, job: Job, declared: ActionType, dispatched_nonce: str | None) -> list[str]:
+        """Everything that keeps this job from being one CodePipeline could hand out, in the model's words."""
+        placeholder = IssuedCredentials.new(job.id, 0) if job.has_artifacts else None
+        data = job.data(job.fixed_credentials or placeholder)
+        owner_kind = {"Custom": "custom", "ThirdParty": "thirdParty"}.get(job.action_type[0])
+        if job.kind != owner_kind:
+            return [
+                f"action type {action_type_name(job.action_type)} has no {job.kind} jobs: Custom types have custom "
+                "jobs, ThirdParty types thirdParty (partner) jobs, and AWS types none a worker could take"
+            ]
+        problems = []
+        if job.kind == "custom":
+            if job.client_id or job.client_token:
+                problems.append("a custom job has no clientId or clientToken")
+            problems += shape_problems("Job", {"id": job.id, "data": data, "nonce": "1", "accountId": job.account_id})
+        else:
+            if not (job.client_id and job.client_token):
+                problems.append("a partner job needs a clientId and clientToken pair")
+            details = {"id": job.id, "data": data, "nonce": "1"}
+            problems += shape_problems("ThirdPartyJobDetails", details)
+            problems += shape_problems("ThirdPartyJob", {"clientId": job.client_id, "jobId": job.id})
+            if job.client_token:
+                problems += shape_problems("ClientToken", job.client_token, "clientToken")
+        for name, value in (("nonce", job.preset_nonce), ("dispatchedNonce", dispatched_nonce)):
+            if value is not None:
+                problems += shape_problems("Nonce", value, name)
+        if job.status not in {"Created", "Queued"} or (dispatched_nonce is not None and job.status != "Queued"):
+            problems.append("a job is seeded Created, Queued, or dispatched with dispatchedNonce")
+        if job.timeout_s <= 0:
+            problems.append("timeoutSeconds must be positive")
+        problems += declared.configuration_problems(job.configuration)
+        problems += declared.artifact_problems(len(job.input_artifacts), len(job.output_artifacts))
+        return problems
 
 
-def _default_context(key: ActionTypeKey) -> dict[str, Any]:
+def _query_value(declared: ActionType, query: dict[str, str]) -> str | None:
+    """The queryable property's value a poll asks for, as the API reference requires queryParam to name it."""
+    queryable = declared.queryable
+    if queryable is None:
+        if query:
+            raise ServiceError(
+                "ValidationException",
+                f"Action type {declared.name} has no queryable configuration property: queryParam must be empty",
+            )
+        return None
+    if list(query) != [queryable]:
+        raise ServiceError(
+            "ValidationException",
+            f"queryParam must name the queryable configuration property {queryable!r} of action type {declared.name}",
+        )
+    return query[queryable]
+
+
+def default_context(
+    key: ActionTypeKey,
+    account_id: str = DEFAULT_ACCOUNT,
+    *,
+    pipeline_name: str | None = None,
+    stage: str | None = None,
+    action: str | None = None,
+) -> dict[str, Any]:
+    """A real job's pipeline context: names, the pipeline's ARN, a fresh execution id and action execution id."""
+    pipeline = pipeline_name or DEFAULT_PIPELINE
     return {
-        "pipelineName": "local-pipeline",
-        "stage": {"name": key[1]},
-        "action": {"name": f"{key[2]}Action", "actionExecutionId": str(uuid.uuid4())},
+        "pipelineName": pipeline,
+        "stage": {"name": stage or key[1]},
+        "action": {"name": action or f"{key[2]}Action", "actionExecutionId": str(uuid.uuid4())},
+        "pipelineArn": f"arn:aws:codepipeline:{DEFAULT_REGION}:{account_id}:{pipeline}",
+        "pipelineExecutionId": str(uuid.uuid4()),
     }
+
+
+def _refuse(problems: Iterable[str]) -> None:
+    listed = list(problems)
+    if listed:
+        raise ValueError("; ".join(listed))
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

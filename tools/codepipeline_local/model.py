@@ -15,7 +15,6 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import botocore.session
-from botocore.model import OperationNotFoundError
 
 if TYPE_CHECKING:
     from botocore.model import OperationModel, ServiceModel, Shape
@@ -45,11 +44,8 @@ class _Problems:
 
 
 def operation(name: str) -> OperationModel:
-    try:
-        return service_model().operation_model(name)
-    except OperationNotFoundError:
-        error = ServiceError("UnknownOperationException", f"Unknown operation {name}")
-    raise error
+    """An operation of the service's model (the server answers names the model lacks before asking)."""
+    return service_model().operation_model(name)
 
 
 def check_request(op: OperationModel, params: Any) -> None:
@@ -67,6 +63,14 @@ def check_request(op: OperationModel, params: Any) -> None:
         raise ServiceError(
             "ValidationException", f"{count} validation {noun} detected: " + "; ".join(problems.constraint)
         )
+
+
+def shape_problems(shape_name: str, value: Any, path: str = "") -> list[str]:
+    """What the service could not answer about this value as the named output shape: every problem, with the
+    model's messages. Used on what the control API is given (seeded jobs, action types) before it is kept."""
+    problems = _Problems([], [])
+    _walk(service_model().shape_for(shape_name), value, path, problems, output=True)
+    return problems.serialization + problems.constraint
 
 
 def check_response(op: OperationModel, body: dict[str, Any]) -> dict[str, Any]:
@@ -163,7 +167,7 @@ _CHECKS: dict[str, _Check] = {
     "long": _number,
     "boolean": _scalar(bool, "boolean"),
     "timestamp": _scalar((int, float), "timestamp"),
-    "blob": _scalar(str, "base64 string"),
+    "blob": _scalar((str, bytes), "blob"),
 }
 
 

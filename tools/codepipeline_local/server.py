@@ -1,13 +1,15 @@
-"""A local CodePipeline endpoint for the job-worker operations, on 127.0.0.1, that the real SDK talks to.
+"""A local CodePipeline endpoint for the job-worker and action-type operations, on 127.0.0.1, that any SDK
+talks to.
 
-Wire protocol as the service speaks it: `POST /` with `X-Amz-Target: CodePipeline_20150709.<Operation>` and an
-`application/x-amz-json-1.1` body; errors are HTTP 400 with `{"__type": "<Code>", "message": "..."}`. Requests
-are checked against botocore's model of the service (see `model`), so what the service would reject is
-rejected. Paths under `/_control/` create jobs, show them and set faults, for tests and demos.
+Both wire protocols botocore's model lists (see `wire`): awsJson1_1 (`POST /` with `X-Amz-Target`) and Smithy RPC
+v2 CBOR. Requests are checked against botocore's model of the service (see `model`), so what the service would
+reject is rejected; the other operations of the service answer 501, not implemented here. Paths under
+`/_control/` seed jobs and action types, show them, time jobs out and set faults, for tests and demos.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import threading
@@ -15,20 +17,31 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 from botocore import xform_name
 
-from .jobs import JobStore
-from .model import TARGET_PREFIX, ServiceError, check_request, check_response, operation
+from .artifacts import ArtifactStore
+from .jobs import DEFAULT_ACTION_TIMEOUT_S, DEFAULT_CREDENTIALS_TTL_S, JobStore
+from .model import ServiceError, check_request, check_response, operation, service_model
+from .s3front import ArtifactFront
+from .wire import (
+    AWS_JSON,
+    HttpError,
+    LoopbackServer,
+    Protocol,
+    QuietHandler,
+    operation_name,
+    protocol_for,
+    read_body,
+    renamed,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-JSON_1_1 = "application/x-amz-json-1.1"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-OPERATIONS = frozenset(
+JOB_OPERATIONS = frozenset(
     {
         "PollForJobs",
         "AcknowledgeJob",
@@ -42,6 +55,10 @@ OPERATIONS = frozenset(
         "PutThirdPartyJobFailureResult",
     }
 )
+ACTION_TYPE_OPERATIONS = frozenset(
+    {"CreateCustomActionType", "DeleteCustomActionType", "ListActionTypes", "GetActionType"}
+)
+OPERATIONS = JOB_OPERATIONS | ACTION_TYPE_OPERATIONS
 Fault = Literal["throttle", "http500", "drop", "hang"]
 
 
@@ -68,7 +85,7 @@ class Faults:
             raise ValueError("latency cannot be negative")
         if self.hang_after is not None and self.hang_after < 0:
             raise ValueError("hang_after cannot be negative")
-        unknown = set(self.operations) - OPERATIONS
+        unknown = set(self.operations) - set(service_model().operation_names)
         if unknown:
             raise ValueError(f"unknown operations: {', '.join(sorted(unknown))}")
 
@@ -84,10 +101,7 @@ class Faults:
             "operations": "operations",
             "seed": "seed",
         }
-        unknown = set(body) - set(names)
-        if unknown:
-            raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
-        values = {names[k]: v for k, v in body.items()}
+        values = renamed(body, names, "fault settings")
         if "operations" in values:
             values["operations"] = tuple(values["operations"])
         return cls(**values)
@@ -118,42 +132,56 @@ class Stats:
         return {"calls": dict(self.calls), "faults": dict(self.faults), "errors": dict(self.errors)}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
+class _Server(LoopbackServer):
     def __init__(self, address: tuple[str, int], endpoint: LocalCodePipeline) -> None:
         super().__init__(address, _Handler)
         self.endpoint = endpoint
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body leave in two writes: with Nagle on, the body waits for the client's delayed ACK (~40 ms).
-    disable_nagle_algorithm = True
+class _Handler(QuietHandler):
+    default_request_version = "HTTP/1.1"  # a malformed request line is answered with a status line and headers
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the endpoint's record is its jobs' history and its stats."""
+    def do_GET(self) -> None:  # noqa: N802 - http.server calls it by this name
+        if self.path.startswith("/_control/"):
+            self._control("GET", b"")
+        else:
+            self._method_not_allowed()
 
-    def do_GET(self) -> None:
-        self._control("GET", None)
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+    def do_POST(self) -> None:  # noqa: N802 - http.server calls it by this name
+        try:
+            body = read_body(self.headers, self.rfile)
+        except HttpError as error:
+            self.close_connection = True  # where this request ends is unknown: no next one can be read
+            self._reply(error.status, {"__type": "BadRequest", "message": error.message})
+            return
         if self.path.startswith("/_control/"):
             self._control("POST", body)
         else:
             self._service(body)
 
+    def _method_not_allowed(self) -> None:
+        self.close_connection = True
+        self._reply(
+            405,
+            {"__type": "MethodNotAllowed", "message": f"{self.command} is not allowed: CodePipeline's API is POST"},
+            {"Allow": "POST"},
+        )
+
+    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _method_not_allowed  # noqa: N815 - http.server's names
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What http.server answers itself (a malformed request line, headers too long...): JSON, with a
+        request id, like every other answer."""
+        self.close_connection = True
+        self._reply(code, {"__type": "BadRequest", "message": message or explain or "bad request"})
+
     def _service(self, body: bytes) -> None:
         endpoint = self.server.endpoint
-        target = self.headers.get("X-Amz-Target", "")
-        name = target.removeprefix(TARGET_PREFIX) if target.startswith(TARGET_PREFIX) else ""
+        protocol = protocol_for(self.path)
         try:
-            if self.path != "/" or name not in OPERATIONS:
-                raise ServiceError("UnknownOperationException", f"Unknown operation {target or '(no X-Amz-Target)'}")
+            name = operation_name(protocol, self.path, self.headers)
+            handler = endpoint.handler(name)
             endpoint.stats_count("calls", name)
             fault = endpoint.fault_for(name)
             if fault == "hang":
@@ -166,35 +194,51 @@ class _Handler(BaseHTTPRequestHandler):
             if fault == "http500":
                 raise ServiceError("InternalFailure", "The request processing has failed", status=500)
             op = operation(name)
-            try:
-                params = json.loads(body or b"{}")
-            except ValueError:
-                params = None
+            params = protocol.decode(body)
             check_request(op, params)
-            answer = getattr(endpoint.store, xform_name(name))(params)
-            self._reply(200, check_response(op, answer))
+            answer = check_response(op, handler(params))
+            self._reply(200, answer if op.output_shape is not None else None, protocol=protocol)
         except ServiceError as error:
             endpoint.stats_count("errors", error.code)
-            self._reply(error.status, {"__type": error.code, "message": error.message})
+            self._reply(error.status, protocol.error(error), protocol=protocol)
         except Exception as error:  # noqa: BLE001 - an endpoint bug answers 500, as a service fault would
             endpoint.stats_count("errors", "InternalFailure")
-            self._reply(500, {"__type": "InternalFailure", "message": f"{type(error).__name__}: {error}"})
+            failure = ServiceError("InternalFailure", f"{type(error).__name__}: {error}", status=500)
+            self._reply(500, protocol.error(failure), protocol=protocol)
 
-    def _control(self, method: str, body: bytes | None) -> None:
+    def _control(self, method: str, body: bytes) -> None:
         try:
             request = json.loads(body) if body else {}
-            self._reply(200, self.server.endpoint.control(method, self.path, request))
+            if not isinstance(request, dict):
+                raise TypeError("a control request is a JSON object")
+            answer = self.server.endpoint.control(method, self.path, request)
         except (ValueError, KeyError, TypeError) as error:
-            self._reply(400, {"__type": "ControlError", "message": str(error)})
+            message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+            self._reply(400, {"__type": "ControlError", "message": str(message)})
+            return
+        if isinstance(answer, bytes):
+            self._reply(200, answer, {"Content-Type": "application/zip"})
+        else:
+            self._reply(200, answer)
 
-    def _reply(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
+    def _reply(
+        self,
+        status: int,
+        body: dict[str, Any] | bytes | None,
+        headers: dict[str, str] | None = None,
+        protocol: Protocol = AWS_JSON,
+    ) -> None:
+        data = body if isinstance(body, bytes) else protocol.encode(body)
         self.send_response(status)
-        self.send_header("Content-Type", JSON_1_1)
+        for name, value in {"Content-Type": protocol.content_type, **protocol.headers(), **(headers or {})}.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
 
 class LocalCodePipeline:
@@ -203,12 +247,27 @@ class LocalCodePipeline:
     >>> with LocalCodePipeline() as endpoint:  # doctest: +SKIP
     ...     endpoint.store.create_job("Custom/Build/MyTool/1", configuration={"ProjectName": "demo"})
     ...     client = boto3.client("codepipeline", endpoint_url=endpoint.url)
+
+    With `aws_url`, a local S3 and KMS (moto's server): jobs' input artifacts are uploaded there, `encryptionKey`
+    can be a new KMS key, outputs are looked for on success, and `artifact_url` is the artifact front workers
+    reach S3 through with the job's credentials.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, dispatch_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        dispatch_timeout_s: float = 60.0,
+        *,
+        action_timeout_s: float = DEFAULT_ACTION_TIMEOUT_S,
+        credentials_ttl_s: float = DEFAULT_CREDENTIALS_TTL_S,
+        aws_url: str | None = None,
+    ) -> None:
         if host not in LOOPBACK:
             raise ValueError("the local endpoint listens on the loopback interface only")
-        self.store = JobStore(dispatch_timeout_s)
+        artifacts = ArtifactStore(aws_url) if aws_url else None
+        self.store = JobStore(dispatch_timeout_s, action_timeout_s, credentials_ttl_s, artifacts)
+        self._front = ArtifactFront(aws_url, self.store.grant) if aws_url else None
         self._faults = Faults()
         self._random = random.Random()  # noqa: S311 - fault injection, not cryptography
         self._calls_since_faults = 0
@@ -223,7 +282,28 @@ class LocalCodePipeline:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    @property
+    def artifact_url(self) -> str | None:
+        """S3 for workers (AWS_ENDPOINT_URL_S3): the artifact front, when the endpoint has a local S3."""
+        return self._front.url if self._front is not None else None
+
+    def handler(self, name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """The store's method for an operation; ServiceError for one the endpoint does not serve."""
+        if name in OPERATIONS:
+            method: Callable[[dict[str, Any]], dict[str, Any]] = getattr(self.store, xform_name(name))
+            return method
+        if name in service_model().operation_names:  # as LocalStack answers what it lacks
+            raise ServiceError(
+                "InternalFailure",
+                f"API action '{name}' for service 'codepipeline' is not implemented by the local endpoint: it "
+                "serves the job and action-type operations",
+                status=501,
+            )
+        raise ServiceError("UnknownOperationException", f"Unknown operation {name}")
+
     def start(self) -> Self:
+        if self._front is not None:
+            self._front.start()
         # A short poll interval: stop() returns within it, which keeps test teardown quick.
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="codepipeline-local", daemon=True
@@ -232,14 +312,22 @@ class LocalCodePipeline:
         return self
 
     def serve_forever(self) -> None:
-        self._server.serve_forever()
+        if self._front is not None:
+            self._front.start()
+        try:
+            self._server.serve_forever()
+        finally:
+            if self._front is not None:
+                self._front.stop()
 
     def stop(self) -> None:
         self._released.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
+        if self._thread is not None:  # shutdown() waits for serve_forever(): only once it was started
+            self._server.shutdown()
             self._thread.join()
+        self._server.server_close()
+        if self._front is not None:
+            self._front.stop()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -304,8 +392,9 @@ class LocalCodePipeline:
     def control(self, method: str, path: str, request: dict[str, Any]) -> dict[str, Any]:
         """The `/_control/` HTTP API; `ControlClient` is its Python client."""
         route = path.removeprefix("/_control/").rstrip("/")
-        if method == "GET" and route.startswith("jobs/"):
-            return self.store.job(route.removeprefix("jobs/"))
+        parts = route.split("/")
+        if parts[0] == "jobs" and len(parts) > 1:
+            return self._job_route(method, parts[1], parts[2:])
         routes: dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any]]] = {
             ("GET", "jobs"): lambda _: {"jobs": self.store.jobs()},
             ("POST", "jobs"): lambda r: {"jobIds": [self.store.create_job(**kw) for kw in _job_requests(r)]},
@@ -313,12 +402,29 @@ class LocalCodePipeline:
             ("POST", "faults"): self._set_faults,
             ("GET", "faults"): lambda _: self._faults.to_json(),
             ("GET", "stats"): lambda _: self.stats(),
+            ("GET", "settings"): lambda _: self._settings({}),
             ("POST", "settings"): self._settings,
             ("POST", "reset"): self._reset,
         }
         if (method, route) not in routes:
             raise KeyError(f"no control route {method} {path}")
         return routes[method, route](request)
+
+    def _job_route(self, method: str, job_id: str, rest: list[str]) -> dict[str, Any]:
+        """GET jobs/<id>, GET jobs/<id>/artifacts/<name>, POST jobs/<id>/{queue,time-out,expire-credentials}."""
+        if method == "GET" and not rest:
+            return self.store.job(job_id)
+        if method == "GET" and len(rest) == 2 and rest[0] == "artifacts":
+            described, content = self.store.artifact(job_id, rest[1])
+            return {**described, "content": base64.b64encode(content).decode() if content is not None else None}
+        actions = {
+            "queue": self.store.queue,
+            "time-out": self.store.time_out,
+            "expire-credentials": self.store.expire_credentials,
+        }
+        if method == "POST" and len(rest) == 1 and rest[0] in actions:
+            return actions[rest[0]](job_id)
+        raise KeyError(f"no control route {method} /_control/jobs/{job_id}/{'/'.join(rest)}")
 
     def reset(self) -> None:
         """Forget every job, action type, fault and count."""
@@ -328,7 +434,8 @@ class LocalCodePipeline:
             self._stats = Stats()
 
     def _add_action_type(self, request: dict[str, Any]) -> dict[str, Any]:
-        self.store.add_action_type(request["actionType"])
+        definition = {k: v for k, v in request.items() if k != "actionType"}
+        self.store.add_action_type(request["actionType"], definition or None)
         return {}
 
     def _set_faults(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -340,8 +447,19 @@ class LocalCodePipeline:
         return {}
 
     def _settings(self, request: dict[str, Any]) -> dict[str, Any]:
-        self.store.dispatch_timeout_s = float(request["dispatchTimeoutSeconds"])
-        return {"dispatchTimeoutSeconds": self.store.dispatch_timeout_s}
+        """The store's timeouts: any of dispatchTimeoutSeconds, actionTimeoutSeconds (for jobs created from
+        now on), credentialsTtlSeconds (for credentials issued from now on)."""
+        names = {
+            "dispatchTimeoutSeconds": "dispatch_timeout_s",
+            "actionTimeoutSeconds": "action_timeout_s",
+            "credentialsTtlSeconds": "credentials_ttl_s",
+        }
+        values = {name: float(value) for name, value in renamed(request, names, "settings").items()}
+        if any(v < 0 for v in values.values()):
+            raise ValueError("a timeout cannot be negative")
+        for attribute, value in values.items():
+            setattr(self.store, attribute, value)
+        return {name: getattr(self.store, attribute) for name, attribute in names.items()}
 
 
 _JOB_FIELDS = {
@@ -352,11 +470,16 @@ _JOB_FIELDS = {
     "inputArtifacts": "input_artifacts",
     "outputArtifacts": "output_artifacts",
     "accountId": "account_id",
+    "encryptionKey": "encryption_key",
+    "artifactCredentials": "artifact_credentials",
     "clientId": "client_id",
     "clientToken": "client_token",
     "continuationToken": "continuation_token",
     "jobId": "job_id",
+    "nonce": "nonce",
     "dispatchedNonce": "dispatched_nonce",
+    "status": "status",
+    "timeoutSeconds": "timeout_s",
 }
 
 
