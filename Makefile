@@ -12,17 +12,20 @@ SAM_VENV := .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# The AWS SDK for JavaScript v3, the second SDK the endpoint's tests drive, pinned by its lock file.
+JS_SDK := tests/endpoint/js
+JS_STAMP := $(JS_SDK)/node_modules/.installed
 EVENT ?= events/custom-job.json
 
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv test lint typecheck unit property fuzz integration template build bench bench-artifacts run invoke endpoint clean
+.PHONY: help venv js-sdk test lint typecheck unit property fuzz integration template build bench bench-artifacts run invoke endpoint clean
 
 help:
 	@echo "make test   lint, type-check and run the tests with coverage (what CI runs)"
 	@echo "make run    run the worker against the embedded local CodePipeline endpoint"
 	@echo "make invoke EVENT=events/<file>.json [FUNCTION=WorkFunction]   sam build, then run the built function(s) without Docker"
-	@echo "make endpoint  run the local CodePipeline endpoint alone, on port 4599"
+	@echo "make endpoint  run the local CodePipeline endpoint alone, on port 4599, with moto's S3 and KMS for artifacts"
 	@echo "make fuzz   the long property-based run (50,000 examples per property)"
 	@echo "make build  sam build plus compiled bytecode: the artifact to sam deploy"
 	@echo "make bench  cold start, per-event time, batch throughput and memory against a plain boto3 worker [UPDATE_DOCS=1]"
@@ -36,6 +39,14 @@ $(STAMP): pyproject.toml src/requirements.txt
 	touch $@
 
 venv: $(STAMP)
+
+# npm ci installs exactly what the lock file says; once installed, nothing is fetched again (offline is fine).
+$(JS_STAMP): $(JS_SDK)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20 or later (the endpoint is tested with the JS SDK)"; exit 1; }
+	cd $(JS_SDK) && npm ci --no-audit --no-fund --prefer-offline --loglevel=error
+	touch $@
+
+js-sdk: $(JS_STAMP)
 
 $(SAM_STAMP):
 	@test -n "$(PYTHON)" || { echo "python3.13 not found: install Python 3.13 (the Lambda runtime)"; exit 1; }
@@ -60,7 +71,7 @@ typecheck: $(STAMP)
 
 # Unit and endpoint tests carry the coverage gate. The integration tests run without coverage tracing: it
 # slows the in-process endpoint and workers tenfold, and they measure races and deadlines.
-unit: $(STAMP)
+unit: $(STAMP) $(JS_STAMP)
 	$(BIN)/pytest tests/unit tests/endpoint --cov --cov-report=term
 
 integration: $(STAMP)
@@ -105,7 +116,7 @@ run: $(STAMP)
 	$(BIN)/python tools/run_local.py
 
 endpoint: $(STAMP)
-	$(BIN)/python -m codepipeline_local serve --port 4599
+	$(BIN)/python -m codepipeline_local serve --port 4599 --moto
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam build .hypothesis .mypy_cache .pytest_cache .ruff_cache .coverage
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(JS_SDK)/node_modules .aws-sam build .hypothesis .mypy_cache .pytest_cache .ruff_cache .coverage
