@@ -13,11 +13,11 @@ the value of the type's queryable property, and the two timeouts are heaps that 
 
 from __future__ import annotations
 
+import base64
 import heapq
 import itertools
 import math
 import secrets
-import string
 import threading
 import time
 import uuid
@@ -59,10 +59,6 @@ _CONTENT_FIELDS = ("files", "path")
 __all__ = ["ActionType", "Job", "JobStore", "action_type_key", "action_type_name", "default_context"]
 
 
-def _random(alphabet: str, size: int) -> str:
-    return "".join(secrets.choice(alphabet) for _ in range(size))
-
-
 @dataclass
 class IssuedCredentials:
     """Temporary artifact credentials the endpoint issued to one job; the artifact front checks requests
@@ -80,9 +76,10 @@ class IssuedCredentials:
         now = time.time()
         return cls(
             job_id=job_id,
-            access_key_id="ASIA" + _random(string.ascii_uppercase + string.digits, 16),
-            secret_access_key=_random(string.ascii_letters + string.digits + "/+", 40),
-            session_token=_random(string.ascii_letters + string.digits, 96),
+            # The shapes of STS's: ASIA and 16 upper-case letters or digits, 40 base64 characters, a base64 token.
+            access_key_id="ASIA" + base64.b32encode(secrets.token_bytes(10)).decode(),
+            secret_access_key=base64.b64encode(secrets.token_bytes(30)).decode(),
+            session_token=base64.b64encode(secrets.token_bytes(72)).decode(),
             issued_at=now,
             expires_at=now + ttl_s,
         )
