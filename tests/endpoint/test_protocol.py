@@ -428,3 +428,9 @@ def test_five_hundred_connections_at_once_are_held_and_answered() -> None:
         for client in clients:
             client.close()
         endpoint.stop()
+
+
+def test_an_endpoint_never_started_stops_at_once() -> None:
+    endpoint = LocalCodePipeline(aws_url="http://127.0.0.1:1")  # its artifact front is never started either
+    endpoint.stop()
+    assert endpoint.artifact_url is not None

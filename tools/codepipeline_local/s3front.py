@@ -128,10 +128,10 @@ class ArtifactFront:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread.is_alive():
+        if self._thread.is_alive():  # shutdown() waits for serve_forever(): only once it was started
+            self._server.shutdown()
             self._thread.join()
+        self._server.server_close()
 
 
 class _FrontServer(LoopbackServer):
