@@ -13,190 +13,50 @@ the value of the type's queryable property, and the two timeouts are heaps that 
 
 from __future__ import annotations
 
-import base64
 import heapq
 import itertools
-import math
 import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from .action_types import (
-    ActionType,
-    ActionTypeKey,
-    ActionTypes,
-    action_type_id,
-    action_type_key,
-    action_type_name,
-    definition_from,
+from . import seeding
+from .action_types import ActionType, ActionTypeKey, ActionTypes, action_type_key, action_type_name, definition_from
+from .artifacts import Location, zip_of
+from .job import (
+    ACTIVE,
+    DEFAULT_ACCOUNT,
+    DEFAULT_ACTION_TIMEOUT_S,
+    DEFAULT_CREDENTIALS_TTL_S,
+    FINISHED,
+    Grant,
+    IssuedCredentials,
+    Job,
+    JobKind,
+    JobStatus,
 )
-from .artifacts import ArtifactStore, Location, artifact_bucket, artifact_key, zip_of
 from .model import ServiceError, check_response, operation, shape_problems
+from .seeding import default_context
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
 
-JobKind = Literal["custom", "thirdParty"]
-JobStatus = Literal["Created", "Queued", "Dispatched", "InProgress", "TimedOut", "Succeeded", "Failed"]
-ACTIVE = frozenset({"Dispatched", "InProgress"})
-FINISHED = frozenset({"Succeeded", "Failed", "TimedOut"})
-DEFAULT_ACCOUNT = "123456789012"
-DEFAULT_REGION = "us-east-1"
-DEFAULT_PIPELINE = "local-pipeline"
-# The user guide's default timeout for actions other than the AWS ones that set their own: one hour.
-DEFAULT_ACTION_TIMEOUT_S = 3600.0
-# How long artifact credentials stay valid once issued (STS's default session length).
-DEFAULT_CREDENTIALS_TTL_S = 3600.0
+    from .artifacts import ArtifactStore
+
 # CodePipeline's quota on the output variables of one action, in bytes.
 MAX_OUTPUT_VARIABLES_BYTES = 122_880
-DEFAULT_ARTIFACT_NAMES = {"input": "SourceArtifact", "output": "BuildArtifact"}
-# What the control API takes beyond the model's Artifact members: the input artifact's content.
-_CONTENT_FIELDS = ("files", "path")
 
-__all__ = ["ActionType", "Job", "JobStore", "action_type_key", "action_type_name", "default_context"]
-
-
-@dataclass
-class IssuedCredentials:
-    """Temporary artifact credentials the endpoint issued to one job; the artifact front checks requests
-    against them."""
-
-    job_id: str
-    access_key_id: str
-    secret_access_key: str
-    session_token: str
-    issued_at: float
-    expires_at: float
-
-    @classmethod
-    def new(cls, job_id: str, ttl_s: float) -> IssuedCredentials:
-        now = time.time()
-        return cls(
-            job_id=job_id,
-            # The shapes of STS's: ASIA and 16 upper-case letters or digits, 40 base64 characters, a base64 token.
-            access_key_id="ASIA" + base64.b32encode(secrets.token_bytes(10)).decode(),
-            secret_access_key=base64.b64encode(secrets.token_bytes(30)).decode(),
-            session_token=base64.b64encode(secrets.token_bytes(72)).decode(),
-            issued_at=now,
-            expires_at=now + ttl_s,
-        )
-
-    @classmethod
-    def fixed(cls, job_id: str, shape: dict[str, str]) -> IssuedCredentials:
-        """Credentials a seed named: handed out as they are, and never expiring."""
-        return cls(job_id, shape["accessKeyId"], shape["secretAccessKey"], shape["sessionToken"], time.time(), math.inf)
-
-    def shape(self) -> dict[str, str]:
-        return {
-            "accessKeyId": self.access_key_id,
-            "secretAccessKey": self.secret_access_key,
-            "sessionToken": self.session_token,
-        }
-
-    def summary(self) -> dict[str, Any]:
-        """What the control API shows of them: times, never a value."""
-        return {
-            "issuedAt": _iso(self.issued_at),
-            "expiresAt": None if math.isinf(self.expires_at) else _iso(self.expires_at),
-            "expired": self.expired(),
-        }
-
-    def expired(self) -> bool:
-        return time.time() >= self.expires_at
-
-
-@dataclass(frozen=True)
-class Grant:
-    """What one set of artifact credentials may do in the local S3: read the job's artifacts, write its outputs."""
-
-    credentials: IssuedCredentials
-    readable: frozenset[Location]
-    writable: frozenset[Location]
-
-
-@dataclass
-class Job:
-    id: str
-    kind: JobKind
-    action_type: ActionTypeKey
-    configuration: dict[str, str] = field(default_factory=dict)
-    pipeline_context: dict[str, Any] = field(default_factory=dict)
-    input_artifacts: list[dict[str, Any]] = field(default_factory=list)
-    output_artifacts: list[dict[str, Any]] = field(default_factory=list)
-    account_id: str = DEFAULT_ACCOUNT
-    encryption_key: dict[str, str] | None = None
-    client_id: str | None = None
-    client_token: str | None = None
-    continuation_token: str | None = None
-    timeout_s: float = DEFAULT_ACTION_TIMEOUT_S
-    status: JobStatus = "Queued"
-    nonce: str | None = None
-    preset_nonce: str | None = None  # the nonce the next dispatch hands out, when a seed named one
-    past_nonces: list[str] = field(default_factory=list)  # kept for issued_secrets(); never shown
-    fixed_credentials: IssuedCredentials | None = None
-    created_at: float = field(default_factory=time.time)
-    dispatched_at: float = 0.0
-    dispatches: int = 0
-    acknowledgements: int = 0
-    query_value: str | None = None  # the value of its type's queryable property, which polls match
-    credentials: list[IssuedCredentials] = field(default_factory=list)
-    outputs: list[dict[str, Any]] = field(default_factory=list)  # the output artifacts as found at success
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-    def record(self, event: str, **detail: Any) -> None:
-        self.history.append({"at": round(time.time(), 3), "event": event, "status": self.status, **detail})
-
-    @property
-    def has_artifacts(self) -> bool:
-        return bool(self.input_artifacts or self.output_artifacts)
-
-    def summary(self) -> dict[str, Any]:
-        """The job as the control API shows it: state, data and history, never a nonce, token or credential."""
-        return {
-            "jobId": self.id,
-            "kind": self.kind,
-            "actionType": action_type_name(self.action_type),
-            "status": self.status,
-            "dispatches": self.dispatches,
-            "acknowledgements": self.acknowledgements,
-            "configuration": self.configuration,
-            "clientId": self.client_id,
-            "continuationToken": self.continuation_token,
-            "accountId": self.account_id,
-            "pipelineContext": self.pipeline_context,
-            "inputArtifacts": self.input_artifacts,
-            "outputArtifacts": self.output_artifacts,
-            "encryptionKey": self.encryption_key,
-            "timeoutSeconds": self.timeout_s,
-            "createdAt": _iso(self.created_at),
-            "credentials": [c.summary() for c in self.credentials],
-            "outputs": self.outputs,
-            "history": list(self.history),
-        }
-
-    def data(self, credentials: IssuedCredentials | None) -> dict[str, Any]:
-        """JobData / ThirdPartyJobData, with these artifact credentials."""
-        data: dict[str, Any] = {
-            "actionTypeId": action_type_id(self.action_type),
-            "actionConfiguration": {"configuration": dict(self.configuration)},
-            "pipelineContext": self.pipeline_context,
-            "inputArtifacts": self.input_artifacts,
-            "outputArtifacts": self.output_artifacts,
-        }
-        if credentials is not None:
-            data["artifactCredentials"] = credentials.shape()
-        if self.continuation_token is not None:
-            data["continuationToken"] = self.continuation_token
-        if self.encryption_key is not None:
-            data["encryptionKey"] = self.encryption_key
-        return data
-
-    def grant(self, credentials: IssuedCredentials) -> Grant:
-        outputs = frozenset(Location.of(a) for a in self.output_artifacts)
-        return Grant(credentials, frozenset(Location.of(a) for a in self.input_artifacts) | outputs, outputs)
+__all__ = [
+    "DEFAULT_ACCOUNT",
+    "DEFAULT_ACTION_TIMEOUT_S",
+    "DEFAULT_CREDENTIALS_TTL_S",
+    "Job",
+    "JobStore",
+    "action_type_key",
+    "action_type_name",
+    "default_context",
+]
 
 
 class JobStore:
@@ -275,7 +135,10 @@ class JobStore:
             declared = self.action_types.usable(key)
         context = pipeline_context or default_context(key, account_id)
         if encryption_key == "new":
-            encryption_key = {"id": self._require_artifacts("encryptionKey new").create_key(), "type": "KMS"}
+            encryption_key = {
+                "id": seeding.require_artifacts(self.artifacts, "encryptionKey new").create_key(),
+                "type": "KMS",
+            }
         job = Job(
             id=job_id or str(uuid.uuid4()),
             kind=kind,
@@ -291,15 +154,19 @@ class JobStore:
             status=status,
             preset_nonce=nonce,
         )
-        uploads: list[tuple[Location, dict[str, Any]]] = []
-        job.input_artifacts = self._artifacts(declared, job, "input", input_artifacts, uploads)
-        job.output_artifacts = self._artifacts(declared, job, "output", output_artifacts, [])
+        uploads: seeding.Uploads = []
+        job.input_artifacts = seeding.artifacts(
+            job, declared, self.artifacts, kind="input", given=input_artifacts, uploads=uploads
+        )
+        job.output_artifacts = seeding.artifacts(
+            job, declared, self.artifacts, kind="output", given=output_artifacts, uploads=[]
+        )
         if artifact_credentials is not None:
-            _refuse(shape_problems("AWSSessionCredentials", artifact_credentials, "artifactCredentials"))
+            seeding.refuse(shape_problems("AWSSessionCredentials", artifact_credentials, "artifactCredentials"))
             job.fixed_credentials = IssuedCredentials.fixed(job.id, artifact_credentials)
-        _refuse(self._problems(job, declared, dispatched_nonce))
+        seeding.refuse(seeding.problems(job, declared, dispatched_nonce))
         for location, source in uploads:  # only once the job is known to be one CodePipeline could have
-            self._require_artifacts("input artifact content").put(
+            seeding.require_artifacts(self.artifacts, "input artifact content").put(
                 location, zip_of(source), job.encryption_key["id"] if job.encryption_key else None
             )
         with self._lock:
@@ -357,7 +224,7 @@ class JobStore:
             entry = next((a for a in job.input_artifacts + job.output_artifacts if a["name"] == name), None)
         if entry is None:
             raise KeyError(f"job {job_id} has no artifact {name}")
-        store = self._require_artifacts("reading artifacts")
+        store = seeding.require_artifacts(self.artifacts, "reading artifacts")
         location = Location.of(entry)
         described = {"name": name, **store.describe(location)}
         return described, store.read(location) if described["exists"] else None
@@ -721,84 +588,6 @@ class JobStore:
             raise ServiceError("InvalidClientTokenException", f"The client token for job {job.id} is not valid")
         return job
 
-    # -- seeding ----------------------------------------------------------------------------------------
-
-    def _require_artifacts(self, what: str) -> ArtifactStore:
-        if self.artifacts is None:
-            raise ValueError(f"{what} needs a local S3: start the endpoint with one (aws_url, or serve --aws-url)")
-        return self.artifacts
-
-    def _artifacts(
-        self,
-        declared: ActionType,
-        job: Job,
-        kind: Literal["input", "output"],
-        given: list[dict[str, Any]] | None,
-        uploads: list[tuple[Location, dict[str, Any]]],
-    ) -> list[dict[str, Any]]:
-        """The job's artifacts of one kind: the seed's (each without a location gets one in the artifact
-        bucket), or the type's default count. Input content goes to `uploads` when there is a local S3."""
-        if given is None:
-            count = declared.default_artifact_count(kind)
-            base = DEFAULT_ARTIFACT_NAMES[kind]
-            given = [{"name": base if n == 0 else f"{base}{n + 1}"} for n in range(count)]
-        if not isinstance(given, list) or not all(isinstance(a, dict) for a in given):
-            raise ValueError(f"{kind}Artifacts is a list of artifacts")
-        artifacts = []
-        pipeline = str(job.pipeline_context.get("pipelineName") or DEFAULT_PIPELINE)
-        region = self.artifacts.region if self.artifacts else DEFAULT_REGION
-        for entry in given:
-            artifact = {k: v for k, v in entry.items() if k not in _CONTENT_FIELDS}
-            if kind == "output" and any(f in entry for f in _CONTENT_FIELDS):
-                raise ValueError("an output artifact has no content to seed: the worker writes it")
-            if "location" not in artifact:
-                name = str(artifact.get("name", ""))
-                location = Location(artifact_bucket(region, job.account_id), artifact_key(pipeline, name))
-                artifact["location"] = {
-                    "type": "S3",
-                    "s3Location": {"bucketName": location.bucket, "objectKey": location.key},
-                }
-                if kind == "input" and (self.artifacts is not None or any(f in entry for f in _CONTENT_FIELDS)):
-                    uploads.append((location, entry))
-            elif any(f in entry for f in _CONTENT_FIELDS):
-                uploads.append((Location.of(artifact), entry))
-            artifacts.append(artifact)
-        return artifacts
-
-    def _problems(self, job: Job, declared: ActionType, dispatched_nonce: str | None) -> list[str]:
-        """Everything that keeps this job from being one CodePipeline could hand out, in the model's words."""
-        placeholder = IssuedCredentials.new(job.id, 0) if job.has_artifacts else None
-        data = job.data(job.fixed_credentials or placeholder)
-        owner_kind = {"Custom": "custom", "ThirdParty": "thirdParty"}.get(job.action_type[0])
-        if job.kind != owner_kind:
-            return [
-                f"action type {action_type_name(job.action_type)} has no {job.kind} jobs: Custom types have custom "
-                "jobs, ThirdParty types thirdParty (partner) jobs, and AWS types none a worker could take"
-            ]
-        problems = []
-        if job.kind == "custom":
-            if job.client_id or job.client_token:
-                problems.append("a custom job has no clientId or clientToken")
-            problems += shape_problems("Job", {"id": job.id, "data": data, "nonce": "1", "accountId": job.account_id})
-        else:
-            if not (job.client_id and job.client_token):
-                problems.append("a partner job needs a clientId and clientToken pair")
-            details = {"id": job.id, "data": data, "nonce": "1"}
-            problems += shape_problems("ThirdPartyJobDetails", details)
-            problems += shape_problems("ThirdPartyJob", {"clientId": job.client_id, "jobId": job.id})
-            if job.client_token:
-                problems += shape_problems("ClientToken", job.client_token, "clientToken")
-        for name, value in (("nonce", job.preset_nonce), ("dispatchedNonce", dispatched_nonce)):
-            if value is not None:
-                problems += shape_problems("Nonce", value, name)
-        if job.status not in {"Created", "Queued"} or (dispatched_nonce is not None and job.status != "Queued"):
-            problems.append("a job is seeded Created, Queued, or dispatched with dispatchedNonce")
-        if job.timeout_s <= 0:
-            problems.append("timeoutSeconds must be positive")
-        problems += declared.configuration_problems(job.configuration)
-        problems += declared.artifact_problems(len(job.input_artifacts), len(job.output_artifacts))
-        return problems
-
 
 def _query_value(declared: ActionType, query: dict[str, str]) -> str | None:
     """The queryable property's value a poll asks for, as the API reference requires queryParam to name it."""
@@ -816,32 +605,3 @@ def _query_value(declared: ActionType, query: dict[str, str]) -> str | None:
             f"queryParam must name the queryable configuration property {queryable!r} of action type {declared.name}",
         )
     return query[queryable]
-
-
-def default_context(
-    key: ActionTypeKey,
-    account_id: str = DEFAULT_ACCOUNT,
-    *,
-    pipeline_name: str | None = None,
-    stage: str | None = None,
-    action: str | None = None,
-) -> dict[str, Any]:
-    """A real job's pipeline context: names, the pipeline's ARN, a fresh execution id and action execution id."""
-    pipeline = pipeline_name or DEFAULT_PIPELINE
-    return {
-        "pipelineName": pipeline,
-        "stage": {"name": stage or key[1]},
-        "action": {"name": action or f"{key[2]}Action", "actionExecutionId": str(uuid.uuid4())},
-        "pipelineArn": f"arn:aws:codepipeline:{DEFAULT_REGION}:{account_id}:{pipeline}",
-        "pipelineExecutionId": str(uuid.uuid4()),
-    }
-
-
-def _refuse(problems: Iterable[str]) -> None:
-    listed = list(problems)
-    if listed:
-        raise ValueError("; ".join(listed))
-
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

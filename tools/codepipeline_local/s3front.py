@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from email.message import Message
 
-    from .jobs import Grant
+    from .job import Grant
 
 _AUTHORIZATION = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<scope>[^,]+), *SignedHeaders=(?P<headers>[^,]+), "
