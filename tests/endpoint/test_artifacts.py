@@ -223,10 +223,12 @@ def test_expired_credentials_are_refused_and_fresh_ones_from_job_details_work(
     ControlClient(artifact_endpoint.url).expire_credentials(job["id"])
     source = where(job["data"]["inputArtifacts"][0])
 
-    # When the worker uses them, then S3 says so as AWS does
+    # When the worker uses them, then S3 says so as AWS does, quoting the token (which a worker must not pass on)
     with pytest.raises(ClientError) as caught:
         s3.get_object(**source)
     assert error_code(caught) == "ExpiredToken"
+    error: dict[str, Any] = dict(caught.value.response["Error"])
+    assert error["Token-0"] == job["data"]["artifactCredentials"]["sessionToken"]
 
     # And once it refreshes them from GetJobDetails, it reads again
     fresh = client_for(artifact_endpoint.url).get_job_details(jobId=job["id"])["jobDetails"]["data"]

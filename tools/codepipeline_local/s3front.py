@@ -42,13 +42,15 @@ _WRITES = frozenset({"PUT", "POST", "DELETE"})
 
 
 class Refusal(Exception):
-    """An S3 error answer: status, code and message as S3 sends them."""
+    """An S3 error answer: status, code and message as S3 sends them, and the session token it refused, which S3
+    quotes in `Token-0` (a worker must not pass such an answer on)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, token: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.token = token
 
 
 def authorize(method: str, target: str, headers: Message, grants: Callable[[str], Grant | None]) -> Location:
@@ -64,12 +66,13 @@ def authorize(method: str, target: str, headers: Message, grants: Callable[[str]
         raise Refusal(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
     issued = grant.credentials
     if headers.get("x-amz-security-token") != issued.session_token:
-        raise Refusal(400, "InvalidToken", "The provided token is malformed or otherwise invalid.")
+        token = headers.get("x-amz-security-token")
+        raise Refusal(400, "InvalidToken", "The provided token is malformed or otherwise invalid.", token)
     expected = _signature(method, target, headers, match, issued.secret_access_key)
     if not hmac.compare_digest(expected, match["signature"]):
         raise Refusal(403, "SignatureDoesNotMatch", "The request signature we calculated does not match.")
     if issued.expired():
-        raise Refusal(400, "ExpiredToken", "The provided token has expired.")
+        raise Refusal(400, "ExpiredToken", "The provided token has expired.", issued.session_token)
     bucket, _, key = unquote(parts.path).lstrip("/").partition("/")
     location = Location(bucket, key)
     allowed = grant.readable if method in _READS else grant.writable if method in _WRITES else frozenset()
@@ -220,7 +223,8 @@ class _FrontHandler(QuietHandler):
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
             f"<Error><Code>{refusal.code}</Code><Message>{escape(refusal.message)}</Message>"
-            f"<RequestId>{request_id}</RequestId></Error>"
+            + (f"<Token-0>{escape(refusal.token)}</Token-0>" if refusal.token else "")
+            + f"<RequestId>{request_id}</RequestId></Error>"
         ).encode()
         self.send_response(refusal.status)
         self.send_header("Content-Type", "application/xml")
