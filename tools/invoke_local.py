@@ -13,7 +13,8 @@ action.
 - An SQS event (events/work/*.json) runs WorkFunction on it, the jobs its messages name seeded as claimed.
 
 `--endpoint URL` uses a CodePipeline endpoint of yours (job worker events only; no work queue). The last
-function's response goes to stdout, the logs to stderr, as `sam local invoke` does.
+function's response goes to stdout, the logs to stderr, as `sam local invoke` does. `--docker` runs the same
+through the SAM CLI's own `sam local invoke`, in Docker (tools/sam_local.py).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 import boto3
 
@@ -41,7 +42,8 @@ from codepipeline_local import LocalCodePipeline, ServiceError, StatusPages
 from codepipeline_worker.work.consume import as_sqs_event, settled
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+    from contextlib import AbstractContextManager
 
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
@@ -133,14 +135,14 @@ def runtime_interface_client() -> Path:
 
 
 def emulator() -> Path:
-    """The Runtime Interface Emulator inside the aws-sam-cli wheel."""
+    """The Runtime Interface Emulator inside the aws-sam-cli wheel, for this machine's architecture."""
     done = subprocess.run(  # noqa: S603 - the project's own SAM CLI environment
         [str(SAM_VENV / "bin" / "python"), "-c", "import samcli, os; print(os.path.dirname(samcli.__file__))"],
         check=True,
         capture_output=True,
         text=True,
     )
-    return Path(done.stdout.strip()) / "local" / "rapid" / f"aws-lambda-rie-{platform.machine().lower()}"
+    return Path(done.stdout.strip()) / "local" / "rapid" / f"aws-lambda-rie-{host_architecture()}"
 
 
 def free_port() -> int:
@@ -154,6 +156,33 @@ class Invocation:
     response: Any
     logs: str
     peak_memory_mb: float | None
+
+
+class Invoker(Protocol):
+    def invoke(self, event: Any) -> Invocation: ...
+
+
+class Runner(Protocol):
+    """How the built functions run: under the emulator on this machine (`Emulator`), or in Docker through the
+    SAM CLI's own `sam local invoke` (`sam_local.SamLocal`). Both take the same environment and events."""
+
+    def reachable(self, url: str) -> str:
+        """The function's view of a server listening on this machine's 127.0.0.1."""
+        ...
+
+    def running(self, function: dict[str, Any], environment: dict[str, str]) -> AbstractContextManager[Invoker]:
+        """The function described (`describe_function`) ready to invoke, with this environment."""
+        ...
+
+
+class Emulator:
+    """The built artifacts under the Runtime Interface Emulator, on this machine: 127.0.0.1 is shared."""
+
+    def reachable(self, url: str) -> str:
+        return url
+
+    def running(self, function: dict[str, Any], environment: dict[str, str]) -> AbstractContextManager[Invoker]:
+        return running_function(artifact(function["name"]), function, environment)
 
 
 @dataclass
@@ -294,10 +323,15 @@ class LocalAws:
             self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=handle)
 
 
+def _same(url: str) -> str:
+    return url
+
+
 @contextlib.contextmanager
-def local_aws(event: Any, action_types: str) -> Iterator[LocalAws]:
+def local_aws(event: Any, action_types: str, reachable: Callable[[str], str] = _same) -> Iterator[LocalAws]:
     """The local CodePipeline endpoint, seeded with the jobs the event names, and moto's Secrets Manager (the
-    partner tokens) and SQS (the work queue); the seeded jobs' `Url` is a local page that answers 200."""
+    partner tokens) and SQS (the work queue); the seeded jobs' `Url` is a local page that answers 200.
+    `environment` and the jobs' `Url` hold the function's view of these servers (`Runner.reachable`)."""
     from moto.server import ThreadedMotoServer  # noqa: PLC0415 - only when the embedded endpoints are used
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -314,15 +348,15 @@ def local_aws(event: Any, action_types: str) -> Iterator[LocalAws]:
             sqs: SQSClient = _moto_client("sqs", moto_url)
             queue_url = sqs.create_queue(QueueName=f"work-{uuid.uuid4().hex[:8]}")["QueueUrl"]
             attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
-            seed(endpoint, event, action_types, token, {"Url": pages.url("/healthy")})
+            seed(endpoint, event, action_types, token, {"Url": reachable(pages.url("/healthy"))})
             yield LocalAws(
                 endpoint,
                 {
-                    "AWS_ENDPOINT_URL_CODEPIPELINE": endpoint.url,
-                    "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto_url,
-                    "AWS_ENDPOINT_URL_SQS": moto_url,
+                    "AWS_ENDPOINT_URL_CODEPIPELINE": reachable(endpoint.url),
+                    "AWS_ENDPOINT_URL_SECRETS_MANAGER": reachable(moto_url),
+                    "AWS_ENDPOINT_URL_SQS": reachable(moto_url),
                     # Under the SAM CLI the template's JOB_QUEUE_URL (the stack's queue) resolves to nothing
-                    "JOB_QUEUE_URL": queue_url,
+                    "JOB_QUEUE_URL": reachable(queue_url),
                     "CLIENT_TOKEN_SECRET_ID": secret_id,
                     "AWS_ACCESS_KEY_ID": "local",
                     "AWS_SECRET_ACCESS_KEY": "local",
@@ -448,6 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint", help="a CodePipeline endpoint of yours instead of the embedded one")
     parser.add_argument("--parameter-overrides", default="", help="template parameters, Key=Value separated by spaces")
     parser.add_argument("--no-build", action="store_true", help="use the existing .aws-sam/build")
+    parser.add_argument(
+        "--docker", action="store_true", help="run the functions with the SAM CLI's own `sam local invoke`, in Docker"
+    )
     args = parser.parse_args(argv)
 
     overrides = dict(pair.split("=", 1) for pair in args.parameter_overrides.split())
@@ -462,20 +499,25 @@ def main(argv: list[str] | None = None) -> int:
         build(overrides)
 
     with contextlib.ExitStack() as stack:
+        runner: Runner = Emulator()
+        if args.docker:
+            import sam_local  # noqa: PLC0415 - it imports this module
+
+            runner = stack.enter_context(sam_local.SamLocal(overrides))
         local = None
         acknowledger = describe_function(overrides, ACKNOWLEDGER)
         if not args.endpoint:
-            local = stack.enter_context(local_aws(event, acknowledger["environment"]["ACTION_TYPES"]))
+            local = stack.enter_context(local_aws(event, acknowledger["environment"]["ACTION_TYPES"], runner.reachable))
         before = _states(local)
         queued = None
         if sqs_event:
-            runs = run_work_function(cast("LocalAws", local), describe_function(overrides, WORKER), event)
+            runs = run_work_function(cast("LocalAws", local), describe_function(overrides, WORKER), event, runner)
         else:
-            runs = [(acknowledger, run_job_worker(local, acknowledger, event, args.endpoint))]
+            runs = [(acknowledger, run_job_worker(local, acknowledger, event, args.endpoint, runner))]
             if local is not None:
                 queued = local.queued()
                 if function == WORKER:
-                    runs.extend(run_work_function(local, describe_function(overrides, WORKER)))
+                    runs.extend(run_work_function(local, describe_function(overrides, WORKER), runner=runner))
         after = _states(local)
 
     show(runs, queued, function, before, after)
@@ -510,27 +552,34 @@ def show(
     print(json.dumps(runs[-1][1].response))
 
 
-def run_job_worker(local: LocalAws | None, function: dict[str, Any], event: Any, endpoint: str | None) -> Invocation:
+def run_job_worker(
+    local: LocalAws | None,
+    function: dict[str, Any],
+    event: Any,
+    endpoint: str | None,
+    runner: Runner | None = None,
+) -> Invocation:
     """The built job worker on the event, against the embedded endpoints or a CodePipeline endpoint of yours
     (which takes any credentials)."""
+    runner = runner or Emulator()
     environment = _non_empty(function["environment"])
     if local is not None:
         environment.update(local.environment)
     elif endpoint:
         environment.update(
             {
-                "AWS_ENDPOINT_URL_CODEPIPELINE": endpoint,
+                "AWS_ENDPOINT_URL_CODEPIPELINE": runner.reachable(endpoint),
                 "AWS_ACCESS_KEY_ID": "local",
                 "AWS_SECRET_ACCESS_KEY": "local",
                 "AWS_DEFAULT_REGION": REGION,
             }
         )
-    with running_function(artifact(ACKNOWLEDGER), function, environment) as running:
+    with runner.running(function, environment) as running:
         return running.invoke(event)
 
 
 def run_work_function(
-    local: LocalAws, function: dict[str, Any], event: Any = None
+    local: LocalAws, function: dict[str, Any], event: Any = None, runner: Runner | None = None
 ) -> list[tuple[dict[str, Any], Invocation]]:
     """The built work function on `event`; without one, on every message of the work queue, as one SQS event,
     and then, as the event source does, the messages it did not name in `batchItemFailures` deleted. Nothing
@@ -539,7 +588,7 @@ def run_work_function(
     if event is None and not messages:
         return []
     environment = {**_non_empty(function["environment"]), **local.environment}
-    with running_function(artifact(WORKER), function, environment) as running:
+    with (runner or Emulator()).running(function, environment) as running:
         invocation = running.invoke(local.sqs_event(messages) if event is None else event)
     if messages:
         response = invocation.response

@@ -6,17 +6,25 @@ boto3 and pydantic versions than the function, and prints JSON.
         (a value the SAM CLI cannot resolve, such as the work queue's GetAtt QueueUrl, is empty, as there)
     .venv-sam/bin/python tools/sam_inspect.py transform template.yaml [Key=Value ...]
         the CloudFormation template the AWS::Serverless transform makes, with the parsed source beside it
+    .venv-sam/bin/python tools/sam_inspect.py images python3.13 x86_64
+        the images `sam local invoke` uses for a runtime: the base image it pulls (unless --skip-pull-image) and
+        the "rapid" image it builds on it, with the Runtime Interface Emulator, and runs
 """
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 from samcli.lib.providers.sam_function_provider import SamFunctionProvider
 from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
+from samcli.lib.utils.packagetype import ZIP
+from samcli.lib.utils.stream_writer import StreamWriter
+from samcli.local.docker.lambda_image import LambdaImage
 from samcli.local.lambdafn.env_vars import EnvironmentVariables
 from samtranslator.internal.managed_policies import get_bundled_managed_policy_map
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
@@ -64,8 +72,40 @@ def transformed(template: str, overrides: dict[str, str]) -> dict[str, Any]:
     return {"source": source, "transformed": output}
 
 
+class _NoImages:
+    """A Docker client that has no image: asked for one, the SAM CLI builds it."""
+
+    class images:  # noqa: N801 - the attribute the SAM CLI calls
+        @staticmethod
+        def get(name: str) -> None:
+            raise docker.errors.ImageNotFound(name)
+
+        @staticmethod
+        def list(**_: Any) -> list[Any]:
+            return []
+
+
+def images(runtime: str, architecture: str) -> dict[str, str]:
+    """What `sam local invoke` builds for a ZIP function with no layers, recorded instead of built: the SAM CLI's
+    own naming, whatever its version."""
+    recorded: dict[str, str] = {}
+
+    def record(base_image: str, docker_tag: str, *_: Any, **__: Any) -> None:
+        recorded.update(base=base_image, rapid=docker_tag)
+
+    lambda_image = LambdaImage(None, skip_pull_image=True, force_image_build=False, docker_client=_NoImages())
+    lambda_image._build_image = record  # type: ignore[method-assign]
+    lambda_image.build(runtime, ZIP, None, [], architecture, stream=StreamWriter(io.StringIO()))
+    return recorded
+
+
 def main(argv: list[str]) -> int:
-    command, template, *rest = argv
+    command, *rest = argv
+    if command == "images":
+        runtime, architecture = rest
+        print(json.dumps(images(runtime, architecture)))
+        return 0
+    template, *rest = rest
     if command == "function":
         name, *pairs = rest
         answer = describe_function(template, name, dict(p.split("=", 1) for p in pairs))

@@ -11,8 +11,12 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
+import sam_local
+
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 SAM_VENV = ROOT / ".venv-sam" / "bin"
@@ -23,6 +27,45 @@ PSEUDO = {
     "AWS::StackName": "worker",
 }
 NO_VALUE = object()
+
+
+DOCKER_MISSING = pytest.StashKey[str]()
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"true", "1"}
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m have chosen
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Where Docker is missing, the tests marked `docker` do not run, and one line at the end says why. In CI
+    (CI=true) they run, and fail: CI has Docker (.ci/run starts it)."""
+    needing_docker = [item for item in items if item.get_closest_marker("docker")]
+    if not needing_docker or in_ci():
+        return
+    problem = sam_local.docker_problem()
+    if problem is None:
+        return
+    config.hook.pytest_deselected(items=needing_docker)
+    items[:] = [item for item in items if not item.get_closest_marker("docker")]
+    config.stash[DOCKER_MISSING] = f"{len(needing_docker)} tests of `sam local invoke` in Docker not run: {problem}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    if DOCKER_MISSING in config.stash:
+        terminalreporter.write_line(f"SKIPPED {config.stash[DOCKER_MISSING]}", yellow=True)
+
+
+@pytest.fixture(scope="session")
+def sam_local_invoke() -> Iterator[sam_local.SamLocal]:
+    """`sam local invoke` in Docker, its base image there (AWS's, or the stand-in, built once)."""
+    try:
+        with sam_local.SamLocal() as runner:
+            yield runner
+    except sam_local.DockerUnavailable as missing:
+        if in_ci():
+            pytest.fail(f"CI runs sam local invoke in Docker, and {missing}")
+        pytest.skip(f"sam local invoke needs Docker: {missing}")
 
 
 def tool_env() -> dict[str, str]:

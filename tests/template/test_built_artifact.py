@@ -1,13 +1,20 @@
-"""End to end: `sam build`, then the built artifacts under the Lambda Runtime Interface Emulator (what
-`make invoke` runs): the job worker handling the events/ files against the local endpoint, claiming the seeded
-jobs and handing them to a work queue in moto; the work function running the queued jobs and reporting them."""
+"""End to end: `sam build`, then the built artifacts run two ways on every events/ file, with the same expected
+outcomes: under the Lambda Runtime Interface Emulator on this machine (what `make invoke` runs), and in Docker
+through the SAM CLI's own `sam local invoke` (what `make invoke DOCKER=1` and `make sam-local` run). The job
+worker handles each event against the local endpoint, claims the seeded jobs and hands them to a work queue in
+moto; the work function runs the queued jobs and reports them.
+
+Without Docker, the `sam local invoke` half is skipped with one line saying why, except in CI (CI=true), where a
+missing Docker is a failure: `.ci/run` starts it."""
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
 import sysconfig
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +23,25 @@ import pytest
 
 import invoke_local
 from codepipeline_worker.shared.adapter import ACKNOWLEDGER_SERVICES
-from tests.conftest import load_event
+from tests.conftest import EVENTS, load_event
 
 Built = tuple[Path, dict[str, Any]]
 RUNTIME_PYTHON = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+# Every events/ file and what it comes to: the job worker's claims (acknowledged, and refused with
+# ClientIdRequired), a partner job that cannot be handed off, an invalid event; the work function's SQS events.
+CLAIMS = {
+    "custom-job.json": (1, 0),
+    "partner-job-client-id.json": (1, 0),
+    # A partner job handed off needs its clientId, by which the work side reads the token: one that comes
+    # with a token only is not claimed (ClientIdRequired), and CodePipeline dispatches it again
+    "batch.json": (3, 1),
+    "scheduled.json": (2, 0),
+    "action-started.json": (2, 0),
+}
+WITHOUT_CLIENT_ID = ["partner-job.json", "partner-job-token-only.json"]
+INVALID = ["invalid-typo.json", "invalid-docs-example-id.json", "invalid-lambda-invoke.json"]
+SQS_EVENTS = ["work/batch.json"]
 
 
 @pytest.fixture(scope="module")
@@ -27,23 +49,68 @@ def built() -> Built:
     return invoke_local.build({}), invoke_local.describe_function({})
 
 
-def run_event(
-    built: Built, name: str, *, queue: bool = True
-) -> tuple[invoke_local.Invocation, dict[str, str], int | None]:
-    """The job worker on an events/ file: its invocation, the jobs' states after it, and how many jobs it put
-    on the work queue (None without one: the SAM CLI's own resolution of the template, which has none)."""
-    artifact, function = built
+@functools.cache
+def work_function() -> dict[str, Any]:
+    """The work function as the SAM CLI resolves it (once: each answer costs a SAM CLI process)."""
+    return invoke_local.describe_function({}, invoke_local.WORKER)
+
+
+@pytest.fixture(scope="module", params=["emulator", pytest.param("sam-local-invoke", marks=pytest.mark.docker)])
+def runner(request: pytest.FixtureRequest, built: Built) -> invoke_local.Runner:
+    """The emulator, then `sam local invoke` in Docker (skipped without Docker, except in CI)."""
+    if request.param == "emulator":
+        return invoke_local.Emulator()
+    sam: invoke_local.Runner = request.getfixturevalue("sam_local_invoke")
+    return sam
+
+
+def states(local: invoke_local.LocalAws) -> dict[str, str]:
+    return {job["jobId"]: job["status"] for job in local.endpoint.store.jobs()}
+
+
+def under_emulator(runner: invoke_local.Runner) -> bool:
+    return isinstance(runner, invoke_local.Emulator)
+
+
+@dataclass
+class Run:
+    """What an events/ file came to: the job worker's invocation, the jobs' states after it and how many jobs it
+    queued (None without a work queue); with `work`, the work function's invocation on them and what followed."""
+
+    invocation: invoke_local.Invocation
+    states: dict[str, str]
+    queued: int | None
+    work: invoke_local.Invocation | None = None
+    final_states: dict[str, str] | None = None
+    left: int | None = None
+
+
+def run_event(built: Built, runner: invoke_local.Runner, name: str, *, queue: bool = True, work: bool = False) -> Run:
+    """The job worker on an events/ file, as `make invoke` runs it; with `work`, then the work function on what it
+    queued, as `make invoke FUNCTION=WorkFunction` does. Without `queue`, the job worker has no work queue, as
+    under a bare `sam local invoke`, where the template's JOB_QUEUE_URL resolves to nothing."""
+    _, function = built
     event = load_event(name)
     environment = {k: v for k, v in function["environment"].items() if v != ""}
-    with invoke_local.local_aws(event, environment["ACTION_TYPES"]) as local:
+    with invoke_local.local_aws(event, environment["ACTION_TYPES"], runner.reachable) as local:
         environment.update(local.environment)
         if not queue:
             del environment["JOB_QUEUE_URL"]
-        with invoke_local.running_function(artifact, function, environment) as running:
-            invocation = running.invoke(event)
-        states = {job["jobId"]: job["status"] for job in local.endpoint.store.jobs()}
-        queued = local.queued() if queue else None
-    return invocation, states, queued
+        with runner.running(function, environment) as running:
+            run = Run(running.invoke(event), states(local), local.queued() if queue else None)
+        if work:
+            worker = work_function()
+            runs = invoke_local.run_work_function(local, worker, runner=runner)
+            run.work = runs[0][1] if runs else None
+            run.final_states = states(local)
+            run.left = local.queued()
+    return run
+
+
+def test_every_event_file_has_an_expected_outcome() -> None:
+    """A new events/ file fails here until the tests below say what it comes to, under both runners."""
+    files = {str(path.relative_to(EVENTS)) for path in EVENTS.rglob("*.json")}
+    assert files == {*CLAIMS, *WITHOUT_CLIENT_ID, *INVALID, *SQS_EVENTS}
 
 
 def test_the_artifacts_hold_the_functions_and_their_pinned_dependencies(built: Built) -> None:
@@ -104,77 +171,85 @@ def test_the_limited_sdk_data_resolves_every_endpoint_as_the_full_botocore_does(
     assert whole["codepipeline us-gov-west-1 fips"]["url"] == "https://codepipeline-fips.us-gov-west-1.amazonaws.com/"
 
 
-@pytest.mark.parametrize(
-    ("name", "claimed", "refused"),
-    [
-        ("custom-job.json", 1, 0),
-        ("partner-job-client-id.json", 1, 0),
-        # A partner job handed off needs its clientId, by which the work side reads the token: one that comes
-        # with a token only is not claimed (ClientIdRequired), and CodePipeline dispatches it again
-        ("batch.json", 3, 1),
-        ("scheduled.json", 2, 0),
-        ("action-started.json", 2, 0),
-    ],
-)
-def test_each_event_claims_its_jobs_and_hands_them_off(built: Built, name: str, claimed: int, refused: int) -> None:
-    invocation, states, queued = run_event(built, name)
+@pytest.mark.parametrize(("name", "claims"), CLAIMS.items(), ids=list(CLAIMS))
+def test_each_event_claims_its_jobs_then_the_work_function_reports_them(
+    built: Built, runner: invoke_local.Runner, name: str, claims: tuple[int, int]
+) -> None:
+    claimed, refused = claims
+    run = run_event(built, runner, name, work=True)
 
-    response = invocation.response
+    response = run.invocation.response
     assert "errorType" not in response, response
     results = response.get("results", [response])
     assert sorted(r["outcome"] for r in results) == ["acknowledged"] * claimed + ["failed"] * refused
     assert [r["error"] for r in results if r["outcome"] == "failed"] == ["ClientIdRequired"] * refused
     assert [r.get("handoff") for r in results if r["outcome"] == "acknowledged"] == ["queued"] * claimed
-    assert queued == claimed
-    assert sorted(states.values()) == ["Dispatched"] * refused + ["InProgress"] * claimed
-    assert "REPORT RequestId" in invocation.logs
-    # MemorySize 128 in the template: the runtime's peak resident memory fits, with room
-    assert invocation.peak_memory_mb is not None
-    assert invocation.peak_memory_mb < 100, invocation.peak_memory_mb
+    assert run.queued == claimed
+    assert sorted(run.states.values()) == ["Dispatched"] * refused + ["InProgress"] * claimed
+    assert "REPORT RequestId" in run.invocation.logs
+    # A poll covers the template's action types: the function's configuration is the template's, whatever the
+    # shell running the SAM CLI holds (the tests' environment sets other ACTION_TYPES)
+    polls = [(poll["actionType"], poll.get("error")) for poll in response.get("polls", [])]
+    assert polls in ([], [(action_type, None) for action_type in built[1]["environment"]["ACTION_TYPES"].split(",")])
+    # The work function, on the queued jobs as one SQS event: the example action checks each job's local page
+    # and reports it succeeded; every message is deleted
+    assert run.work is not None
+    assert run.work.response == {"batchItemFailures": []}
+    assert sorted((run.final_states or {}).values()) == ["Dispatched"] * refused + ["Succeeded"] * claimed
+    assert run.left == 0
+    if under_emulator(runner):  # the emulator reports the runtime's real peak memory; in Docker, the limit
+        # MemorySize 128 in the template: the runtime's peak resident memory fits, with room
+        assert run.invocation.peak_memory_mb is not None
+        assert run.invocation.peak_memory_mb < 100, run.invocation.peak_memory_mb
 
 
-@pytest.mark.parametrize("name", ["partner-job.json", "partner-job-token-only.json"])
-def test_a_partner_job_without_its_client_id_is_not_claimed_for_the_work_queue(built: Built, name: str) -> None:
-    invocation, states, queued = run_event(built, name)
+@pytest.mark.parametrize("name", WITHOUT_CLIENT_ID)
+def test_a_partner_job_without_its_client_id_is_not_claimed_for_the_work_queue(
+    built: Built, runner: invoke_local.Runner, name: str
+) -> None:
+    run = run_event(built, runner, name)
 
-    assert "ClientIdRequired" in invocation.response["errorMessage"], invocation.response
-    assert list(states.values()) == ["Dispatched"]
-    assert queued == 0
+    assert "ClientIdRequired" in run.invocation.response["errorMessage"], run.invocation.response
+    assert list(run.states.values()) == ["Dispatched"]
+    assert run.queued == 0
 
 
 @pytest.mark.parametrize(("name", "claimed"), [("partner-job.json", 1), ("batch.json", 4)])
-def test_without_a_work_queue_every_event_claims_its_jobs(built: Built, name: str, claimed: int) -> None:
-    """As under `sam local invoke`, where JOB_QUEUE_URL resolves to nothing: claims only."""
-    invocation, states, _ = run_event(built, name, queue=False)
+def test_without_a_work_queue_every_event_claims_its_jobs(
+    built: Built, runner: invoke_local.Runner, name: str, claimed: int
+) -> None:
+    """As under a bare `sam local invoke`, where JOB_QUEUE_URL resolves to nothing: claims only."""
+    run = run_event(built, runner, name, queue=False)
 
-    results = invocation.response.get("results", [invocation.response])
+    results = run.invocation.response.get("results", [run.invocation.response])
     assert [r["outcome"] for r in results] == ["acknowledged"] * claimed
     assert all("handoff" not in r for r in results)
-    assert list(states.values()) == ["InProgress"] * claimed
+    assert list(run.states.values()) == ["InProgress"] * claimed
 
 
-@pytest.mark.parametrize("name", ["invalid-typo.json", "invalid-docs-example-id.json", "invalid-lambda-invoke.json"])
-def test_invalid_events_fail_as_invalid_job_event(built: Built, name: str) -> None:
-    invocation, states, queued = run_event(built, name)
+@pytest.mark.parametrize("name", INVALID)
+def test_invalid_events_fail_as_invalid_job_event(built: Built, runner: invoke_local.Runner, name: str) -> None:
+    run = run_event(built, runner, name)
 
-    assert invocation.response["errorType"] == "InvalidJobEvent"
-    assert (
-        "invalid event" in invocation.response["errorMessage"] or "Lambda-invoke" in invocation.response["errorMessage"]
-    )
-    assert set(states.values()) <= {"Dispatched"}  # nothing claimed
-    assert queued == 0
+    assert run.invocation.response["errorType"] == "InvalidJobEvent"
+    message = run.invocation.response["errorMessage"]
+    assert "invalid event" in message or "Lambda-invoke" in message
+    assert set(run.states.values()) <= {"Dispatched"}  # nothing claimed
+    assert run.queued == 0
 
 
-def test_the_work_function_runs_the_queued_jobs_and_reports_batch_item_failures(built: Built) -> None:
+def test_the_work_function_runs_the_queued_jobs_and_reports_batch_item_failures(
+    built: Built, runner: invoke_local.Runner
+) -> None:
     """The job worker claims two jobs and queues them; the built work function gets them as one SQS event, with
     a message that is not a job: the example action checks the jobs' local URL and reports them succeeded, and
     only the stray message comes back in batchItemFailures, to be delivered again."""
-    artifact, acknowledger = built
-    worker = invoke_local.describe_function({}, invoke_local.WORKER)
+    _, acknowledger = built
+    worker = work_function()
     event = load_event("action-started.json")
     environment = {k: v for k, v in acknowledger["environment"].items() if v != ""}
-    with invoke_local.local_aws(event, environment["ACTION_TYPES"]) as local:
-        with invoke_local.running_function(artifact, acknowledger, {**environment, **local.environment}) as running:
+    with invoke_local.local_aws(event, environment["ACTION_TYPES"], runner.reachable) as local:
+        with runner.running(acknowledger, {**environment, **local.environment}) as running:
             assert running.invoke(event).response["counts"]["queued"] == 2
         messages = local.receive()
         assert len(messages) == 2
@@ -182,8 +257,8 @@ def test_the_work_function_runs_the_queued_jobs_and_reports_batch_item_failures(
         stray = {**sqs_event["Records"][0], "messageId": "not-a-job", "body": json.dumps({"hello": "world"})}
         sqs_event["Records"].append(stray)
         work_environment = {**{k: v for k, v in worker["environment"].items() if v != ""}, **local.environment}
-        with invoke_local.running_function(invoke_local.artifact(invoke_local.WORKER), worker, work_environment) as w:
-            invocation = w.invoke(sqs_event)
+        with runner.running(worker, work_environment) as running_worker:
+            invocation = running_worker.invoke(sqs_event)
         local.delete(messages, invocation.response["batchItemFailures"])
         jobs = local.endpoint.store.jobs()
         left = local.queued()
@@ -197,19 +272,23 @@ def test_the_work_function_runs_the_queued_jobs_and_reports_batch_item_failures(
     assert left == 0  # both job messages deleted, as the event source does
     assert "not a job message" in invocation.logs
     assert "REPORT RequestId" in invocation.logs
-    assert invocation.peak_memory_mb is not None
-    assert invocation.peak_memory_mb < worker["memory"], invocation.peak_memory_mb
+    if under_emulator(runner):
+        assert invocation.peak_memory_mb is not None
+        assert invocation.peak_memory_mb < worker["memory"], invocation.peak_memory_mb
 
 
-def test_the_work_function_runs_an_sqs_event_file_on_jobs_already_claimed(built: Built) -> None:
+@pytest.mark.parametrize("name", SQS_EVENTS)
+def test_the_work_function_runs_an_sqs_event_file_on_jobs_already_claimed(
+    built: Built, runner: invoke_local.Runner, name: str
+) -> None:
     """What `make invoke EVENT=events/work/batch.json` runs: the SQS event as it is, its jobs seeded InProgress."""
     _, acknowledger = built
-    event = load_event("work/batch.json")
-    worker = invoke_local.describe_function({}, invoke_local.WORKER)
-    with invoke_local.local_aws(event, acknowledger["environment"]["ACTION_TYPES"]) as local:
-        before = {job["jobId"]: job["status"] for job in local.endpoint.store.jobs()}
-        [(_, invocation)] = invoke_local.run_work_function(local, worker, event)
-        after = {job["jobId"]: job["status"] for job in local.endpoint.store.jobs()}
+    event = load_event(name)
+    worker = work_function()
+    with invoke_local.local_aws(event, acknowledger["environment"]["ACTION_TYPES"], runner.reachable) as local:
+        before = states(local)
+        [(_, invocation)] = invoke_local.run_work_function(local, worker, event, runner)
+        after = states(local)
 
     assert invocation.response == {"batchItemFailures": []}
     named = {json.loads(record["body"])["jobId"] for record in event["Records"]}
