@@ -11,19 +11,24 @@ from __future__ import annotations
 
 import functools
 import json
+import shlex
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import botocore
 import pytest
 
 import invoke_local
+import sam_local
 from codepipeline_worker.shared.adapter import ACKNOWLEDGER_SERVICES
 from tests.conftest import EVENTS, load_event
+from tests.template.conftest import ROOT, Stack
 
 Built = tuple[Path, dict[str, Any]]
 RUNTIME_PYTHON = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -105,6 +110,21 @@ def run_event(built: Built, runner: invoke_local.Runner, name: str, *, queue: bo
             run.final_states = states(local)
             run.left = local.queued()
     return run
+
+
+def test_every_function_of_the_template_runs_here() -> None:
+    """A new function in template.yaml fails here until the tests below run it, under both runners."""
+    functions = {name for name, r in Stack().source["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    assert functions == {invoke_local.ACKNOWLEDGER, invoke_local.WORKER}
+
+
+def test_samconfig_points_sam_local_invoke_at_this_machine_by_the_name_it_maps() -> None:
+    """The endpoint `samconfig.toml` gives `sam local invoke` is on the host name its add_host maps to this
+    machine (the tests' runs use that name too, with their own ports)."""
+    settings = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]["local_invoke"]["parameters"]
+    assert "docker_network" not in settings  # the SAM CLI ignores "host" for sam local invoke
+    overrides = dict(pair.split("=", 1) for pair in shlex.split(settings["parameter_overrides"]))
+    assert urlsplit(overrides["CodePipelineEndpointUrl"]).hostname == sam_local.container_host()
 
 
 def test_every_event_file_has_an_expected_outcome() -> None:
