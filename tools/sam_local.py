@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -163,7 +164,15 @@ def stand_in_digest(architecture: str) -> str:
 
 def ensure_base_image(names: Images, architecture: str) -> str:
     """The base image `sam local invoke --skip-pull-image` needs, present: AWS's when it is there or can be
-    pulled, else the stand-in (built when absent or out of date). Says which."""
+    pulled, else the stand-in (built when absent or out of date). Says which. One process at a time on this
+    machine (clones share the Docker daemon): the others wait, then find it there."""
+    lock_path = Path(tempfile.gettempdir(), f"{names.base.replace('/', '_').replace(':', '_')}.stand-in.lock")
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _ensure_base_image(names, architecture)
+
+
+def _ensure_base_image(names: Images, architecture: str) -> str:
     labels = image_labels(names.base)
     if labels is not None and STAND_IN_LABEL not in labels:
         return f"{names.base}: AWS's image"
