@@ -34,11 +34,14 @@ start() {
     if answers; then
         return 0
     fi
+    if command -v docker >/dev/null && [[ "$(docker info 2>&1 || true)" == *"permission denied"* ]]; then
+        say "the Docker daemon runs, but its socket is not yours: add yourself to the docker group, or run as root."
+        return 1
+    fi
     if ! command -v dockerd >/dev/null; then
         if ! can_install; then
             if command -v docker >/dev/null; then
                 say "the Docker daemon does not answer: start Docker (Docker Desktop, or 'sudo systemctl start docker')."
-                say "'docker info' says: $(docker info 2>&1 | grep -m1 -iE 'error|denied|cannot' || true)"
             else
                 say "Docker is not installed: install Docker Engine or Docker Desktop (https://docs.docker.com/get-docker/)."
                 say "(As root on Debian or Ubuntu, this script installs Debian's docker.io itself.)"

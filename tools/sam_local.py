@@ -108,6 +108,8 @@ def docker_problem() -> str | None:
         check=False,
     )
     if done.returncode != 0:
+        if "permission denied" in done.stderr:
+            return "the Docker daemon's socket is not yours (permission denied): join the docker group"
         reason = next((line for line in done.stderr.splitlines() if line.strip()), "no answer")
         return f"the Docker daemon does not answer ({reason.strip()}); `make sam-local` starts it when run as root"
     return None
