@@ -30,6 +30,7 @@ TEST_ENV = {
     "POWERTOOLS_METRICS_NAMESPACE": "CodePipelineJobWorkerTests",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "DEBUG",
+    "JOB_TABLE_NAME": "codepipeline-jobs",
 }
 for _name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_CODEPIPELINE", "AWS_PROFILE", "CLIENT_TOKEN_SECRET_ID"):
     os.environ.pop(_name, None)
@@ -97,9 +98,9 @@ def emitted_metrics(out: str) -> dict[str, Any]:
 
 @dataclass
 class FakeLambdaContext:
-    """What Lambda passes as `context`, with a controllable deadline."""
+    """What Lambda passes as `context`, with a controllable deadline: by default the template's timeout."""
 
-    remaining_ms: int = 60_000
+    remaining_ms: int = 180_000
     function_name: str = "codepipeline-job-worker"
     function_version: str = "$LATEST"
     memory_limit_in_mb: int = 128

@@ -40,6 +40,7 @@ import boto3
 import finish_build
 from codepipeline_local import LocalCodePipeline, ServiceError, StatusPages
 from codepipeline_worker.work.consume import as_sqs_event, settled
+from local_resources import create_job_table, create_work_queues
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -286,7 +287,7 @@ def wait_for_port(port: int, process: subprocess.Popen[Any]) -> None:
 @dataclass
 class LocalAws:
     """The embedded endpoints and the environment that points the functions at them: the local CodePipeline
-    endpoint, and moto's Secrets Manager and SQS, which holds the work queue."""
+    endpoint, and moto's Secrets Manager, SQS (the work queue) and DynamoDB (the job table)."""
 
     endpoint: LocalCodePipeline
     environment: dict[str, str]
@@ -346,7 +347,9 @@ def local_aws(event: Any, action_types: str, reachable: Callable[[str], str] = _
             tokens.pop(None, None)
             _moto_client("secretsmanager", moto_url).create_secret(Name=secret_id, SecretString=json.dumps(tokens))
             sqs: SQSClient = _moto_client("sqs", moto_url)
-            queue_url = sqs.create_queue(QueueName=f"work-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+            name = f"work-{uuid.uuid4().hex[:8]}"
+            queue_url, _ = create_work_queues(sqs, name)  # the template's FIFO work queue and job table
+            table = create_job_table(_moto_client("dynamodb", moto_url), name)
             attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
             seed(endpoint, event, action_types, token, {"Url": reachable(pages.url("/healthy"))})
             yield LocalAws(
@@ -355,8 +358,11 @@ def local_aws(event: Any, action_types: str, reachable: Callable[[str], str] = _
                     "AWS_ENDPOINT_URL_CODEPIPELINE": reachable(endpoint.url),
                     "AWS_ENDPOINT_URL_SECRETS_MANAGER": reachable(moto_url),
                     "AWS_ENDPOINT_URL_SQS": reachable(moto_url),
-                    # Under the SAM CLI the template's JOB_QUEUE_URL (the stack's queue) resolves to nothing
+                    "AWS_ENDPOINT_URL_DYNAMODB": reachable(moto_url),
+                    # Under the SAM CLI the template's JOB_QUEUE_URL (the stack's queue) resolves to nothing, and
+                    # JOB_TABLE_NAME to the table's logical id
                     "JOB_QUEUE_URL": reachable(queue_url),
+                    "JOB_TABLE_NAME": table,
                     "CLIENT_TOKEN_SECRET_ID": secret_id,
                     "AWS_ACCESS_KEY_ID": "local",
                     "AWS_SECRET_ACCESS_KEY": "local",
@@ -370,7 +376,7 @@ def local_aws(event: Any, action_types: str, reachable: Callable[[str], str] = _
         moto.stop()
 
 
-def _moto_client(service: Literal["secretsmanager", "sqs"], url: str) -> Any:
+def _moto_client(service: Literal["secretsmanager", "sqs", "dynamodb"], url: str) -> Any:
     return boto3.client(
         service,
         endpoint_url=url,

@@ -1,6 +1,6 @@
 """`make run`: a job's whole life cycle against the embedded local CodePipeline endpoint, on loopback only.
 
-Starts the endpoint, moto's Secrets Manager and SQS, and a small health server on free 127.0.0.1 ports; seeds
+Starts the endpoint, moto's Secrets Manager, SQS and DynamoDB, and a small health server on free 127.0.0.1 ports; seeds
 custom and partner jobs for the example action; points the SDK at them with throwaway credentials. Then: the
 acknowledger claims the jobs (events/ files) and hands them to the work queue; the work function's Lambda entry
 runs them from the queue and reports to CodePipeline; a job that is still running continues as a follow-up job,
@@ -23,6 +23,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from codepipeline_local import LocalCodePipeline, StatusPages
+from local_resources import create_job_table, create_work_queues
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -31,13 +32,15 @@ CUSTOM = "Custom/Build/MyTool/1"
 PARTNER = "ThirdParty/Deploy/PartnerTool/2"
 CLIENT_ID = "c1e7d1a0-1234-4abc-9def-0123456789ab"
 SECRET_ID = "codepipeline-job-worker/client-tokens"  # noqa: S105 - the secret's name, not a secret
+# The job worker's timeout in template.yaml: polls and claims start only when their worst case fits in it.
+JOB_WORKER_TIMEOUT_S = 180
 # What the example action checks: one page healthy, one warming up (503 once, then 200), one broken.
 HEALTH_PAGES = {"/healthy": [200], "/warming-up": [503, 200], "/broken": [500]}
 
 
 def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    aws = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # Secrets Manager and SQS
+    aws = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # Secrets Manager, SQS, DynamoDB
     aws.start()
     try:
         with LocalCodePipeline() as endpoint, StatusPages(HEALTH_PAGES) as health:
@@ -53,6 +56,7 @@ def _demo(endpoint: LocalCodePipeline, aws_url: str, health: StatusPages) -> int
             "AWS_ENDPOINT_URL_CODEPIPELINE": endpoint.url,
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": aws_url,
             "AWS_ENDPOINT_URL_SQS": aws_url,
+            "AWS_ENDPOINT_URL_DYNAMODB": aws_url,
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -64,8 +68,10 @@ def _demo(endpoint: LocalCodePipeline, aws_url: str, health: StatusPages) -> int
     )
     os.environ.pop("AWS_PROFILE", None)
     boto3.client("secretsmanager").create_secret(Name=SECRET_ID, SecretString=json.dumps({CLIENT_ID: client_token}))
-    queue_url = boto3.client("sqs").create_queue(QueueName="codepipeline-jobs")["QueueUrl"]
+    # The template's FIFO work queue and job table
+    queue_url, _ = create_work_queues(boto3.client("sqs"), "codepipeline-jobs")
     os.environ["JOB_QUEUE_URL"] = queue_url
+    os.environ["JOB_TABLE_NAME"] = create_job_table(boto3.client("dynamodb"), "codepipeline-jobs")
 
     # Seed jobs for the example action (codepipeline_worker.examples.url_gate.check_url): each checks a URL of the local
     # health server. One is healthy, one warms up (503, then 200: two rounds), one is broken (500).
@@ -91,9 +97,10 @@ def _demo(endpoint: LocalCodePipeline, aws_url: str, health: StatusPages) -> int
     )
     names[direct["jobId"]] = "direct"
 
-    print(f"local CodePipeline endpoint {endpoint.url}; Secrets Manager and SQS (moto) {aws_url}")
+    print(f"local CodePipeline endpoint {endpoint.url}; Secrets Manager, SQS and DynamoDB (moto) {aws_url}")
     print(f"seeded: 3 custom jobs ({CUSTOM}), 2 partner jobs ({PARTNER}), job {direct['jobId']} dispatched")
-    print(f"work queue {queue_url}; work function codepipeline_worker.examples.url_gate:check_url")
+    print(f"work queue {queue_url} (FIFO), job table {os.environ['JOB_TABLE_NAME']}")
+    print("work function codepipeline_worker.examples.url_gate:check_url")
     print(f"the functions' own log lines and metrics: {LOG_FILE.relative_to(ROOT)}\n")
 
     LOG_FILE.parent.mkdir(exist_ok=True)
@@ -129,7 +136,12 @@ def _demo(endpoint: LocalCodePipeline, aws_url: str, health: StatusPages) -> int
                         received, redelivered = consume_once(queue, worker_handler.lambda_handler, wait_s=0)
                         result, error = {"received": received, "redelivered": redelivered}, None
                     else:
-                        result, error = handler.lambda_handler(event, LocalContext("codepipeline-job-worker", 60)), None
+                        result, error = (
+                            handler.lambda_handler(
+                                event, LocalContext("codepipeline-job-worker", JOB_WORKER_TIMEOUT_S)
+                            ),
+                            None,
+                        )
                 except Exception as exc:  # noqa: BLE001 - shown, as `sam local invoke` shows a function error
                     result, error = None, exc
             _show(_Run(title, source, event, result, error, before, _states(endpoint)), names)

@@ -76,6 +76,7 @@ ENDPOINT_PARAMETERS = {
     "AWS_ENDPOINT_URL_CODEPIPELINE": "CodePipelineEndpointUrl",
     "AWS_ENDPOINT_URL_SECRETS_MANAGER": "SecretsManagerEndpointUrl",
     "AWS_ENDPOINT_URL_SQS": "SqsEndpointUrl",
+    "AWS_ENDPOINT_URL_DYNAMODB": "DynamoDbEndpointUrl",
 }
 # What the SAM CLI hands the container from its own session (credentials and region), not from the template.
 SESSION_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION")

@@ -1,7 +1,7 @@
-"""Integration fixtures: the local CodePipeline endpoint and moto (Secrets Manager, SQS), both on 127.0.0.1, and
-workers: the real handler's service, with real boto3 clients pointed at them through the SDK's variables. For the
-job life cycle: a fresh work queue with its dead-letter queue, acknowledgers that hand off to it, and work runners
-with a chosen work function."""
+"""Integration fixtures: the local CodePipeline endpoint and moto (Secrets Manager, SQS, DynamoDB), both on
+127.0.0.1, and workers: the real handler's service, with real boto3 clients pointed at them through the SDK's
+variables. For the job life cycle: a fresh FIFO work queue with its dead-letter queue and a fresh job table, as the
+template declares them, acknowledgers that hand off to them, and work runners with a chosen work function."""
 
 from __future__ import annotations
 
@@ -21,10 +21,13 @@ from codepipeline_worker.shared.adapter import (
     CodePipelineAdapter,
     create_client_token_store,
     create_codepipeline_client,
+    create_dynamodb_client,
 )
 from codepipeline_worker.shared.config import load_config
 from codepipeline_worker.work.config import WorkerSettings
+from codepipeline_worker.work.once import RunOnce
 from codepipeline_worker.work.runner import WorkRunner
+from local_resources import create_job_table, create_work_queues
 from tests.conftest import TEST_ENV
 from tests.integration.s3_front import S3Front
 
@@ -140,17 +143,18 @@ def empty_secret_id(secrets_url: str) -> str:
 
 @pytest.fixture
 def work_queue(secrets_url: str) -> WorkQueues:
-    """A new work queue with a 1 s visibility timeout and a dead-letter queue after two receives."""
+    """A new FIFO work queue with a 1 s visibility timeout and a dead-letter queue after two receives."""
     client: SQSClient = boto3.client("sqs", endpoint_url=secrets_url, region_name="us-east-1")
-    name = f"work-{uuid.uuid4()}"
-    dlq_url = client.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
-    url = client.create_queue(
-        QueueName=name,
-        Attributes={"VisibilityTimeout": str(VISIBILITY_TIMEOUT_S), "RedrivePolicy": json.dumps(redrive)},
-    )["QueueUrl"]
+    url, dlq_url = create_work_queues(client, f"work-{uuid.uuid4()}", VISIBILITY_TIMEOUT_S, MAX_RECEIVE_COUNT)
     return WorkQueues(client, url, dlq_url)
+
+
+@pytest.fixture
+def job_table(monkeypatch: pytest.MonkeyPatch, secrets_url: str) -> str:
+    """A new job table, as the template declares it; the functions' DynamoDB client points at it."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", secrets_url)
+    client = boto3.client("dynamodb", endpoint_url=secrets_url, region_name="us-east-1")
+    return create_job_table(client, f"jobs-{uuid.uuid4()}")
 
 
 @pytest.fixture
@@ -162,47 +166,54 @@ def make_worker(
     def factory(url: str | None = None, **env: str) -> JobService:
         monkeypatch.setenv("AWS_ENDPOINT_URL_CODEPIPELINE", url or endpoint.url)
         monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets_url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", secrets_url)
         return JobService.from_settings(load_settings({**TEST_ENV, "CLIENT_TOKEN_SECRET_ID": secret_id, **env}))
 
     return factory
 
 
 @pytest.fixture
-def make_acknowledger(
+def make_acknowledger(  # noqa: PLR0917 - the fixtures it builds on
     monkeypatch: pytest.MonkeyPatch,
     endpoint: LocalCodePipeline,
     secrets_url: str,
     work_queue: WorkQueues,
+    job_table: str,
     make_worker: WorkerFactory,
 ) -> AcknowledgerFactory:
-    """A new acknowledger that hands each claimed job to the work queue (JOB_QUEUE_URL), or to `queue_url`.
-    The endpoint knows the action types it polls, as CodePipeline does once a pipeline uses them."""
+    """A new acknowledger that hands each claimed job to the work queue (JOB_QUEUE_URL), or to `queue_url`, and
+    keeps its hand-off records in the job table. The endpoint knows the action types it polls, as CodePipeline
+    does once a pipeline uses them."""
 
     def factory(queue_url: str | None = None, **env: str) -> JobService:
         monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", secrets_url)
         for action_type in env.get("ACTION_TYPES", TEST_ENV["ACTION_TYPES"]).split(","):
             endpoint.store.add_action_type(action_type)
-        return make_worker(JOB_QUEUE_URL=queue_url or work_queue.url, **env)
+        return make_worker(JOB_QUEUE_URL=queue_url or work_queue.url, JOB_TABLE_NAME=job_table, **env)
 
     return factory
 
 
 @pytest.fixture
 def make_runner(
-    monkeypatch: pytest.MonkeyPatch, endpoint: LocalCodePipeline, secrets_url: str, secret_id: str
+    monkeypatch: pytest.MonkeyPatch, endpoint: LocalCodePipeline, secrets_url: str, secret_id: str, job_table: str
 ) -> RunnerFactory:
-    """A new work side (one execution environment of the work function's Lambda). With no work function, it is
-    built as the Lambda builds it: from WORK_FUNCTION (by default the example action, `check_url`). `secret`
-    names another client-token secret than the acknowledger's."""
+    """A new work side (one execution environment of the work function's Lambda), its once-only records in the
+    job table. With no work function, it is built as the Lambda builds it: from WORK_FUNCTION (by default the
+    example action, `check_url`). `secret` names another client-token secret than the acknowledger's."""
 
     def factory(work: WorkFunction | None = None, *, secret: str | None = None, **env: str) -> WorkRunner:
         monkeypatch.setenv("AWS_ENDPOINT_URL_CODEPIPELINE", endpoint.url)
         monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets_url)
-        settings = load_config(WorkerSettings, {**TEST_ENV, "CLIENT_TOKEN_SECRET_ID": secret or secret_id, **env})
+        settings = load_config(
+            WorkerSettings,
+            {**TEST_ENV, "CLIENT_TOKEN_SECRET_ID": secret or secret_id, "JOB_TABLE_NAME": job_table, **env},
+        )
         if work is None:
             return WorkRunner.from_settings(settings)
         codepipeline = CodePipelineAdapter(create_codepipeline_client(settings))
-        return WorkRunner(codepipeline, create_client_token_store(settings), work)
+        once = RunOnce(create_dynamodb_client(settings), job_table)
+        return WorkRunner(codepipeline, create_client_token_store(settings), work, once)
 
     return factory
 

@@ -19,12 +19,13 @@ import botocore.session
 import pytest
 
 from codepipeline_local import Faults, LocalCodePipeline, StatusPages
+from codepipeline_worker.acknowledger.claims import HANDOFF_FAILURE_MESSAGE
 from codepipeline_worker.acknowledger.handler import lambda_handler
-from codepipeline_worker.acknowledger.service import HANDOFF_FAILURE_MESSAGE
 from codepipeline_worker.shared import adapter
 from codepipeline_worker.shared.adapter import (
     ACKNOWLEDGER_OPERATIONS,
     CONSUMER_OPERATIONS,
+    IDEMPOTENCY_OPERATIONS,
     WORKER_OPERATIONS,
     open_work_queue,
 )
@@ -111,7 +112,7 @@ type WorkSideFactory = Callable[[WorkRunner], WorkSide]
 def work_side(monkeypatch: pytest.MonkeyPatch, secrets_url: str, work_queue: WorkQueues) -> WorkSideFactory:
     def factory(runner: WorkRunner) -> WorkSide:
         monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", secrets_url)
-        queue = open_work_queue(work_queue.url, load_config(WorkerSettings, TEST_ENV))
+        queue = open_work_queue(work_queue.url, load_config(WorkerSettings, TEST_ENV), long_poll_s=REDELIVERY_WAIT_S)
         return WorkSide(queue, runner)
 
     return factory
@@ -519,7 +520,9 @@ def test_a_message_that_is_not_a_job_is_redelivered_then_dead_lettered(
 ) -> None:
     # Given a stray message on the work queue, next to a real job
     stray = json.dumps({"version": 1, "jobId": "not-a-uuid", "jobType": "custom", "hint": "stray-value-42"})
-    work_queue.client.send_message(QueueUrl=work_queue.url, MessageBody=stray)
+    work_queue.client.send_message(
+        QueueUrl=work_queue.url, MessageBody=stray, MessageGroupId="stray", MessageDeduplicationId="stray"
+    )
     job_id = endpoint.store.create_job(CUSTOM)
     poll(make_acknowledger())
     worker = work_side(make_runner(scripted))
@@ -744,9 +747,14 @@ def test_each_function_calls_only_the_operations_it_is_granted(
 
     assert set(life.acknowledger_calls) == granted(ACKNOWLEDGER_OPERATIONS, "codepipeline")
     assert set(life.worker_calls) == granted(WORKER_OPERATIONS, "codepipeline")
-    # And as the SDK clients counted them, SQS included, and the client-token secret, which both read
-    assert set(acknowledger_sdk) == ACKNOWLEDGER_OPERATIONS | {"secretsmanager:GetSecretValue"}
-    assert set(worker_sdk) == WORKER_OPERATIONS | {"secretsmanager:GetSecretValue"}
+    # And as the SDK clients counted them, SQS and DynamoDB included, and the client-token secret, which both
+    # read: nothing beyond what each is granted; on these paths, the hand-off records written before the claims,
+    # read by the reconciler and deleted after, and each job's once-only record
+    secret = {"secretsmanager:GetSecretValue"}
+    assert {"dynamodb:BatchWriteItem", "dynamodb:Query"} | secret <= set(acknowledger_sdk)
+    assert set(acknowledger_sdk) <= ACKNOWLEDGER_OPERATIONS | secret
+    assert {"dynamodb:PutItem", "dynamodb:UpdateItem"} | secret <= set(worker_sdk)
+    assert set(worker_sdk) <= WORKER_OPERATIONS | IDEMPOTENCY_OPERATIONS | secret
     assert set(consumer_sdk) == CONSUMER_OPERATIONS
     # The two counts agree call for call (no call was retried)
     for sdk, endpoint_calls in ((acknowledger_sdk, life.acknowledger_calls), (worker_sdk, life.worker_calls)):

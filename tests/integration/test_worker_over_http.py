@@ -12,7 +12,7 @@ import pytest
 
 from codepipeline_local import Faults, LocalCodePipeline
 from codepipeline_worker.acknowledger.handler import lambda_handler
-from codepipeline_worker.shared.errors import InvalidJobEvent, JobError
+from codepipeline_worker.shared.errors import JobError
 from tests.conftest import FakeLambdaContext, closed_port, load_event
 from tests.endpoint.conftest import CUSTOM as CUSTOM_ID_TYPE
 from tests.endpoint.conftest import client_for
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from codepipeline_worker.acknowledger.service import JobService
 
 
-def invoke(event: Any, worker: JobService) -> Any:
-    return lambda_handler(event, FakeLambdaContext(), service=worker)
+def invoke(event: Any, worker: JobService, remaining_ms: int = 180_000) -> Any:
+    return lambda_handler(event, FakeLambdaContext(remaining_ms=remaining_ms), service=worker)
 
 
 def status(endpoint: LocalCodePipeline, job_id: str) -> str:
@@ -103,8 +103,10 @@ def test_action_started_claims_a_job_that_becomes_pollable_later(
 def test_a_lambda_invoke_event_is_refused_without_a_call(
     endpoint: LocalCodePipeline, make_worker: WorkerFactory
 ) -> None:
-    with pytest.raises(InvalidJobEvent, match="PutJobSuccessResult"):
-        invoke(load_event("invalid-lambda-invoke.json"), make_worker())
+    result = invoke(load_event("invalid-lambda-invoke.json"), make_worker())
+
+    assert result["error"] == "InvalidJobEvent"
+    assert "PutJobSuccessResult" in result["message"]
     assert endpoint.stats()["calls"] == {}
 
 
@@ -122,9 +124,8 @@ def test_a_stale_nonce_after_re_dispatch_is_a_conflict(make_worker: WorkerFactor
         assert first["nonce"] != second["nonce"]
 
         # When a worker acknowledges with the first nonce, then it is told another holds the job
-        with pytest.raises(JobError) as caught:
-            invoke({"jobId": job_id, "nonce": first["nonce"]}, worker)
-        assert type(caught.value).__name__ == "InvalidNonceException"
+        stale = invoke({"jobId": job_id, "nonce": first["nonce"]}, worker)
+        assert (stale["outcome"], stale["error"]) == ("conflict", "InvalidNonceException")
         # And with the fresh nonce, the job is claimed
         assert invoke({"jobId": job_id, "nonce": second["nonce"]}, worker)["outcome"] == "acknowledged"
 
@@ -185,8 +186,11 @@ def test_thirty_percent_throttling_still_claims_every_job(make_worker: WorkerFac
         jobs = [endpoint.store.create_job(CUSTOM) for _ in range(40)]
         endpoint.set_faults(Faults(throttle=0.3, seed=3))
 
+        # Ten attempts per call: a poll's worst case then needs Lambda's longest timeout
         result = invoke(
-            load_event("scheduled.json"), make_worker(url=endpoint.url, AWS_MAX_ATTEMPTS="10", ACTION_TYPES=CUSTOM)
+            load_event("scheduled.json"),
+            make_worker(url=endpoint.url, AWS_MAX_ATTEMPTS="10", ACTION_TYPES=CUSTOM),
+            remaining_ms=900_000,
         )
 
         assert result["counts"]["acknowledged"] == 40
@@ -196,16 +200,15 @@ def test_thirty_percent_throttling_still_claims_every_job(make_worker: WorkerFac
         print(f"\n30% throttling: {json.dumps(stats)}")
 
 
-@pytest.mark.parametrize(
-    ("event", "code"), [("scheduled.json", "EndpointConnectionError"), ("custom-job.json", "EndpointConnectionError")]
-)
-def test_an_unreachable_endpoint_fails_clearly(event: str, code: str, make_worker: WorkerFactory) -> None:
+def test_an_unreachable_endpoint_fails_a_poll_and_is_named_in_a_job_events_result(make_worker: WorkerFactory) -> None:
     worker = make_worker(url=f"http://127.0.0.1:{closed_port()}", AWS_MAX_ATTEMPTS="2")
 
     with pytest.raises(JobError) as caught:
-        invoke(load_event(event), worker)
+        invoke(load_event("scheduled.json"), worker)
+    direct = invoke(load_event("custom-job.json"), worker)
 
-    assert type(caught.value).__name__ == code
+    assert type(caught.value).__name__ == "EndpointConnectionError"
+    assert (direct["outcome"], direct["error"]) == ("failed", "EndpointConnectionError")
 
 
 def test_nothing_the_endpoint_hands_out_reaches_the_output(

@@ -125,7 +125,12 @@ class Stack:
         return f"GetAtt:{'.'.join(arg) if isinstance(arg, list) else arg}"
 
     def _sub(self, text: str) -> str:
-        return re.sub(r"\$\{([^}]+)\}", lambda m: str(self.values.get(m.group(1), f"Ref:{m.group(1)}")), text)
+        """${Name} is a parameter's value or Ref:Name; ${Name.Attribute} is GetAtt:Name.Attribute."""
+
+        def resolve(name: str) -> str:
+            return str(self.values.get(name, f"GetAtt:{name}" if "." in name else f"Ref:{name}"))
+
+        return re.sub(r"\$\{([^}]+)\}", lambda m: resolve(m.group(1)), text)
 
     def _if(self, arg: list[Any]) -> Any:
         condition, yes, no = arg

@@ -15,7 +15,13 @@ from botocore.session import get_session
 
 from codepipeline_worker.acknowledger import handler
 from codepipeline_worker.acknowledger.config import Settings, load_settings
-from codepipeline_worker.shared.adapter import ACKNOWLEDGER_OPERATIONS, CONSUMER_OPERATIONS, WORKER_OPERATIONS
+from codepipeline_worker.shared.adapter import (
+    ACKNOWLEDGER_OPERATIONS,
+    CONSUMER_OPERATIONS,
+    HANDOFF_INDEX,
+    IDEMPOTENCY_OPERATIONS,
+    WORKER_OPERATIONS,
+)
 from codepipeline_worker.shared.config import (
     DEFAULT_METRICS_NAMESPACE,
     DEFAULT_SERVICE_NAME,
@@ -25,6 +31,7 @@ from codepipeline_worker.shared.config import (
 from codepipeline_worker.shared.errors import ConfigurationError
 from codepipeline_worker.work import handler as worker_handler
 from codepipeline_worker.work.config import DEFAULT_WORK_FUNCTION, WorkerSettings
+from local_resources import JOB_TABLE_SCHEMA, MAX_RECEIVE_COUNT, WORK_QUEUE_ATTRIBUTES
 from tests.template.conftest import ROOT, Stack, sam_inspect, tool_env
 
 ACKNOWLEDGER = "JobWorkerFunction"
@@ -37,11 +44,13 @@ LIBRARY_VARIABLES = {
         "AWS_ENDPOINT_URL_CODEPIPELINE",
         "AWS_ENDPOINT_URL_SECRETS_MANAGER",
         "AWS_ENDPOINT_URL_SQS",
+        "AWS_ENDPOINT_URL_DYNAMODB",
     },
     WORKER: {
         "POWERTOOLS_PARAMETERS_MAX_AGE",
         "AWS_ENDPOINT_URL_CODEPIPELINE",
         "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+        "AWS_ENDPOINT_URL_DYNAMODB",
     },
 }
 SETTINGS: dict[str, type[CommonSettings]] = {ACKNOWLEDGER: Settings, WORKER: WorkerSettings}
@@ -65,8 +74,26 @@ SECRET_READ = "secretsmanager:GetSecretValue"
 TWO_TYPES = "Custom/Build/MyTool/1,ThirdParty/Deploy/PartnerTool/2"
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:partner-tokens-AbCdEf"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ops"
-# What CloudFormation resolves the work queue's URL to, for loading the settings with the template's values.
-QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/worker-WorkQueue-AbCdEf"
+# What CloudFormation resolves the work queue's URL and the table's name to, for loading the settings with the
+# template's values.
+QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/worker-WorkQueue-AbCdEf.fifo"
+TABLE_NAME = "worker-JobTable-AbCdEf"
+# The calls of partner jobs (and of custom jobs): granted only when ActionTypes holds an action type of that owner.
+PARTNER_OPERATIONS = {
+    "codepipeline:PollForThirdPartyJobs",
+    "codepipeline:GetThirdPartyJobDetails",
+    "codepipeline:AcknowledgeThirdPartyJob",
+    "codepipeline:PutThirdPartyJobSuccessResult",
+    "codepipeline:PutThirdPartyJobFailureResult",
+}
+CUSTOM_OPERATIONS = {
+    "codepipeline:PollForJobs",
+    "codepipeline:AcknowledgeJob",
+    "codepipeline:GetJobDetails",
+    "codepipeline:PutJobSuccessResult",
+    "codepipeline:PutJobFailureResult",
+}
+PARTNER_ONLY = "ThirdParty/Deploy/PartnerTool/2"
 
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:
@@ -124,11 +151,11 @@ def code_operations() -> set[str]:
     }
     session = get_session()
     operations: dict[str, list[str]] = {}
-    for service in ("codepipeline", "sqs"):  # each also the prefix of its IAM actions
+    for service in ("codepipeline", "sqs", "dynamodb"):  # each also the prefix of its IAM actions
         for operation in session.get_service_model(service).operation_names:
             operations.setdefault(xform_name(operation), []).append(f"{service}:{operation}")
     unknown = methods - set(operations)
-    assert not unknown, f"not a CodePipeline or SQS operation: {unknown}"
+    assert not unknown, f"not a CodePipeline, SQS or DynamoDB operation: {unknown}"
     ambiguous = {m for m in methods if len(operations[m]) > 1}
     assert not ambiguous, ambiguous
     return {operations[m][0] for m in methods}
@@ -157,17 +184,47 @@ def test_the_acknowledger_is_granted_exactly_its_operations() -> None:
     # Its calls, and the secret read through Powertools Parameters. SAM's grant to the failure queue
     # (sqs:SendMessage, for the OnFailure destination) is an action it already has, on another queue.
     assert granted(stack, ACKNOWLEDGER) == ACKNOWLEDGER_OPERATIONS | {SECRET_READ}
-    assert granted(Stack(), ACKNOWLEDGER) == ACKNOWLEDGER_OPERATIONS
     assert all(s["Effect"] == "Allow" for s in statements(stack, ACKNOWLEDGER))
 
 
 def test_the_work_function_is_granted_exactly_its_operations_and_what_its_event_source_needs() -> None:
-    stack = Stack(ClientTokenSecretArn=SECRET)
-    assert granted(stack, WORKER) == WORKER_OPERATIONS | {SECRET_READ} | SQS_POLLER_ACTIONS
-    assert granted(Stack(), WORKER) == WORKER_OPERATIONS | SQS_POLLER_ACTIONS
+    stack = Stack(ActionTypes=TWO_TYPES, ClientTokenSecretArn=SECRET)
+    expected = WORKER_OPERATIONS | IDEMPOTENCY_OPERATIONS | SQS_POLLER_ACTIONS
+    assert granted(stack, WORKER) == expected | {SECRET_READ}
+    assert granted(Stack(ActionTypes=TWO_TYPES), WORKER) == expected
     assert all(s["Effect"] == "Allow" for s in statements(stack, WORKER))
     [poller] = [s for s in statements(stack, WORKER) if s["Action"] == sorted(SQS_POLLER_ACTIONS)]
     assert poller["Resource"] == "GetAtt:WorkQueue.Arn"
+
+
+@pytest.mark.parametrize("function", [ACKNOWLEDGER, WORKER])
+def test_each_owners_operations_are_granted_only_when_action_types_name_that_owner(function: str) -> None:
+    both = granted(Stack(ActionTypes=TWO_TYPES), function)
+    custom_only = granted(Stack(), function)  # the default: Custom/Build/MyTool/1
+    partner_only = granted(Stack(ActionTypes=PARTNER_ONLY), function)
+
+    assert both & PARTNER_OPERATIONS
+    assert both & CUSTOM_OPERATIONS
+    assert custom_only == both - PARTNER_OPERATIONS
+    assert partner_only == both - CUSTOM_OPERATIONS
+    several = Stack(ActionTypes=f"Custom/Build/A/1,Custom/Test/B/1,{PARTNER_ONLY}")
+    assert several.conditions["HasCustom"]
+    assert several.conditions["HasThirdParty"]
+
+
+def test_each_function_reaches_only_its_own_records_in_the_job_table() -> None:
+    stack = Stack()
+    keys = {}
+    for function, prefix in ((ACKNOWLEDGER, "handoff#*"), (WORKER, "work#*")):
+        [items] = [s for s in statements(stack, function) if s["Resource"] == "GetAtt:JobTable.Arn"]
+        assert items["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [prefix]}}
+        keys[function] = set(items["Action"])
+    assert keys[ACKNOWLEDGER] == {a for a in ACKNOWLEDGER_OPERATIONS if a.startswith("dynamodb:")} - {"dynamodb:Query"}
+    assert keys[WORKER] == IDEMPOTENCY_OPERATIONS
+    # The reconciler's query, on the sparse index that holds the hand-off records only
+    [query] = [s for s in statements(stack, ACKNOWLEDGER) if s["Action"] == ["dynamodb:Query"]]
+    assert query["Resource"] == "GetAtt:JobTable.Arn/index/pending"
+    assert not [s for s in statements(stack, WORKER) if "dynamodb:Query" in s["Action"]]
 
 
 @pytest.mark.parametrize("function", [ACKNOWLEDGER, WORKER])
@@ -246,7 +303,7 @@ def test_the_started_rule_is_filtered_to_the_configured_action_type() -> None:
 
 def environment(stack: Stack, function: str) -> dict[str, str]:
     variables = stack.value(stack.resource(function)["Properties"]["Environment"]["Variables"])
-    deployed = {"GetAtt:WorkQueue.QueueUrl": QUEUE_URL}
+    deployed = {"GetAtt:WorkQueue.QueueUrl": QUEUE_URL, "Ref:JobTable": TABLE_NAME}
     return {k: deployed.get(str(v), str(v)) for k, v in variables.items()}
 
 
@@ -266,7 +323,7 @@ def test_the_acknowledger_loads_with_the_template_defaults_and_hands_off_to_the_
     }
     settings = load_settings(environment(stack, ACKNOWLEDGER))
     assert settings.action_type_names() == ["Custom/Build/MyTool/1"]
-    assert settings.job_queue_url == QUEUE_URL
+    assert (settings.job_queue_url, settings.job_table_name) == (QUEUE_URL, TABLE_NAME)
     assert settings.tracing_disabled is True
     # The template's defaults are the code's: a function deployed with them runs as one run without them
     defaults = load_settings({"ACTION_TYPES": "Custom/Build/MyTool/1"})
@@ -275,19 +332,20 @@ def test_the_acknowledger_loads_with_the_template_defaults_and_hands_off_to_the_
         defaults.ack_concurrency,
         defaults.max_attempts,
     )
+    assert (settings.connect_timeout_s, settings.read_timeout_s) == (1, 2)
 
 
 def test_the_work_function_loads_with_the_template_defaults() -> None:
     settings = load_config(WorkerSettings, environment(Stack(), WORKER))
     assert settings.work_function == DEFAULT_WORK_FUNCTION
     assert settings.client_token_secret_id is None
-    assert settings.max_attempts == 3
-    custom = Stack(WorkEntryPoint="mypackage.actions:run", ClientTokenSecretArn=SECRET, MaxAttempts="5")
+    assert (settings.max_attempts, settings.job_table_name) == (3, TABLE_NAME)
+    custom = Stack(WorkEntryPoint="mypackage.actions:run", ClientTokenSecretArn=SECRET, MaxAttempts="2")
     settings = load_config(WorkerSettings, environment(custom, WORKER))
     assert (settings.work_function, settings.client_token_secret_id, settings.max_attempts) == (
         "mypackage.actions:run",
         SECRET,
-        5,
+        2,
     )
 
 
@@ -354,7 +412,7 @@ def test_the_work_entry_point_parameter_accepts_what_the_code_accepts(reference:
     parameter = Stack().source["Parameters"]["WorkEntryPoint"]
     assert parameter["Default"] == DEFAULT_WORK_FUNCTION
     try:
-        load_config(WorkerSettings, {"WORK_FUNCTION": reference})
+        load_config(WorkerSettings, {"WORK_FUNCTION": reference, "JOB_TABLE_NAME": TABLE_NAME})
         accepted = True
     except ConfigurationError:
         accepted = False
@@ -372,7 +430,14 @@ def test_the_acknowledger_runs_python_3_13_on_arm64_in_128_mb_with_a_handler_tha
         ["arm64"],
         128,
     )
-    assert function["Timeout"] == 60
+    # A partner poll's worst case, 10 calls of 12 s (3 attempts of 1 s to connect and 2 s to read, and the
+    # pauses), fits, with a minute to poll on; more attempts would not (MaxAttempts stops at 3)
+    assert function["Timeout"] == 180
+    assert stack.source["Parameters"]["MaxAttempts"]["MaxValue"] == 3
+    from codepipeline_worker.acknowledger.budget import Budget
+
+    budget = Budget.of(load_settings(environment(stack, ACKNOWLEDGER)))
+    assert budget.poll_s("ThirdParty", hand_off=True) == 120 <= function["Timeout"] - 60
     module, name = function["Handler"].rsplit(".", 1)
     assert module == handler.__name__
     assert callable(getattr(handler, name))
@@ -405,13 +470,18 @@ def test_the_work_function_runs_python_3_13_on_arm64_with_a_handler_that_exists(
     assert (function["Timeout"], function["MemorySize"], function["Architectures"]) == ("900", "1024", ["x86_64"])
 
 
-def test_the_work_queue_is_encrypted_with_a_dead_letter_queue_and_six_times_the_timeout_to_run() -> None:
+def test_the_work_queue_is_an_encrypted_fifo_queue_with_a_dead_letter_queue_and_six_times_the_timeout_to_run() -> None:
     stack = Stack()
     queue = stack.value(stack.resource("WorkQueue")["Properties"])
     assert queue["SqsManagedSseEnabled"] is True
     assert queue["RedrivePolicy"] == {"deadLetterTargetArn": "GetAtt:WorkDeadLetterQueue.Arn", "maxReceiveCount": 5}
+    # FIFO, deduplicated per message group (each job its own), high throughput; as the local runs make it
+    assert {k: str(queue[k]).lower() for k in WORK_QUEUE_ATTRIBUTES} == {
+        k: v.lower() for k, v in WORK_QUEUE_ATTRIBUTES.items()
+    }
+    assert MAX_RECEIVE_COUNT == 5
     dead_letters = stack.value(stack.resource("WorkDeadLetterQueue")["Properties"])
-    assert dead_letters == {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 1209600}
+    assert dead_letters == {"FifoQueue": True, "SqsManagedSseEnabled": True, "MessageRetentionPeriod": 1209600}
     # AWS's advice for an SQS event source: a visibility timeout at least six times the function's timeout, for
     # every timeout the parameter allows
     assert stack.source["Resources"][WORKER]["Properties"]["Timeout"] == {"Ref": "WorkTimeout"}
@@ -465,10 +535,28 @@ def test_the_work_function_takes_batches_from_the_work_queue_and_reports_batch_i
     assert worker_handler.processor.event_type is EventType.SQS
 
 
-def test_failed_invocations_are_retried_once_then_kept_in_an_encrypted_queue() -> None:
+def test_the_job_table_is_kept_on_demand_encrypted_recoverable_and_expiring() -> None:
+    stack = Stack()
+    table = stack.resource("JobTable")
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    properties = stack.value(table["Properties"])
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    # The attribute both the hand-off records and Powertools Idempotency's records expire by
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    # The key schema and the index the code queries, as the local runs make them
+    schema = {k: properties[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes")}
+    assert schema == {k: v for k, v in JOB_TABLE_SCHEMA.items() if k != "BillingMode"}
+    assert JOB_TABLE_SCHEMA["GlobalSecondaryIndexes"][0]["IndexName"] == HANDOFF_INDEX
+    for function in (ACKNOWLEDGER, WORKER):
+        assert environment(stack, function)["JOB_TABLE_NAME"] == TABLE_NAME
+
+
+def test_failed_invocations_are_retried_twice_then_kept_in_an_encrypted_queue() -> None:
     stack = Stack()
     config = stack.resource("JobWorkerFunctionEventInvokeConfig")["Properties"]
-    assert config["MaximumRetryAttempts"] == 1
+    assert config["MaximumRetryAttempts"] == 2
     assert stack.value(config["DestinationConfig"]) == {
         "OnFailure": {"Destination": "GetAtt:FailedInvocationsQueue.Arn"}
     }
@@ -486,7 +574,7 @@ def emitted_metric_names() -> set[str]:
     names = set()
     for path in (ROOT / "src" / "codepipeline_worker").rglob("*.py"):
         names |= set(re.findall(r'add_metric\(name="(\w+)"', path.read_text()))
-        names |= set(re.findall(r':\s*"(Jobs\w+|Results\w+)"', path.read_text()))
+        names |= set(re.findall(r':\s*"(Jobs\w+|Results\w+|Handoff\w+)"', path.read_text()))
     return names
 
 
@@ -507,6 +595,9 @@ def test_alarms_watch_both_functions_the_hand_off_and_both_queues_of_failures() 
             {"QueueName": "GetAtt:FailedInvocationsQueue.QueueName"},
         ),
         "HandoffFailuresAlarm": (DEFAULT_METRICS_NAMESPACE, "HandoffFailures", service),
+        "HandoffsPendingAlarm": (DEFAULT_METRICS_NAMESPACE, "HandoffsPending", service),
+        "JobsFailedAlarm": (DEFAULT_METRICS_NAMESPACE, "JobsFailed", service),
+        "InvalidEventsAlarm": (DEFAULT_METRICS_NAMESPACE, "InvalidEvents", service),
         "WorkFunctionErrorsAlarm": ("AWS/Lambda", "Errors", {"FunctionName": "Ref:WorkFunction"}),
         "WorkErrorsAlarm": (DEFAULT_METRICS_NAMESPACE, "WorkErrors", service),
         "WorkDeadLetterAlarm": (
@@ -618,6 +709,7 @@ def test_the_outputs_name_the_queues_and_the_functions() -> None:
         "LogGroupName": "Ref:JobWorkerLogGroup",
         "FailedInvocationsQueueUrl": "Ref:FailedInvocationsQueue",
         "WorkQueueUrl": "Ref:WorkQueue",
+        "JobTableName": "Ref:JobTable",
         "WorkDeadLetterQueueUrl": "Ref:WorkDeadLetterQueue",
         "WorkFunctionName": "Ref:WorkFunction",
         "WorkLogGroupName": "Ref:WorkLogGroup",

@@ -38,7 +38,7 @@ def test_the_client_uses_standard_retries_a_matching_pool_and_short_timeouts() -
     config: Any = client.meta.config  # botocore-stubs does not declare the options
     assert config.retries == {"mode": "standard", "total_max_attempts": 4}
     assert config.max_pool_connections == 24
-    assert (config.connect_timeout, config.read_timeout) == (2, 5)
+    assert (config.connect_timeout, config.read_timeout) == (1, 2)
 
 
 def test_the_client_honours_the_sdk_endpoint_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,7 @@ from codepipeline_worker.shared.errors import ConfigurationError
 from codepipeline_worker.work.config import WorkerSettings
 
 MINIMAL = {"ACTION_TYPES": "Custom/Build/MyTool/1"}
+TABLE = {"JOB_TABLE_NAME": "codepipeline-jobs"}
 
 
 def test_defaults() -> None:
@@ -146,8 +147,41 @@ QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/codepipeline-jobs"
 
 def test_the_work_queue_is_optional() -> None:
     assert load_settings(MINIMAL).job_queue_url is None
-    assert load_settings({**MINIMAL, "JOB_QUEUE_URL": QUEUE}).job_queue_url == QUEUE
-    assert load_settings({**MINIMAL, "JOB_QUEUE_URL": "http://127.0.0.1:9324/000000000000/jobs"}).job_queue_url
+    assert load_settings({**MINIMAL, **TABLE, "JOB_QUEUE_URL": QUEUE}).job_queue_url == QUEUE
+    assert load_settings({**MINIMAL, **TABLE, "JOB_QUEUE_URL": "http://127.0.0.1:9324/000000000000/jobs"}).job_queue_url
+
+
+def test_a_work_queue_needs_the_job_table() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({**MINIMAL, "JOB_QUEUE_URL": QUEUE})
+
+    assert "JOB_TABLE_NAME is required with JOB_QUEUE_URL" in str(caught.value)
+    assert load_settings({**MINIMAL, **TABLE, "JOB_QUEUE_URL": QUEUE}).job_table_name == "codepipeline-jobs"
+
+
+@pytest.mark.parametrize("table", ["ab", "has space", "x" * 256, "arn:aws:s3:::bucket", "jobs\n"])
+def test_a_bad_job_table_fails_naming_the_variable(table: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({**MINIMAL, "JOB_TABLE_NAME": table})
+
+    assert "JOB_TABLE_NAME: String should match pattern" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "table", ["codepipeline-jobs", "a.b_c-d", "arn:aws:dynamodb:us-east-1:123456789012:table/jobs"]
+)
+def test_job_table_names_and_arns_are_accepted(table: str) -> None:
+    assert load_config(WorkerSettings, {"JOB_TABLE_NAME": table}).job_table_name == table
+
+
+def test_the_call_timeouts_default_short_and_can_be_set() -> None:
+    settings = load_settings(MINIMAL)
+    assert (settings.connect_timeout_s, settings.read_timeout_s) == (1.0, 2.0)
+    tuned = load_settings({**MINIMAL, "CONNECT_TIMEOUT_S": "0.5", "READ_TIMEOUT_S": "0.25"})
+    assert (tuned.connect_timeout_s, tuned.read_timeout_s) == (0.5, 0.25)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({**MINIMAL, "READ_TIMEOUT_S": "0"})
+    assert "READ_TIMEOUT_S: Input should be greater than 0" in str(caught.value)
 
 
 @pytest.mark.parametrize("blank", ["", " ", "\t"])
@@ -178,13 +212,13 @@ def test_a_bad_work_queue_fails_naming_the_variable(url: str, problem: str) -> N
 
 def test_the_longest_work_queue_url_is_accepted() -> None:
     url = "https://" + "q" * 2040
-    assert load_settings({**MINIMAL, "JOB_QUEUE_URL": url}).job_queue_url == url
+    assert load_settings({**MINIMAL, **TABLE, "JOB_QUEUE_URL": url}).job_queue_url == url
 
 
 def test_the_worker_needs_no_action_types() -> None:
     # Given no ACTION_TYPES, and then a malformed one: the work function reads neither
-    settings = load_config(WorkerSettings, {})
-    assert load_config(WorkerSettings, {"ACTION_TYPES": "Custom/Build"}) == settings
+    settings = load_config(WorkerSettings, TABLE)
+    assert load_config(WorkerSettings, {**TABLE, "ACTION_TYPES": "Custom/Build"}) == settings
 
     assert settings.work_function == "codepipeline_worker.examples.url_gate:check_url"
     assert (settings.client_token_secret_id, settings.max_attempts, settings.log_level) == (None, 3, "INFO")
@@ -195,6 +229,7 @@ def test_the_worker_reads_the_common_variables() -> None:
     settings = load_config(
         WorkerSettings,
         {
+            **TABLE,
             "WORK_FUNCTION": "mypackage.gates:run",
             "CLIENT_TOKEN_SECRET_ID": "codepipeline/tokens",
             "AWS_MAX_ATTEMPTS": "5",
@@ -210,7 +245,7 @@ def test_the_worker_reads_the_common_variables() -> None:
 
 @pytest.mark.parametrize("reference", ["run_module:run", "_private.mod_2.sub:Handler_1", "a.b.c.d:e"])
 def test_work_function_references_that_are_accepted(reference: str) -> None:
-    assert load_config(WorkerSettings, {"WORK_FUNCTION": reference}).work_function == reference
+    assert load_config(WorkerSettings, {**TABLE, "WORK_FUNCTION": reference}).work_function == reference
 
 
 @pytest.mark.parametrize(
@@ -253,6 +288,13 @@ def _import_in_a_fresh_interpreter(module: str, env: dict[str, str]) -> subproce
         check=False,
         cwd=Path(__file__).parent,
     )
+
+
+def test_the_worker_needs_its_job_table() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_config(WorkerSettings, {})
+
+    assert "JOB_TABLE_NAME is required: each job's once-only record is kept in that table" in str(caught.value)
 
 
 def test_the_worker_starts_without_action_types() -> None:

@@ -152,6 +152,7 @@ def test_a_receive_runs_through_the_worker_handler(codepipeline: Stubbed, sqs: S
     sqs_client, sqs_stubber = sqs
     good = JobMessage(job_id=JOB, job_type="custom").to_body()
     sqs_stubber.add_response("receive_message", {"Messages": [message(1, good), message(2, '{"nonce": "n"}')]})
+    stubber.add_response("get_job_details", {"jobDetails": {"id": JOB, "data": {}}}, {"jobId": JOB})
     stubber.add_response("put_job_success_result", {}, {"jobId": JOB})
     sqs_stubber.add_response(
         "delete_message_batch",
@@ -205,18 +206,29 @@ def test_queue_errors_are_aws_call_errors(sqs: StubbedQueue) -> None:
     with pytest.raises(AwsCallError) as received:
         queue.receive(10, 0)
     with pytest.raises(AwsCallError) as sent:
-        queue.send("{}")
+        queue.send("{}", "dedup")
 
     assert (received.value.operation, received.value.code) == ("ReceiveMessage", "QueueDoesNotExist")
-    assert (sent.value.operation, sent.value.code) == ("SendMessage", "InvalidMessageContents")
+    assert (sent.value.operation, sent.value.code, sent.value.certain) == (
+        "SendMessage",
+        "InvalidMessageContents",
+        True,
+    )
     assert sent.value.__context__ is None
 
 
-def test_send_returns_the_message_id(sqs: StubbedQueue) -> None:
+def test_send_returns_the_message_id_and_names_the_job_on_a_fifo_queue(sqs: StubbedQueue) -> None:
     client, stubber = sqs
-    stubber.add_response("send_message", {"MessageId": "m-9"}, {"QueueUrl": QUEUE_URL, "MessageBody": "{}"})
+    stubber.add_response(
+        "send_message",
+        {"MessageId": "m-9"},
+        {"QueueUrl": QUEUE_URL, "MessageBody": "{}", "MessageGroupId": "d", "MessageDeduplicationId": "d"},
+    )
+    standard = QUEUE_URL.removesuffix(".fifo")
+    stubber.add_response("send_message", {"MessageId": "m-10"}, {"QueueUrl": standard, "MessageBody": "{}"})
 
-    assert WorkQueue(client, QUEUE_URL).send("{}") == "m-9"
+    assert WorkQueue(client, QUEUE_URL).send("{}", "d") == "m-9"
+    assert WorkQueue(client, standard).send("{}", "d") == "m-10"  # a standard queue has neither
 
 
 def test_the_local_context_gives_a_batch_its_time() -> None:
@@ -248,8 +260,8 @@ def test_the_command_line_runs_one_receive(
     )
     opened: list[str] = []
 
-    def open_queue(url: str, settings: Any, pool: int = 10) -> WorkQueue:
-        opened.append(url)
+    def open_queue(url: str, settings: Any, pool: int = 10, long_poll_s: int = 0) -> WorkQueue:
+        opened.append(f"{url} (long polls {long_poll_s} s)")
         return WorkQueue(client, url)
 
     monkeypatch.setattr(adapter, "open_work_queue", open_queue)
@@ -257,7 +269,7 @@ def test_the_command_line_runs_one_receive(
     monkeypatch.setenv("JOB_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/from-the-environment")
 
     assert consume.main(["--queue-url", QUEUE_URL, "--once"]) == 0
-    assert opened == [QUEUE_URL]
+    assert opened == [f"{QUEUE_URL} (long polls 20 s)"]  # its answers wait that much longer
     assert "1 job(s) run, 0 left for redelivery" in capsys.readouterr().err
 
 
@@ -266,7 +278,9 @@ def test_the_command_line_reads_the_queue_from_the_environment(
 ) -> None:
     client, stubber = sqs
     stubber.add_response("receive_message", {})
-    monkeypatch.setattr(adapter, "open_work_queue", lambda url, settings, pool=10: WorkQueue(client, url))
+    monkeypatch.setattr(
+        adapter, "open_work_queue", lambda url, settings, pool=10, long_poll_s=0: WorkQueue(client, url)
+    )
     monkeypatch.setattr(worker_handler, "lambda_handler", FakeHandler())
     monkeypatch.setenv("JOB_QUEUE_URL", QUEUE_URL)
 
@@ -289,7 +303,9 @@ def test_without_once_the_command_line_keeps_receiving(
             raise Stop
         return (0, 0) if len(rounds) == 1 else (4, 1)
 
-    monkeypatch.setattr(adapter, "open_work_queue", lambda url, settings, pool=10: WorkQueue(client, url))
+    monkeypatch.setattr(
+        adapter, "open_work_queue", lambda url, settings, pool=10, long_poll_s=0: WorkQueue(client, url)
+    )
     monkeypatch.setattr(consume, "consume_once", receive_once)
 
     with pytest.raises(Stop):

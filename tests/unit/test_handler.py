@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from codepipeline_worker.acknowledger.handler import lambda_handler
-from codepipeline_worker.shared.errors import InvalidJobEvent, JobError
 from tests.conftest import FakeLambdaContext, emitted_metrics, load_event
 from tests.unit.conftest import (
     CLIENT_ID,
@@ -123,7 +122,7 @@ def test_partner_job_with_client_id_looks_the_token_up(
         ("ThrottlingException", "could not be reached or refused"),
     ],
 )
-def test_a_failed_single_job_raises_the_api_error_code(
+def test_a_failed_single_job_returns_the_api_error_code_rather_than_failing(
     code: str, message: str, codepipeline: Stubbed, lambda_context: FakeLambdaContext
 ) -> None:
     client, stubber = codepipeline
@@ -131,26 +130,25 @@ def test_a_failed_single_job_raises_the_api_error_code(
         "acknowledge_job", code, "Service message", 400, expected_params={"jobId": CUSTOM_ID, "nonce": "3"}
     )
 
-    with pytest.raises(JobError) as caught:
-        lambda_handler(load_event("custom-job.json"), lambda_context, service=make_service(client))
+    # A failed invocation's event, nonce included, would be kept in the failure destination: the error is returned
+    result = lambda_handler(load_event("custom-job.json"), lambda_context, service=make_service(client))
 
-    assert type(caught.value).__name__ == code
-    assert message in str(caught.value)
-    assert CUSTOM_ID in str(caught.value)
-    assert "Service message" not in str(caught.value)
-    assert caught.value.__cause__ is None
+    assert result["jobId"] == CUSTOM_ID
+    assert result["outcome"] == ("conflict" if code == "InvalidNonceException" else "failed")
+    assert result["error"] == code
+    assert message in result["reason"]
+    assert "Service message" not in json.dumps(result)
 
 
-def test_a_wrong_client_token_raises_invalid_client_token(
+def test_a_wrong_client_token_is_returned_as_invalid_client_token(
     codepipeline: Stubbed, lambda_context: FakeLambdaContext
 ) -> None:
     client, stubber = codepipeline
     stubber.add_client_error("acknowledge_third_party_job", "InvalidClientTokenException", "bad token")
 
-    with pytest.raises(JobError) as caught:
-        lambda_handler(load_event("partner-job.json"), lambda_context, service=make_service(client))
+    result = lambda_handler(load_event("partner-job.json"), lambda_context, service=make_service(client))
 
-    assert type(caught.value).__name__ == "InvalidClientTokenException"
+    assert (result["outcome"], result["error"]) == ("failed", "InvalidClientTokenException")
 
 
 @pytest.mark.parametrize("status", ["Created", "Queued", "Dispatched", "TimedOut", "Succeeded", "Failed"])
@@ -169,10 +167,9 @@ def test_a_status_outside_the_api_is_a_failure(codepipeline: Stubbed, lambda_con
     client, stubber = codepipeline
     stubber.add_response("acknowledge_job", {"status": "Weird"})
 
-    with pytest.raises(JobError) as caught:
-        lambda_handler(load_event("custom-job.json"), lambda_context, service=make_service(client))
+    result = lambda_handler(load_event("custom-job.json"), lambda_context, service=make_service(client))
 
-    assert type(caught.value).__name__ == "InvalidServiceResponse"
+    assert (result["outcome"], result["error"]) == ("failed", "InvalidServiceResponse")
 
 
 def test_partner_job_by_client_id_without_a_secret_fails_without_calls(
@@ -181,11 +178,10 @@ def test_partner_job_by_client_id_without_a_secret_fails_without_calls(
     client, _ = codepipeline
     calls = count_calls(client)
 
-    with pytest.raises(JobError) as caught:
-        lambda_handler(load_event("partner-job-client-id.json"), lambda_context, service=make_service(client))
+    result = lambda_handler(load_event("partner-job-client-id.json"), lambda_context, service=make_service(client))
 
-    assert type(caught.value).__name__ == "ClientTokenNotConfigured"
-    assert "CLIENT_TOKEN_SECRET_ID" in str(caught.value)
+    assert (result["outcome"], result["error"]) == ("failed", "ClientTokenNotConfigured")
+    assert "CLIENT_TOKEN_SECRET_ID" in result["reason"]
     assert calls == []
 
 
@@ -193,32 +189,32 @@ def test_job_details_without_a_nonce_fail_the_job(codepipeline: Stubbed, lambda_
     client, stubber = codepipeline
     stubber.add_response("get_third_party_job_details", {"jobDetails": {"id": TOKEN_ONLY_ID}})
 
-    with pytest.raises(JobError) as caught:
-        lambda_handler(load_event("partner-job-token-only.json"), lambda_context, service=make_service(client))
+    result = lambda_handler(load_event("partner-job-token-only.json"), lambda_context, service=make_service(client))
 
-    assert type(caught.value).__name__ == "NonceUnavailable"
+    assert result["error"] == "NonceUnavailable"
 
 
 def test_job_details_errors_are_reported_by_code(codepipeline: Stubbed, lambda_context: FakeLambdaContext) -> None:
     client, stubber = codepipeline
     stubber.add_client_error("get_third_party_job_details", "InvalidJobException", "job is not in a valid state")
 
-    with pytest.raises(JobError) as caught:
-        lambda_handler(load_event("partner-job-token-only.json"), lambda_context, service=make_service(client))
+    result = lambda_handler(load_event("partner-job-token-only.json"), lambda_context, service=make_service(client))
 
-    assert type(caught.value).__name__ == "InvalidJobException"
+    assert result["error"] == "InvalidJobException"
 
 
 @pytest.mark.parametrize("name", ["invalid-typo.json", "invalid-docs-example-id.json", "invalid-lambda-invoke.json"])
-def test_an_invalid_event_raises_invalid_job_event_and_calls_nothing(
+def test_an_invalid_event_is_answered_with_invalid_job_event_and_calls_nothing(
     name: str, codepipeline: Stubbed, lambda_context: FakeLambdaContext, emitted: Callable[[], str]
 ) -> None:
     client, _ = codepipeline
     calls = count_calls(client)
 
-    with pytest.raises(InvalidJobEvent):
-        lambda_handler(load_event(name), lambda_context, service=make_service(client))
+    # No retry can make it valid, and a failed invocation's event would be kept in the failure destination
+    result = lambda_handler(load_event(name), lambda_context, service=make_service(client))
 
+    assert result["error"] == "InvalidJobEvent"
+    assert result["message"].startswith(("invalid event", "a Lambda-invoke action event"))
     assert calls == []
     output = emitted()
     assert '"message":"invalid event"' in output
@@ -257,9 +253,16 @@ def test_batch_returns_one_result_per_job_in_order(
             "jobType": "custom",
             "outcome": "conflict",
             "error": "InvalidNonceException",
+            "reason": "another worker claimed the job, or the nonce is stale",
         },
         {"jobId": PARTNER_ID, "jobType": "thirdParty", "outcome": "notClaimed", "status": "TimedOut"},
-        {"jobId": CLIENT_ID_JOB, "jobType": "thirdParty", "outcome": "failed", "error": "ClientTokenNotFound"},
+        {
+            "jobId": CLIENT_ID_JOB,
+            "jobType": "thirdParty",
+            "outcome": "failed",
+            "error": "ClientTokenNotFound",
+            "reason": "the client-token secret has no entry for the job's clientId",
+        },
     ]
     assert result["counts"] == {"total": 4, "acknowledged": 1, "notClaimed": 1, "conflict": 1, "failed": 1}
     metrics = emitted_metrics(emitted())
@@ -271,33 +274,45 @@ def test_batch_returns_one_result_per_job_in_order(
     )
 
 
-def test_batch_fails_the_invocation_when_every_call_failed_systemically(
-    codepipeline: Stubbed, lambda_context: FakeLambdaContext
+def test_a_batch_whose_every_call_failed_returns_the_errors_and_counts_them_for_the_alarm(
+    codepipeline: Stubbed, lambda_context: FakeLambdaContext, emitted: Callable[[], str]
 ) -> None:
     client, stubber = codepipeline
-    for _ in range(2):
-        stubber.add_client_error("acknowledge_job", "ThrottlingException", http_status_code=400)
+    stubber.add_client_error("acknowledge_job", "ThrottlingException", http_status_code=400)
+    stubber.add_client_error("acknowledge_job", "AccessDeniedException", http_status_code=400)
     event = {"jobs": [load_event("custom-job.json"), {"jobId": "55555555-abcd-5555-abcd-555555abcdef", "nonce": "4"}]}
 
-    with pytest.raises(JobError) as caught:
-        lambda_handler(event, lambda_context, service=make_service(client))
+    # A batch holds nonces: it is never failed into the failure destination; JobsFailed drives the alarm instead
+    result = lambda_handler(event, lambda_context, service=make_service(client))
 
-    assert type(caught.value).__name__ == "ThrottlingException"
-    assert "ThrottlingException x2" in str(caught.value)
+    assert [r["error"] for r in result["results"]] == ["ThrottlingException", "AccessDeniedException"]
+    assert emitted_metrics(emitted())["JobsFailed"] == 2.0
 
 
-def test_batch_with_mixed_systemic_errors_raises_systemic_failure(
-    codepipeline: Stubbed, lambda_context: FakeLambdaContext
+def test_a_job_named_twice_in_a_batch_is_claimed_once(
+    codepipeline: Stubbed, lambda_context: FakeLambdaContext, emitted: Callable[[], str]
 ) -> None:
     client, stubber = codepipeline
-    stubber.add_client_error("acknowledge_job", "ThrottlingException")
-    stubber.add_client_error("acknowledge_job", "AccessDeniedException")
-    event = {"jobs": [load_event("custom-job.json"), {"jobId": "55555555-abcd-5555-abcd-555555abcdef", "nonce": "4"}]}
+    stubber.add_response("acknowledge_job", {"status": "InProgress"}, {"jobId": CUSTOM_ID, "nonce": "3"})
+    calls = count_calls(client)
+    job = load_event("custom-job.json")
 
-    with pytest.raises(JobError) as caught:
-        lambda_handler(event, lambda_context, service=make_service(client))
+    result = lambda_handler(
+        {"jobs": [job, dict(job), {**job, "nonce": "9"}]}, lambda_context, service=make_service(client)
+    )
 
-    assert type(caught.value).__name__ == "SystemicFailure"
+    assert calls == ["AcknowledgeJob"]
+    assert [r["outcome"] for r in result["results"]] == ["acknowledged", "duplicate", "duplicate"]
+    assert result["results"][1]["error"] == "DuplicateInBatch"
+    assert result["counts"] == {
+        "total": 3,
+        "acknowledged": 1,
+        "notClaimed": 0,
+        "conflict": 0,
+        "failed": 0,
+        "duplicate": 2,
+    }
+    assert emitted_metrics(emitted())["JobsDuplicated"] == 2.0
 
 
 def test_batch_with_job_errors_only_returns_results(codepipeline: Stubbed, lambda_context: FakeLambdaContext) -> None:

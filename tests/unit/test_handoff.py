@@ -1,17 +1,22 @@
-"""The hand-off: a claimed job goes to the work queue as one message holding ids and context, never a secret;
-a job the queue refuses is failed back to CodePipeline at once."""
+"""The hand-off: a claimed job goes to the (FIFO) work queue as one message holding ids and context, never a
+secret. The queue certainly refusing it fails it back at once; a send whose outcome is unknown, or a claim whose
+answer was lost, is recorded in the job table, and the reconciler settles it at the next poll. A direct event's
+claim writes nothing to the table on its way; a polled job's claim is written before it (only the poll knows its
+nonce)."""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from codepipeline_worker.acknowledger.handler import lambda_handler
-from codepipeline_worker.shared.adapter import WorkQueue
-from codepipeline_worker.shared.errors import JobError
-from tests.conftest import load_event
+from codepipeline_worker.shared.adapter import HANDOFF_INDEX, HANDOFF_PARTITION
+from codepipeline_worker.shared.errors import HandoffPending, JobError
+from codepipeline_worker.shared.messages import JobMessage
+from tests.conftest import emitted_metrics, load_event
 from tests.unit.conftest import (
     CLIENT_ID,
     CLIENT_TOKEN,
@@ -19,6 +24,8 @@ from tests.unit.conftest import (
     PARTNER,
     QUEUE_URL,
     SECRET_ID,
+    TABLE,
+    handoffs,
     make_service,
     make_settings,
     record_requests,
@@ -29,16 +36,21 @@ from tests.unit.conftest import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from botocore.stub import Stubber
+
+    from codepipeline_worker.shared.models import JobType
     from tests.conftest import FakeLambdaContext
-    from tests.unit.conftest import Stubbed, StubbedQueue, StubbedSecrets
+    from tests.unit.conftest import Stubbed, StubbedQueue, StubbedSecrets, StubbedTable
 
 pytestmark = pytest.mark.usefixtures("clean_metrics")
 
 CUSTOM_ONLY = {"ACTION_TYPES": "Custom/Build/MyTool/1"}
 PARTNER_ONLY = {"ACTION_TYPES": "ThirdParty/Deploy/PartnerTool/2"}
 JOB = "11111111-abcd-4bcd-8bcd-0123456789ab"
+DIRECT = "11111111-abcd-1111-abcd-111111abcdef"  # events/custom-job.json
 JOB_2 = "22222222-abcd-4bcd-8bcd-0123456789ab"
 JOB_3 = "33333333-abcd-4bcd-8bcd-0123456789ab"
+JOB_4 = "44444444-abcd-4bcd-8bcd-0123456789ab"
 PARTNER_JOB = "partner-job-0001"
 EXECUTION_ID = "0e3c5f5a-1b2c-4d3e-8f4a-5b6c7d8e9f00"
 
@@ -92,6 +104,18 @@ OUTPUT_ARTIFACTS = [
 CONTINUATION = '{"checks": 2}'
 
 
+class _AnyNumber(dict[str, str]):
+    """Stands for any DynamoDB number value in expected parameters (the time, in a query)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, dict) and set(other) == {"N"}
+
+    __hash__ = None
+
+
+ANY_NOW = _AnyNumber()
+
+
 def job_data(action_type: dict[str, str]) -> dict[str, Any]:
     """Everything CodePipeline's JobData holds: the context, and the secrets the message must not carry."""
     return {
@@ -141,22 +165,77 @@ def assert_no_marker(requests: list[tuple[str, dict[str, Any]]]) -> None:
         assert marker not in text, f"{marker!r} was sent to SQS"
 
 
-def test_a_polled_job_goes_to_the_queue_with_its_context_and_no_secret(
-    codepipeline: Stubbed, sqs: StubbedQueue, lambda_context: FakeLambdaContext
+def sent_to(job_id: str, job_type: JobType, message_body: str) -> dict[str, Any]:
+    """SendMessage's exact request on the FIFO work queue: the job's hash as its group and deduplication id."""
+    dedup = JobMessage(
+        job_id=job_id, job_type=job_type, client_id=CLIENT_ID if job_type == "thirdParty" else None
+    ).dedup_id
+    return {
+        "QueueUrl": QUEUE_URL,
+        "MessageBody": message_body,
+        "MessageGroupId": dedup,
+        "MessageDeduplicationId": dedup,
+    }
+
+
+def nothing_stale(table: Stubber) -> None:
+    """The reconciler's look at the job table, at the start of a poll: no record left by earlier invocations."""
+    table.add_response("query", {"Items": []})
+
+
+def written(table: Stubber) -> None:
+    table.add_response("batch_write_item", {"UnprocessedItems": {}})
+
+
+def items(requests: list[tuple[str, dict[str, Any]]], operation: str) -> list[dict[str, Any]]:
+    """The items put by every `operation` request (BatchWriteItem or PutItem), each as plain values."""
+    found = []
+    for name, params in requests:
+        if name != operation:
+            continue
+        puts = (
+            [params["Item"]]
+            if operation == "PutItem"
+            else [r["PutRequest"]["Item"] for r in params["RequestItems"][TABLE] if "PutRequest" in r]
+        )
+        found += [{k: next(iter(v.values())) for k, v in item.items()} for item in puts]
+    return found
+
+
+def deleted(requests: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    return [
+        r["DeleteRequest"]["Key"]["id"]["S"]
+        for name, params in requests
+        if name == "BatchWriteItem"
+        for r in params["RequestItems"][TABLE]
+        if "DeleteRequest" in r
+    ]
+
+
+# -- a job handed off ---------------------------------------------------------------------------------------
+
+
+def test_a_polled_job_is_recorded_claimed_queued_and_its_record_deleted(
+    codepipeline: Stubbed, sqs: StubbedQueue, dynamodb: StubbedTable, lambda_context: FakeLambdaContext
 ) -> None:
     client, stubber = codepipeline
     sqs_client, sqs_stubber = sqs
+    table, table_stubber = dynamodb
     sent = record_requests(sqs_client)
+    table_calls = record_requests(table)
     # Given a poll whose job data holds credentials, a secret configuration and an encryption key
+    nothing_stale(table_stubber)
     stubber.add_response(
         "poll_for_jobs",
         {"jobs": [{"id": JOB, "nonce": NONCE_MARKER, "accountId": "123456789012", "data": job_data(CUSTOM)}]},
         {"actionTypeId": CUSTOM, "maxBatchSize": 10},
     )
+    written(table_stubber)
     stubber.add_response("acknowledge_job", {"status": "InProgress"}, {"jobId": JOB, "nonce": NONCE_MARKER})
     expected = context_body(JOB, "custom", CUSTOM, accountId="123456789012")
-    sqs_stubber.add_response("send_message", {"MessageId": "m-1"}, {"QueueUrl": QUEUE_URL, "MessageBody": expected})
-    service = make_service(client, settings=make_settings(**CUSTOM_ONLY), queue=WorkQueue(sqs_client, QUEUE_URL))
+    sqs_stubber.add_response("send_message", {"MessageId": "m-1"}, sent_to(JOB, "custom", expected))
+    written(table_stubber)
+    service = make_service(client, settings=make_settings(**CUSTOM_ONLY), handoffs=handoffs(sqs_client, table))
 
     # When the schedule fires
     result = lambda_handler(load_event("scheduled.json"), lambda_context, service=service)
@@ -179,46 +258,55 @@ def test_a_polled_job_goes_to_the_queue_with_its_context_and_no_secret(
         "conflict": 0,
         "failed": 0,
         "queued": 1,
+        "handoffPending": 0,
         "handoffFailed": 0,
     }
+    assert result["reconciled"] == {"found": 0, "queued": 0, "failedBack": 0, "dropped": 0, "pending": 0, "skipped": 0}
     assert [operation for operation, _ in sent] == ["SendMessage"]
     message = json.loads(sent[0][1]["MessageBody"])
     for absent in ("nonce", "clientToken", "artifactCredentials", "actionConfiguration", "configuration"):
         assert absent not in message
     assert_no_marker(sent)
+    # And before the claim, a record held the job with its nonce (only the poll knows it), leased to this
+    # invocation; after the hand-off, it was deleted
+    [record] = items(table_calls, "BatchWriteItem")
+    assert record["id"] == f"handoff#custom#{JOB}"
+    assert (record["state"], record["nonce"], record["pending"]) == ("claiming", NONCE_MARKER, HANDOFF_PARTITION)
+    assert int(record["lease"]) > (time.time() + 170) * 1000
+    assert json.loads(record["message"]) == json.loads(expected)
+    assert_no_marker([(n, {k: v for k, v in p.items() if k != "RequestItems"}) for n, p in table_calls])
+    assert deleted(table_calls) == [f"handoff#custom#{JOB}"]
 
 
-def test_a_directly_claimed_job_is_queued_with_its_ids_only(
-    codepipeline: Stubbed, sqs: StubbedQueue, lambda_context: FakeLambdaContext
+def test_a_direct_job_costs_the_claim_and_the_send_only(
+    codepipeline: Stubbed, sqs: StubbedQueue, dynamodb: StubbedTable, lambda_context: FakeLambdaContext
 ) -> None:
     client, stubber = codepipeline
     sqs_client, sqs_stubber = sqs
-    stubber.add_response(
-        "acknowledge_job", {"status": "InProgress"}, {"jobId": "11111111-abcd-1111-abcd-111111abcdef", "nonce": "3"}
-    )
+    table, _ = dynamodb
+    table_calls = record_requests(table)
+    stubber.add_response("acknowledge_job", {"status": "InProgress"}, {"jobId": DIRECT, "nonce": "3"})
     sqs_stubber.add_response(
         "send_message",
         {"MessageId": "m-1"},
-        {
-            "QueueUrl": QUEUE_URL,
-            "MessageBody": body(version=1, jobId="11111111-abcd-1111-abcd-111111abcdef", jobType="custom"),
-        },
+        sent_to(DIRECT, "custom", body(version=1, jobId=DIRECT, jobType="custom")),
     )
-    service = make_service(client, queue=WorkQueue(sqs_client, QUEUE_URL))
+    service = make_service(client, handoffs=handoffs(sqs_client, table))
 
     result = lambda_handler(load_event("custom-job.json"), lambda_context, service=service)
 
     assert result == {
-        "jobId": "11111111-abcd-1111-abcd-111111abcdef",
+        "jobId": DIRECT,
         "jobType": "custom",
         "outcome": "acknowledged",
         "status": "InProgress",
         "handoff": "queued",
     }
+    assert table_calls == []  # the event, which Lambda delivers again if the process dies, is the record
 
 
 def test_a_direct_partner_job_is_queued_with_its_client_id(
-    codepipeline: Stubbed, sqs: StubbedQueue, lambda_context: FakeLambdaContext
+    codepipeline: Stubbed, sqs: StubbedQueue, dynamodb: StubbedTable, lambda_context: FakeLambdaContext
 ) -> None:
     client, stubber = codepipeline
     sqs_client, sqs_stubber = sqs
@@ -232,12 +320,11 @@ def test_a_direct_partner_job_is_queued_with_its_client_id(
     sqs_stubber.add_response(
         "send_message",
         {"MessageId": "m-1"},
-        {
-            "QueueUrl": QUEUE_URL,
-            "MessageBody": body(version=1, jobId=PARTNER_JOB, jobType="thirdParty", clientId=CLIENT_ID),
-        },
+        sent_to(
+            PARTNER_JOB, "thirdParty", body(version=1, jobId=PARTNER_JOB, jobType="thirdParty", clientId=CLIENT_ID)
+        ),
     )
-    service = make_service(client, queue=WorkQueue(sqs_client, QUEUE_URL))
+    service = make_service(client, handoffs=handoffs(sqs_client, dynamodb[0]))
 
     result = lambda_handler(event, lambda_context, service=service)
 
@@ -245,18 +332,26 @@ def test_a_direct_partner_job_is_queued_with_its_client_id(
     assert_no_marker(sent)
 
 
-def test_a_polled_partner_job_is_queued_from_its_job_details(
-    codepipeline: Stubbed, secrets: StubbedSecrets, sqs: StubbedQueue, lambda_context: FakeLambdaContext
+def test_a_polled_partner_job_is_recorded_without_a_nonce_and_queued_from_its_details(
+    codepipeline: Stubbed,
+    secrets: StubbedSecrets,
+    sqs: StubbedQueue,
+    dynamodb: StubbedTable,
+    lambda_context: FakeLambdaContext,
 ) -> None:
     client, stubber = codepipeline
     sm_client, sm_stubber = secrets
     sqs_client, sqs_stubber = sqs
+    table, table_stubber = dynamodb
     sent = record_requests(sqs_client)
+    table_calls = record_requests(table)
+    nothing_stale(table_stubber)
     stubber.add_response(
         "poll_for_third_party_jobs",
         {"jobs": [{"jobId": PARTNER_JOB, "clientId": CLIENT_ID}]},
         {"actionTypeId": PARTNER, "maxBatchSize": 10},
     )
+    written(table_stubber)
     sm_stubber.add_response("get_secret_value", secret_response({CLIENT_ID: CLIENT_TOKEN}), {"SecretId": SECRET_ID})
     stubber.add_response(
         "get_third_party_job_details",
@@ -269,157 +364,322 @@ def test_a_polled_partner_job_is_queued_from_its_job_details(
         {"jobId": PARTNER_JOB, "nonce": NONCE_MARKER, "clientToken": CLIENT_TOKEN},
     )
     expected = context_body(PARTNER_JOB, "thirdParty", PARTNER, clientId=CLIENT_ID)
-    sqs_stubber.add_response("send_message", {"MessageId": "m-1"}, {"QueueUrl": QUEUE_URL, "MessageBody": expected})
+    sqs_stubber.add_response("send_message", {"MessageId": "m-1"}, sent_to(PARTNER_JOB, "thirdParty", expected))
+    written(table_stubber)
     service = make_service(
         client,
         token_store(sm_client),
         make_settings(**PARTNER_ONLY, CLIENT_TOKEN_SECRET_ID=SECRET_ID),
-        queue=WorkQueue(sqs_client, QUEUE_URL),
+        handoffs=handoffs(sqs_client, table),
     )
 
     result = lambda_handler(load_event("scheduled.json"), lambda_context, service=service)
 
     assert [(r["outcome"], r["handoff"]) for r in result["results"]] == [("acknowledged", "queued")]
     assert_no_marker(sent)
+    [record] = items(table_calls, "BatchWriteItem")
+    assert (record["state"], record["clientId"], "nonce" in record) == ("claiming", CLIENT_ID, False)
+    assert CLIENT_TOKEN not in json.dumps(table_calls)
 
 
-def test_a_job_the_queue_refuses_is_failed_back(
-    codepipeline: Stubbed, sqs: StubbedQueue, lambda_context: FakeLambdaContext, emitted: Callable[[], str]
+def test_a_polled_job_whose_context_does_not_fit_is_queued_with_its_ids(
+    codepipeline: Stubbed, sqs: StubbedQueue, dynamodb: StubbedTable, lambda_context: FakeLambdaContext
 ) -> None:
     client, stubber = codepipeline
     sqs_client, sqs_stubber = sqs
+    table, table_stubber = dynamodb
+    data = job_data(CUSTOM)
+    data["inputArtifacts"] = [{"name": "not an artifact name!"}]
+    nothing_stale(table_stubber)
     stubber.add_response(
-        "acknowledge_job", {"status": "InProgress"}, {"jobId": "11111111-abcd-1111-abcd-111111abcdef", "nonce": "3"}
+        "poll_for_jobs", {"jobs": [{"id": JOB, "nonce": "n", "accountId": "123456789012", "data": data}]}
     )
-    sqs_stubber.add_client_error("send_message", "KmsAccessDenied", "denied", 400)
-    stubber.add_response(
-        "put_job_failure_result",
-        {},
-        {"jobId": "11111111-abcd-1111-abcd-111111abcdef", "failureDetails": failure_report("KmsAccessDenied")},
+    written(table_stubber)
+    stubber.add_response("acknowledge_job", {"status": "InProgress"}, {"jobId": JOB, "nonce": "n"})
+    # The job is still claimed and queued: the work side reads the context from its details
+    sqs_stubber.add_response(
+        "send_message", {"MessageId": "m-1"}, sent_to(JOB, "custom", body(version=1, jobId=JOB, jobType="custom"))
     )
-    service = make_service(client, queue=WorkQueue(sqs_client, QUEUE_URL))
+    written(table_stubber)
+    service = make_service(client, settings=make_settings(**CUSTOM_ONLY), handoffs=handoffs(sqs_client, table))
+
+    result = lambda_handler(load_event("scheduled.json"), lambda_context, service=service)
+
+    assert [(r["outcome"], r["handoff"]) for r in result["results"]] == [("acknowledged", "queued")]
+
+
+# -- the queue refuses, or its answer is lost ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "status"), [("KmsAccessDenied", 400), ("AccessDenied", 403), ("RequestThrottled", 400)]
+)
+def test_a_job_the_queue_certainly_refused_is_failed_back(  # noqa: PLR0917 - its fixtures
+    code: str,
+    status: int,
+    codepipeline: Stubbed,
+    sqs: StubbedQueue,
+    dynamodb: StubbedTable,
+    lambda_context: FakeLambdaContext,
+    emitted: Callable[[], str],
+) -> None:
+    client, stubber = codepipeline
+    sqs_client, sqs_stubber = sqs
+    stubber.add_response("acknowledge_job", {"status": "InProgress"}, {"jobId": DIRECT, "nonce": "3"})
+    sqs_stubber.add_client_error("send_message", code, "denied", status)
+    stubber.add_response("put_job_failure_result", {}, {"jobId": DIRECT, "failureDetails": failure_report(code)})
+    service = make_service(client, handoffs=handoffs(sqs_client, dynamodb[0]))
 
     result = lambda_handler(load_event("custom-job.json"), lambda_context, service=service)
 
     assert result == {
-        "jobId": "11111111-abcd-1111-abcd-111111abcdef",
+        "jobId": DIRECT,
         "jobType": "custom",
         "outcome": "acknowledged",
         "status": "InProgress",
         "handoff": "failedBack",
-        "handoffError": "KmsAccessDenied",
+        "handoffError": code,
     }
-    assert "hand-off failed: the job was failed back to CodePipeline" in emitted()
+    assert "hand-off refused: the job was failed back to CodePipeline" in emitted()
 
 
-def test_a_partner_job_the_queue_refuses_is_failed_back_with_its_client_token(
-    codepipeline: Stubbed, sqs: StubbedQueue, lambda_context: FakeLambdaContext, emitted: Callable[[], str]
+@pytest.mark.parametrize(("code", "status"), [("InternalError", 500), ("ServiceUnavailable", 503)])
+def test_a_send_whose_outcome_is_unknown_is_recorded_not_failed_back(  # noqa: PLR0917 - its fixtures
+    code: str,
+    status: int,
+    codepipeline: Stubbed,
+    sqs: StubbedQueue,
+    dynamodb: StubbedTable,
+    lambda_context: FakeLambdaContext,
+    emitted: Callable[[], str],
 ) -> None:
     client, stubber = codepipeline
     sqs_client, sqs_stubber = sqs
-    event = {"jobId": PARTNER_JOB, "nonce": "7", "clientToken": CLIENT_TOKEN, "clientId": CLIENT_ID}
-    stubber.add_response("acknowledge_third_party_job", {"status": "InProgress"})
-    sqs_stubber.add_client_error("send_message", "ServiceUnavailable", "try later", 503)
-    stubber.add_response(
-        "put_third_party_job_failure_result",
-        {},
-        {"jobId": PARTNER_JOB, "clientToken": CLIENT_TOKEN, "failureDetails": failure_report("ServiceUnavailable")},
-    )
-    service = make_service(client, queue=WorkQueue(sqs_client, QUEUE_URL))
+    table, table_stubber = dynamodb
+    table_calls = record_requests(table)
+    # Given the queue answers 5xx: the message may have been stored
+    stubber.add_response("acknowledge_job", {"status": "InProgress"}, {"jobId": DIRECT, "nonce": "3"})
+    sqs_stubber.add_client_error("send_message", code, "try later", status)
+    table_stubber.add_response("put_item", {})
+    service = make_service(client, handoffs=handoffs(sqs_client, table))
 
-    result = lambda_handler(event, lambda_context, service=service)
+    # When the direct event is handled
+    result = lambda_handler(load_event("custom-job.json"), lambda_context, service=service)
 
-    assert (result["handoff"], result["handoffError"]) == ("failedBack", "ServiceUnavailable")
-    assert CLIENT_TOKEN not in emitted()
+    # Then the job is not failed back (no PutJobFailureResult is stubbed): a `claimed` record, free to settle at
+    # once, holds its message for the reconciler; the event returns, holding its nonce out of any failure record
+    assert (result["handoff"], result["handoffError"]) == ("pending", code)
+    [record] = items(table_calls, "PutItem")
+    assert (record["id"], record["state"], record["lease"]) == (f"handoff#custom#{DIRECT}", "claimed", "0")
+    assert "nonce" not in record
+    assert json.loads(record["message"]) == {"version": 1, "jobId": DIRECT, "jobType": "custom"}
+    assert emitted_metrics(emitted())["HandoffsPending"] == 1.0
 
 
-def test_a_job_neither_queued_nor_failed_back_is_lost(
-    codepipeline: Stubbed, sqs: StubbedQueue, lambda_context: FakeLambdaContext, emitted: Callable[[], str]
+def test_a_refused_job_whose_failure_report_fails_is_recorded(
+    codepipeline: Stubbed, sqs: StubbedQueue, dynamodb: StubbedTable, lambda_context: FakeLambdaContext
 ) -> None:
     client, stubber = codepipeline
     sqs_client, sqs_stubber = sqs
+    table, table_stubber = dynamodb
     stubber.add_response("acknowledge_job", {"status": "InProgress"})
     sqs_stubber.add_client_error("send_message", "KmsThrottled", "slow down", 400)
     stubber.add_client_error(
         "put_job_failure_result",
         "ThrottlingException",
-        expected_params={
-            "jobId": "11111111-abcd-1111-abcd-111111abcdef",
-            "failureDetails": failure_report("KmsThrottled"),
-        },
+        expected_params={"jobId": DIRECT, "failureDetails": failure_report("KmsThrottled")},
     )
-    service = make_service(client, queue=WorkQueue(sqs_client, QUEUE_URL))
+    table_stubber.add_response("put_item", {})
+    service = make_service(client, handoffs=handoffs(sqs_client, table))
 
     result = lambda_handler(load_event("custom-job.json"), lambda_context, service=service)
 
     # The error kept is the queue's: the reason the job was not handed off
-    assert (result["handoff"], result["handoffError"]) == ("lost", "KmsThrottled")
-    assert "hand-off failed and the job could not be failed back" in emitted()
+    assert (result["handoff"], result["handoffError"]) == ("pending", "KmsThrottled")
 
 
-def test_a_batch_counts_queued_and_refused_hand_offs(
-    codepipeline: Stubbed, sqs: StubbedQueue, lambda_context: FakeLambdaContext
+def test_a_job_neither_queued_failed_back_nor_recorded_is_lost(
+    codepipeline: Stubbed,
+    sqs: StubbedQueue,
+    dynamodb: StubbedTable,
+    lambda_context: FakeLambdaContext,
+    emitted: Callable[[], str],
 ) -> None:
     client, stubber = codepipeline
     sqs_client, sqs_stubber = sqs
-    # Given three jobs: queued, refused by the queue, and not claimed (never handed off)
+    table, table_stubber = dynamodb
+    stubber.add_response("acknowledge_job", {"status": "InProgress"})
+    sqs_stubber.add_client_error("send_message", "InternalError", "oops", 500)
+    table_stubber.add_client_error("put_item", "InternalServerError", "oops", 500)
+    service = make_service(client, handoffs=handoffs(sqs_client, table))
+
+    result = lambda_handler(load_event("custom-job.json"), lambda_context, service=service)
+
+    assert (result["handoff"], result["handoffError"]) == ("lost", "InternalError")
+    output = emitted()
+    assert "the hand-off record could not be written" in output
+    assert emitted_metrics(output)["HandoffFailures"] == 1.0
+
+
+def test_a_claim_whose_answer_was_lost_is_recorded_with_its_nonce(
+    codepipeline: Stubbed, sqs: StubbedQueue, dynamodb: StubbedTable, lambda_context: FakeLambdaContext
+) -> None:
+    client, stubber = codepipeline
+    sqs_client, _ = sqs
+    table, table_stubber = dynamodb
+    table_calls = record_requests(table)
+    stubber.add_client_error("acknowledge_job", "InternalFailure", "oops", 500)
+    table_stubber.add_response("put_item", {})
+    service = make_service(client, handoffs=handoffs(sqs_client, table))
+
+    result = lambda_handler(load_event("custom-job.json"), lambda_context, service=service)
+
+    # Whether CodePipeline holds the job is unknown: the nonce asks it at the next poll (AcknowledgeJob answers
+    # a nonce's job's status), and nothing is sent until then
+    assert (result["outcome"], result["error"], result["handoff"]) == ("failed", "InternalFailure", "pending")
+    [record] = items(table_calls, "PutItem")
+    assert (record["state"], record["nonce"], record["lease"]) == ("claiming", "3", "0")
+
+
+def test_a_poll_with_a_pending_hand_off_fails_after_recording_its_results(
+    codepipeline: Stubbed,
+    sqs: StubbedQueue,
+    dynamodb: StubbedTable,
+    lambda_context: FakeLambdaContext,
+    emitted: Callable[[], str],
+) -> None:
+    client, stubber = codepipeline
+    sqs_client, sqs_stubber = sqs
+    table, table_stubber = dynamodb
+    table_calls = record_requests(table)
+    nothing_stale(table_stubber)
+    stubber.add_response(
+        "poll_for_jobs",
+        {"jobs": [{"id": j, "nonce": "n", "accountId": "123456789012", "data": {}} for j in (JOB, JOB_2)]},
+    )
+    written(table_stubber)
+    stubber.add_response("acknowledge_job", {"status": "InProgress"}, {"jobId": JOB, "nonce": "n"})
+    stubber.add_response("acknowledge_job", {"status": "InProgress"}, {"jobId": JOB_2, "nonce": "n"})
+
+    def polled_body(job_id: str) -> str:
+        return JobMessage.from_job_data(job_id, "custom", {}, account_id="123456789012").to_body()
+
+    sqs_stubber.add_response("send_message", {"MessageId": "m-1"}, sent_to(JOB, "custom", polled_body(JOB)))
+    sqs_stubber.add_client_error(
+        "send_message",
+        "InternalError",
+        http_status_code=500,
+        expected_params=sent_to(JOB_2, "custom", polled_body(JOB_2)),
+    )
+    table_stubber.add_response("put_item", {})
+    written(table_stubber)
+    service = make_service(client, settings=make_settings(**CUSTOM_ONLY), handoffs=handoffs(sqs_client, table))
+
+    # When the schedule fires and one send's answer is lost
+    with pytest.raises(HandoffPending) as caught:
+        lambda_handler(load_event("scheduled.json"), lambda_context, service=service)
+
+    # Then the invocation fails (the alarm fires; Lambda's retry, a poll, settles it), after its metrics and its
+    # summary were recorded; the queued job's record is deleted, the pending one's kept
+    assert str(caught.value).startswith("1 hand-off(s) pending in the job table, 0 lost")
+    output = emitted()
+    metrics = emitted_metrics(output)
+    assert (metrics["JobsQueued"], metrics["HandoffsPending"], metrics["JobsAcknowledged"]) == (1.0, 1.0, 2.0)
+    assert '"message":"jobs done"' in output
+    assert deleted(table_calls) == [f"handoff#custom#{JOB}"]
+    assert [r["state"] for r in items(table_calls, "PutItem")] == ["claimed"]
+
+
+def test_a_batch_counts_queued_refused_and_pending_hand_offs(
+    codepipeline: Stubbed, sqs: StubbedQueue, dynamodb: StubbedTable, lambda_context: FakeLambdaContext
+) -> None:
+    client, stubber = codepipeline
+    sqs_client, sqs_stubber = sqs
+    table, table_stubber = dynamodb
+    # Given four jobs: queued, certainly refused by the queue, its answer lost, and not claimed
     stubber.add_response("acknowledge_job", {"status": "InProgress"}, {"jobId": JOB, "nonce": "1"})
     sqs_stubber.add_response(
-        "send_message",
-        {"MessageId": "m-1"},
-        {"QueueUrl": QUEUE_URL, "MessageBody": body(version=1, jobId=JOB, jobType="custom")},
+        "send_message", {"MessageId": "m-1"}, sent_to(JOB, "custom", body(version=1, jobId=JOB, jobType="custom"))
     )
     stubber.add_response("acknowledge_job", {"status": "InProgress"}, {"jobId": JOB_2, "nonce": "2"})
     sqs_stubber.add_client_error(
         "send_message",
         "KmsDisabled",
-        expected_params={"QueueUrl": QUEUE_URL, "MessageBody": body(version=1, jobId=JOB_2, jobType="custom")},
+        expected_params=sent_to(JOB_2, "custom", body(version=1, jobId=JOB_2, jobType="custom")),
     )
     stubber.add_response(
         "put_job_failure_result", {}, {"jobId": JOB_2, "failureDetails": failure_report("KmsDisabled")}
     )
-    stubber.add_response("acknowledge_job", {"status": "TimedOut"}, {"jobId": JOB_3, "nonce": "3"})
-    service = make_service(client, queue=WorkQueue(sqs_client, QUEUE_URL))
-    jobs = [{"jobId": JOB, "nonce": "1"}, {"jobId": JOB_2, "nonce": "2"}, {"jobId": JOB_3, "nonce": "3"}]
+    stubber.add_response("acknowledge_job", {"status": "InProgress"}, {"jobId": JOB_3, "nonce": "3"})
+    sqs_stubber.add_client_error(
+        "send_message",
+        "InternalError",
+        http_status_code=500,
+        expected_params=sent_to(JOB_3, "custom", body(version=1, jobId=JOB_3, jobType="custom")),
+    )
+    table_stubber.add_response("put_item", {})
+    stubber.add_response("acknowledge_job", {"status": "TimedOut"}, {"jobId": JOB_4, "nonce": "4"})
+    service = make_service(client, handoffs=handoffs(sqs_client, table))
+    jobs = [{"jobId": j, "nonce": str(n)} for n, j in enumerate((JOB, JOB_2, JOB_3, JOB_4), start=1)]
 
+    # A batch carries nonces: it returns, pending hand-off or not, and its results say which
     result = lambda_handler({"jobs": jobs}, lambda_context, service=service)
 
     assert [(r["outcome"], r.get("handoff")) for r in result["results"]] == [
         ("acknowledged", "queued"),
         ("acknowledged", "failedBack"),
+        ("acknowledged", "pending"),
         ("notClaimed", None),
     ]
     assert result["counts"] == {
-        "total": 3,
-        "acknowledged": 2,
+        "total": 4,
+        "acknowledged": 3,
         "notClaimed": 1,
         "conflict": 0,
         "failed": 0,
         "queued": 1,
+        "handoffPending": 1,
         "handoffFailed": 1,
     }
 
 
+def test_records_that_cannot_be_written_leave_the_polled_jobs_unclaimed(
+    codepipeline: Stubbed, sqs: StubbedQueue, dynamodb: StubbedTable, lambda_context: FakeLambdaContext
+) -> None:
+    client, stubber = codepipeline
+    sqs_client, _ = sqs
+    table, table_stubber = dynamodb
+    nothing_stale(table_stubber)
+    stubber.add_response("poll_for_jobs", {"jobs": [{"id": JOB, "nonce": "n", "data": {}}]})
+    table_stubber.add_client_error("batch_write_item", "AccessDeniedException", http_status_code=400)
+    service = make_service(client, settings=make_settings(**CUSTOM_ONLY), handoffs=handoffs(sqs_client, table))
+
+    # No AcknowledgeJob is stubbed: the job is not claimed, and CodePipeline dispatches it again. No call got
+    # through to a job: the poll fails, so that the alarm fires
+    with pytest.raises(JobError) as caught:
+        lambda_handler(load_event("scheduled.json"), lambda_context, service=service)
+
+    assert type(caught.value).__name__ == "AccessDeniedException"
+
+
 def test_a_partner_job_without_client_id_is_refused_before_any_call(
-    codepipeline: Stubbed, sqs: StubbedQueue, lambda_context: FakeLambdaContext
+    codepipeline: Stubbed, sqs: StubbedQueue, dynamodb: StubbedTable, lambda_context: FakeLambdaContext
 ) -> None:
     client, _ = codepipeline
     sqs_client, _ = sqs
     codepipeline_calls = record_requests(client)
     sqs_calls = record_requests(sqs_client)
-    service = make_service(client, queue=WorkQueue(sqs_client, QUEUE_URL))
+    service = make_service(client, handoffs=handoffs(sqs_client, dynamodb[0]))
 
-    # A single job raises, named after the code; in a batch it is one failed result
-    with pytest.raises(JobError) as caught:
-        lambda_handler(load_event("partner-job.json"), lambda_context, service=service)
+    single = lambda_handler(load_event("partner-job.json"), lambda_context, service=service)
     result = lambda_handler(
         {"jobs": [load_event("partner-job.json"), load_event("partner-job-token-only.json")]},
         lambda_context,
         service=service,
     )
 
-    assert type(caught.value).__name__ == "ClientIdRequired"
-    assert "needs its clientId" in str(caught.value)
+    assert (single["outcome"], single["error"]) == ("failed", "ClientIdRequired")
+    assert "needs its clientId" in single["reason"]
     assert [(r["outcome"], r["error"]) for r in result["results"]] == [
         ("failed", "ClientIdRequired"),
         ("failed", "ClientIdRequired"),
@@ -456,44 +716,22 @@ def test_without_a_queue_nothing_is_handed_off(
         }
     ]
     assert polled["counts"] == {"total": 1, "acknowledged": 1, "notClaimed": 0, "conflict": 0, "failed": 0}
+    assert "reconciled" not in polled
     assert "handoff" not in direct
     assert sqs_calls == []
 
 
-def test_the_default_service_has_a_queue_only_when_job_queue_url_is_set() -> None:
-    from codepipeline_worker.acknowledger.service import create_work_queue
+def test_the_default_service_hands_off_only_when_job_queue_url_is_set() -> None:
+    from codepipeline_worker.acknowledger.service import create_handoffs
 
-    assert create_work_queue(make_settings()) is None
-    queue = create_work_queue(make_settings(JOB_QUEUE_URL=QUEUE_URL, ACK_CONCURRENCY="24"))
-    assert queue is not None
-    assert queue.url == QUEUE_URL
-    config: Any = queue._client.meta.config  # botocore-stubs does not declare the options
-    assert config.max_pool_connections == 24
-    assert (config.connect_timeout, config.read_timeout) == (2, 5)
-
-
-def test_a_polled_job_whose_context_does_not_fit_is_queued_with_its_ids(
-    codepipeline: Stubbed, sqs: StubbedQueue, lambda_context: FakeLambdaContext
-) -> None:
-    client, stubber = codepipeline
-    sqs_client, sqs_stubber = sqs
-    data = job_data(CUSTOM)
-    data["inputArtifacts"] = [{"name": "not an artifact name!"}]
-    stubber.add_response(
-        "poll_for_jobs", {"jobs": [{"id": JOB, "nonce": "n", "accountId": "123456789012", "data": data}]}
-    )
-    stubber.add_response("acknowledge_job", {"status": "InProgress"}, {"jobId": JOB, "nonce": "n"})
-    # The job is still claimed and queued: the work side reads the context from its details
-    sqs_stubber.add_response(
-        "send_message",
-        {"MessageId": "m-1"},
-        {"QueueUrl": QUEUE_URL, "MessageBody": body(version=1, jobId=JOB, jobType="custom")},
-    )
-    service = make_service(client, settings=make_settings(**CUSTOM_ONLY), queue=WorkQueue(sqs_client, QUEUE_URL))
-
-    result = lambda_handler(load_event("scheduled.json"), lambda_context, service=service)
-
-    assert [(r["outcome"], r["handoff"]) for r in result["results"]] == [("acknowledged", "queued")]
+    assert create_handoffs(make_settings()) is None
+    built = create_handoffs(make_settings(JOB_QUEUE_URL=QUEUE_URL, ACK_CONCURRENCY="24"))
+    assert built is not None
+    assert (built.queue.url, built.queue.fifo, built.ledger.table_name) == (QUEUE_URL, True, TABLE)
+    for client in (built.queue._client, built.ledger._client):
+        config: Any = client.meta.config  # botocore-stubs does not declare the options
+        assert config.max_pool_connections == 24
+        assert (config.connect_timeout, config.read_timeout) == (1, 2)
 
 
 def test_the_service_built_from_settings_hands_off_to_job_queue_url(
@@ -508,6 +746,194 @@ def test_the_service_built_from_settings_hands_off_to_job_queue_url(
 
     built = JobService.from_settings(make_settings(JOB_QUEUE_URL=QUEUE_URL, CLIENT_TOKEN_SECRET_ID=SECRET_ID))
 
-    assert built._queue is not None
-    assert built._queue.url == QUEUE_URL
+    assert built._handoffs is not None
+    assert built._handoffs.queue.url == QUEUE_URL
     assert "client-token secret not readable at cold start" in emitted()
+
+
+# -- the reconciler ------------------------------------------------------------------------------------------
+
+
+def stale(state: str, job_id: str = JOB, job_type: JobType = "custom", **extra: str) -> dict[str, Any]:
+    """A record an earlier invocation left, as the index answers it."""
+    message = JobMessage(
+        job_id=job_id, job_type=job_type, client_id=CLIENT_ID if job_type == "thirdParty" else None
+    ).to_body()
+    item = {
+        "id": f"handoff#{job_type}#{job_id}",
+        "pending": HANDOFF_PARTITION,
+        "lease": "0",
+        "state": state,
+        "jobId": job_id,
+        "jobType": job_type,
+        "message": message,
+        "expiration": "4102444800",
+        **extra,
+    }
+    if job_type == "thirdParty":
+        item["clientId"] = CLIENT_ID
+    return {key: ({"N": value} if key in ("lease", "expiration") else {"S": value}) for key, value in item.items()}
+
+
+def reconcile(
+    client: Any,
+    sqs_client: Any,
+    table: Any,
+    lambda_context: FakeLambdaContext,
+    tokens: Any = None,
+) -> dict[str, Any]:
+    """A scheduled poll of an action type with nothing queued: only the reconciler has work."""
+    service = make_service(client, tokens, make_settings(**CUSTOM_ONLY), handoffs=handoffs(sqs_client, table))
+    try:
+        result: dict[str, Any] = lambda_handler(load_event("scheduled.json"), lambda_context, service=service)
+    except HandoffPending as pending:
+        return {"raised": str(pending)}
+    return result
+
+
+def test_the_reconciler_sends_a_claimed_jobs_message_again_and_deletes_its_record(
+    codepipeline: Stubbed, sqs: StubbedQueue, dynamodb: StubbedTable, lambda_context: FakeLambdaContext
+) -> None:
+    client, stubber = codepipeline
+    sqs_client, sqs_stubber = sqs
+    table, table_stubber = dynamodb
+    table_calls = record_requests(table)
+    table_stubber.add_response(
+        "query",
+        {"Items": [stale("claimed")]},
+        {
+            "TableName": TABLE,
+            "IndexName": HANDOFF_INDEX,
+            "KeyConditionExpression": "#pending = :pending AND #lease < :now",
+            "ExpressionAttributeNames": {"#pending": "pending", "#lease": "lease"},
+            "ExpressionAttributeValues": {":pending": {"S": HANDOFF_PARTITION}, ":now": ANY_NOW},
+            "Limit": 100,
+        },
+    )
+    stubber.add_response("poll_for_jobs", {"jobs": []})
+    table_stubber.add_response("update_item", {})
+    sqs_stubber.add_response(
+        "send_message", {"MessageId": "m"}, sent_to(JOB, "custom", body(version=1, jobId=JOB, jobType="custom"))
+    )
+    table_stubber.add_response("delete_item", {}, {"TableName": TABLE, "Key": {"id": {"S": f"handoff#custom#{JOB}"}}})
+
+    result = reconcile(client, sqs_client, table, lambda_context)
+
+    assert result["reconciled"] == {"found": 1, "queued": 1, "failedBack": 0, "dropped": 0, "pending": 0, "skipped": 0}
+    [(_, lease)] = [(n, p) for n, p in table_calls if n == "UpdateItem"]
+    assert lease["ConditionExpression"] == "#lease = :seen"  # taken from the invocation that left it, or not at all
+
+
+@pytest.mark.parametrize(
+    ("answer", "settled"),
+    [
+        ({"status": "InProgress"}, "queued"),
+        ({"status": "Succeeded"}, "dropped"),
+        ("InvalidNonceException", "dropped"),
+        ("JobNotFoundException", "dropped"),
+    ],
+)
+def test_the_reconciler_asks_codepipeline_with_the_nonce_whether_a_claim_happened(  # noqa: PLR0917 - its fixtures
+    answer: Any,
+    settled: str,
+    codepipeline: Stubbed,
+    sqs: StubbedQueue,
+    dynamodb: StubbedTable,
+    lambda_context: FakeLambdaContext,
+) -> None:
+    client, stubber = codepipeline
+    sqs_client, sqs_stubber = sqs
+    table, table_stubber = dynamodb
+    table_stubber.add_response("query", {"Items": [stale("claiming", nonce="n-1")]})
+    stubber.add_response("poll_for_jobs", {"jobs": []})
+    table_stubber.add_response("update_item", {})
+    if isinstance(answer, dict):
+        stubber.add_response("acknowledge_job", answer, {"jobId": JOB, "nonce": "n-1"})
+    else:
+        stubber.add_client_error("acknowledge_job", answer, http_status_code=400)
+    if settled == "queued":
+        sqs_stubber.add_response(
+            "send_message", {"MessageId": "m"}, sent_to(JOB, "custom", body(version=1, jobId=JOB, jobType="custom"))
+        )
+    table_stubber.add_response("delete_item", {})
+
+    result = reconcile(client, sqs_client, table, lambda_context)
+
+    assert result["reconciled"][settled] == 1
+
+
+@pytest.mark.parametrize(("details_nonce", "claim"), [("n-2", True), (None, False)])
+def test_the_reconciler_asks_a_partner_jobs_details_whether_it_is_claimed(  # noqa: PLR0917 - the fixtures
+    details_nonce: str | None,
+    claim: bool,
+    codepipeline: Stubbed,
+    secrets: StubbedSecrets,
+    sqs: StubbedQueue,
+    dynamodb: StubbedTable,
+    lambda_context: FakeLambdaContext,
+) -> None:
+    client, stubber = codepipeline
+    sm_client, sm_stubber = secrets
+    sqs_client, sqs_stubber = sqs
+    table, table_stubber = dynamodb
+    sm_stubber.add_response("get_secret_value", secret_response({CLIENT_ID: CLIENT_TOKEN}))
+    table_stubber.add_response("query", {"Items": [stale("claiming", PARTNER_JOB, "thirdParty")]})
+    stubber.add_response("poll_for_jobs", {"jobs": []})
+    table_stubber.add_response("update_item", {})
+    details: dict[str, Any] = {"id": PARTNER_JOB}
+    if details_nonce:
+        details["nonce"] = details_nonce
+    stubber.add_response("get_third_party_job_details", {"jobDetails": details})
+    if claim:  # still waiting to be claimed: it is claimed now, with the nonce the details gave
+        stubber.add_response(
+            "acknowledge_third_party_job",
+            {"status": "InProgress"},
+            {"jobId": PARTNER_JOB, "nonce": details_nonce, "clientToken": CLIENT_TOKEN},
+        )
+    sqs_stubber.add_response(
+        "send_message",
+        {"MessageId": "m"},
+        sent_to(
+            PARTNER_JOB, "thirdParty", body(version=1, jobId=PARTNER_JOB, jobType="thirdParty", clientId=CLIENT_ID)
+        ),
+    )
+    table_stubber.add_response("delete_item", {})
+
+    result = reconcile(client, sqs_client, table, lambda_context, token_store(sm_client))
+
+    assert result["reconciled"]["queued"] == 1
+
+
+def test_a_record_the_reconciler_cannot_settle_is_released_and_the_poll_fails(
+    codepipeline: Stubbed, sqs: StubbedQueue, dynamodb: StubbedTable, lambda_context: FakeLambdaContext
+) -> None:
+    client, stubber = codepipeline
+    sqs_client, sqs_stubber = sqs
+    table, table_stubber = dynamodb
+    table_calls = record_requests(table)
+    table_stubber.add_response("query", {"Items": [stale("claimed")]})
+    stubber.add_response("poll_for_jobs", {"jobs": []})
+    table_stubber.add_response("update_item", {})
+    sqs_stubber.add_client_error("send_message", "InternalError", http_status_code=500)
+    table_stubber.add_response("put_item", {})
+
+    result = reconcile(client, sqs_client, table, lambda_context)
+
+    assert result == {"raised": "1 hand-off(s) pending in the job table, 0 lost: the next poll sends them again"}
+    [record] = items(table_calls, "PutItem")
+    assert (record["state"], record["lease"]) == ("claimed", "0")
+
+
+def test_a_record_another_invocation_took_is_skipped(
+    codepipeline: Stubbed, sqs: StubbedQueue, dynamodb: StubbedTable, lambda_context: FakeLambdaContext
+) -> None:
+    client, stubber = codepipeline
+    sqs_client, _ = sqs
+    table, table_stubber = dynamodb
+    table_stubber.add_response("query", {"Items": [stale("claimed")]})
+    stubber.add_response("poll_for_jobs", {"jobs": []})
+    table_stubber.add_client_error("update_item", "ConditionalCheckFailedException", http_status_code=400)
+
+    result = reconcile(client, sqs_client, table, lambda_context)
+
+    assert result["reconciled"] == {"found": 1, "queued": 0, "failedBack": 0, "dropped": 0, "pending": 0, "skipped": 1}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -336,10 +335,36 @@ def slow() -> Iterator[_SlowAdapter]:
     adapter.release.set()
 
 
-def test_work_stops_at_the_deadline_and_every_job_is_reported(slow: _SlowAdapter) -> None:
-    # Given 0.3 s of time (1.3 s left less the 1 s margin) and a second job whose call never answers
+# Budgets small enough for a test: one call's worst case is 0.15 s (one attempt, 0.05 s to connect, 0.1 s to read).
+QUICK = {"AWS_MAX_ATTEMPTS": "1", "CONNECT_TIMEOUT_S": "0.05", "READ_TIMEOUT_S": "0.1"}
+
+
+class _Clock:
+    """The deadline's clock, moved by the test's adapters instead of by wall time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    import types
+
+    from codepipeline_worker.shared import deadline as deadline_module
+
+    fake = _Clock()
+    monkeypatch.setattr(deadline_module, "time", types.SimpleNamespace(monotonic=fake.monotonic))
+    return fake
+
+
+def test_a_claim_that_outlives_its_budget_is_reported_and_not_waited_for(slow: _SlowAdapter) -> None:
+    # Given 0.3 s of time (1.3 s left less the 1 s margin), one thread, and a second job whose call never answers
+    # (no SDK call can do that: each is bounded by its budget; the service does not rely on it)
     slow.hang = {job_id(2)}
-    service = JobService(make_settings(), slow)  # type: ignore[arg-type]
+    service = JobService(make_settings(ACK_CONCURRENCY="1", **QUICK), slow)  # type: ignore[arg-type]
     jobs = [{"jobId": job_id(n), "nonce": "n"} for n in (1, 2, 3)]
 
     # When the batch is handled
@@ -355,9 +380,9 @@ def test_work_stops_at_the_deadline_and_every_job_is_reported(slow: _SlowAdapter
 
 def test_a_poll_that_does_not_answer_in_time_is_reported(slow: _SlowAdapter) -> None:
     slow.hang = {"Custom/Build/MyTool/1"}
-    service = JobService(make_settings(ACK_CONCURRENCY="2"), slow)  # type: ignore[arg-type]
+    service = JobService(make_settings(ACK_CONCURRENCY="2", **QUICK), slow)  # type: ignore[arg-type]
 
-    result = lambda_handler(load_event("scheduled.json"), FakeLambdaContext(remaining_ms=1300), service=service)
+    result = lambda_handler(load_event("scheduled.json"), FakeLambdaContext(remaining_ms=2000), service=service)
 
     assert result["polls"] == [
         {"actionType": "Custom/Build/MyTool/1", "polls": 0, "jobsFound": 0, "error": "DeadlineExceeded"},
@@ -365,14 +390,61 @@ def test_a_poll_that_does_not_answer_in_time_is_reported(slow: _SlowAdapter) -> 
     ]
 
 
-def test_no_new_poll_starts_when_too_little_time_is_left(slow: _SlowAdapter) -> None:
-    # Given full batches keep coming back, but only 1.5 s remain after the margin
-    service = JobService(make_settings(MAX_BATCH_SIZE="1", **CUSTOM_ONLY), slow)  # type: ignore[arg-type]
+def test_a_poll_starts_only_when_its_worst_case_fits_at_the_moment_it_starts(clock: _Clock) -> None:
+    # Given full batches keep coming back, each poll taking 0.2 s, and a custom poll's worst case of 0.3 s (the
+    # poll and a claim, at 0.15 s each)
+    class Polls(_SlowAdapter):
+        def poll_for_jobs(self, target: PollTarget, max_batch_size: int, query_param: QueryParam | None) -> Any:
+            clock.now += 0.2
+            return polled(int(clock.now * 10))["jobs"]
 
-    result = lambda_handler(load_event("scheduled.json"), FakeLambdaContext(remaining_ms=2500), service=service)
+    service = JobService(make_settings(MAX_BATCH_SIZE="1", **CUSTOM_ONLY, **QUICK), Polls(set()))  # type: ignore[arg-type]
 
-    # Then it polled once: a job polled without time to acknowledge it would wait for re-dispatch
-    assert result["polls"] == [{"actionType": "Custom/Build/MyTool/1", "polls": 1, "jobsFound": 1}]
+    # When 0.45 s remain
+    result = service.poll(service._settings.action_types, Deadline(clock.now + 0.45), trigger="scheduled")
+
+    # Then it polled once (0.45 s left), not again (0.25 s left), and claimed what it found
+    assert [s.model_dump() for s in result.polls] == [
+        {"action_type": "Custom/Build/MyTool/1", "polls": 1, "jobs_found": 1, "error": None}
+    ]
+    assert result.counts.acknowledged == 1
+
+
+def test_a_claim_starts_only_when_its_worst_case_fits(codepipeline: Stubbed, clock: _Clock) -> None:
+    client, _ = codepipeline
+    jobs = [CustomJobEvent.model_validate({"jobId": job_id(n), "nonce": "n"}) for n in (1, 2)]
+    service = make_service(client, settings=make_settings(**QUICK))
+
+    # Stubber holds no answer: any call would fail with another code than NotAttempted
+    result = service.acknowledge_batch(jobs, Deadline(clock.now + 0.149))
+
+    assert [(r.outcome, r.error) for r in result.results] == [("failed", "NotAttempted")] * 2
+    assert "CodePipeline will dispatch the job again" in (result.results[0].reason or "")
+
+
+def test_a_poll_never_waits_behind_claims_for_a_thread(lambda_context: FakeLambdaContext) -> None:
+    # Given one claim thread, held by the first poll's claim until the second poll has happened
+    second_poll = threading.Event()
+
+    class Adapter:
+        polls = 0
+
+        def poll_for_jobs(self, target: PollTarget, max_batch_size: int, query_param: QueryParam | None) -> Any:
+            self.polls += 1
+            if self.polls == 2:
+                second_poll.set()
+            return polled(self.polls)["jobs"] if self.polls <= 2 else []
+
+        def acknowledge_job(self, job_id: str, nonce: SecretStr) -> str:
+            assert second_poll.wait(10), "the second poll waited for the first poll's claim"
+            return "InProgress"
+
+    service = JobService(make_settings(MAX_BATCH_SIZE="1", ACK_CONCURRENCY="1", **CUSTOM_ONLY), Adapter())  # type: ignore[arg-type]
+
+    result = lambda_handler(load_event("scheduled.json"), lambda_context, service=service)
+
+    assert result["polls"] == [{"actionType": "Custom/Build/MyTool/1", "polls": 3, "jobsFound": 2}]
+    assert result["counts"]["acknowledged"] == 2
 
 
 def test_an_unexpected_exception_fails_only_its_job(lambda_context: FakeLambdaContext) -> None:
@@ -391,18 +463,6 @@ def test_an_unexpected_exception_fails_only_its_job(lambda_context: FakeLambdaCo
     assert [r.get("error") for r in result["results"]] == [None, "InternalError"]
 
 
-def test_with_no_time_left_nothing_is_called_and_every_job_is_reported(codepipeline: Stubbed) -> None:
-    client, _ = codepipeline
-    jobs = [CustomJobEvent.model_validate({"jobId": job_id(n), "nonce": "n"}) for n in (1, 2)]
-
-    # Stubber holds no answer: any call would fail with another code than NotAttempted
-    with pytest.raises(JobError) as caught:
-        make_service(client).acknowledge_batch(jobs, Deadline(time.monotonic() - 1))
-
-    assert type(caught.value).__name__ == "NotAttempted"
-    assert "NotAttempted x2" in str(caught.value)
-
-
 def test_a_later_poll_missing_the_deadline_does_not_fail_a_run_that_claimed_jobs(slow: _SlowAdapter) -> None:
     # Given the first poll answers a full batch and the second never answers
     class SecondPollHangs(_SlowAdapter):
@@ -415,10 +475,11 @@ def test_a_later_poll_missing_the_deadline_does_not_fail_a_run_that_claimed_jobs
             return polled(self.polls)["jobs"]
 
     adapter = SecondPollHangs(set())
-    service = JobService(make_settings(MAX_BATCH_SIZE="1", ACK_CONCURRENCY="2", **CUSTOM_ONLY), adapter)  # type: ignore[arg-type]
+    settings = make_settings(MAX_BATCH_SIZE="1", ACK_CONCURRENCY="2", **CUSTOM_ONLY, **QUICK)
+    service = JobService(settings, adapter)  # type: ignore[arg-type]
     try:
         # When the run ends at its deadline
-        result = lambda_handler(load_event("scheduled.json"), FakeLambdaContext(remaining_ms=4000), service=service)
+        result = lambda_handler(load_event("scheduled.json"), FakeLambdaContext(remaining_ms=2000), service=service)
     finally:
         adapter.release.set()
 
@@ -429,9 +490,7 @@ def test_a_later_poll_missing_the_deadline_does_not_fail_a_run_that_claimed_jobs
     ]
 
 
-def test_a_single_job_is_claimed_inline_when_no_call_can_outlast_the_deadline(
-    lambda_context: FakeLambdaContext,
-) -> None:
+def test_a_single_job_is_claimed_inline_under_any_timeout(lambda_context: FakeLambdaContext) -> None:
     threads: list[str] = []
 
     class Recording:
@@ -442,17 +501,18 @@ def test_a_single_job_is_claimed_inline_when_no_call_can_outlast_the_deadline(
     service = JobService(make_settings(), Recording())  # type: ignore[arg-type]
     event = {"jobId": job_id(1), "nonce": "n"}
 
-    # With 60 s left (3 attempts of 7 s and 6 s of pauses fit), inline; with 20 s left, through the pool
-    lambda_handler(event, lambda_context, service=service)
-    lambda_handler(event, FakeLambdaContext(remaining_ms=20_000), service=service)
+    # With the template's timeout, and with Lambda's default 3 s (too little for the claim's worst case: no call)
+    first = lambda_handler(event, lambda_context, service=service)
+    second = lambda_handler(event, FakeLambdaContext(remaining_ms=3_000), service=service)
 
-    assert threads[0] == threading.main_thread().name
-    assert threads[1].startswith("codepipeline")
+    assert threads == [threading.main_thread().name]
+    assert (first["outcome"], second["error"]) == ("acknowledged", "NotAttempted")
 
 
 def test_the_worst_case_of_one_call() -> None:
     from codepipeline_worker.shared.adapter import worst_case_call_s
 
-    assert worst_case_call_s(1) == 7
-    assert worst_case_call_s(3) == 3 * 7 + 2 + 4
-    assert worst_case_call_s(10) == 10 * 7 + 2 + 4 + 8 + 16 + 20 * 5
+    # Each attempt connects (1 s) and waits for its answer (2 s); standard mode pauses at most 1, 2, 4... 20 s
+    assert worst_case_call_s(1, 1.0, 2.0) == 3
+    assert worst_case_call_s(3, 1.0, 2.0) == 3 * 3 + 1 + 2
+    assert worst_case_call_s(10, 1.0, 2.0) == 10 * 3 + 1 + 2 + 4 + 8 + 16 + 20 * 4

@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from botocore import xform_name
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
@@ -33,6 +34,7 @@ from tests.unit.conftest import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from botocore.stub import Stubber
     from mypy_boto3_codepipeline import CodePipelineClient
 
     from codepipeline_worker.shared.adapter import ClientTokenStore
@@ -81,6 +83,19 @@ def context_message() -> JobMessage:
             "outputArtifacts": [],
             "continuationToken": "token-from-message",
         }
+    )
+
+
+def stub_details(stubber: Stubber) -> None:
+    """GetJobDetails, which the runner calls before the work function runs."""
+    stubber.add_response("get_job_details", {"jobDetails": {"id": JOB, "data": {}}}, {"jobId": JOB})
+
+
+def stub_partner_details(stubber: Stubber) -> None:
+    stubber.add_response(
+        "get_third_party_job_details",
+        {"jobDetails": {"id": PARTNER_JOB, "data": {}}},
+        {"jobId": PARTNER_JOB, "clientToken": CLIENT_TOKEN},
     )
 
 
@@ -180,13 +195,14 @@ def test_each_outcome_is_reported_with_one_exact_request(
     emitted: Callable[[], str],
 ) -> None:
     client, stubber = codepipeline
+    stub_details(stubber)
     stubber.add_response(operation, {}, params)
     calls = record_requests(client)
 
     run = make_runner(client, returning(outcome)).run(custom_message())
 
     assert run.to_json() == result
-    assert len(calls) == 1  # and no GetJobDetails: the work function asked for no details
+    assert [xform_name(name) for name, _ in calls] == ["get_job_details", operation]
     assert '"message":"job reported"' in emitted()
 
 
@@ -244,6 +260,7 @@ def test_a_partner_outcome_is_reported_with_the_client_token_of_its_client_id(
     emitted: Callable[[], str],
 ) -> None:
     client, stubber = codepipeline
+    stub_partner_details(stubber)
     stubber.add_response(operation, {}, params)
 
     run = make_runner(client, returning(outcome), partner_tokens(secrets)).run(partner_message())
@@ -252,10 +269,12 @@ def test_a_partner_outcome_is_reported_with_the_client_token_of_its_client_id(
     assert CLIENT_TOKEN not in emitted()
 
 
-# -- the job's details: fetched when asked for, once -----------------------------------------------------------
+# -- the job's details: read before the work function runs, once -------------------------------------------------
 
 
-def test_a_work_function_that_reads_only_the_message_makes_no_details_call(codepipeline: Stubbed) -> None:
+def test_the_details_are_read_before_the_work_runs_and_the_message_context_comes_first(
+    codepipeline: Stubbed,
+) -> None:
     client, stubber = codepipeline
     seen: dict[str, Any] = {}
 
@@ -274,12 +293,13 @@ def test_a_work_function_that_reads_only_the_message_makes_no_details_call(codep
         )
         return Success()
 
+    stub_details(stubber)
     stubber.add_response("put_job_success_result", {}, {"jobId": JOB})
     calls = record_requests(client)
 
     make_runner(client, work).run(context_message())
 
-    assert [operation for operation, _ in calls] == ["PutJobSuccessResult"]
+    assert [operation for operation, _ in calls] == ["GetJobDetails", "PutJobSuccessResult"]
     assert seen == {
         "id": JOB,
         "type": "custom",
@@ -363,6 +383,7 @@ def test_a_partner_job_reads_its_details_with_its_client_token(codepipeline: Stu
 
 def test_an_exception_fails_the_job_with_its_type_only(codepipeline: Stubbed, emitted: Callable[[], str]) -> None:
     client, stubber = codepipeline
+    stub_details(stubber)
 
     def work(job: Job) -> Outcome:
         raise RuntimeError(f"could not deploy: {EXCEPTION_MARKER}")
@@ -436,6 +457,7 @@ def test_an_invalid_outcome_fails_the_job_naming_the_problem(
     build: Callable[[], Outcome], message: str, codepipeline: Stubbed, emitted: Callable[[], str]
 ) -> None:
     client, stubber = codepipeline
+    stub_details(stubber)
     stubber.add_response(
         "put_job_failure_result", {}, {"jobId": JOB, "failureDetails": {"type": "JobFailed", "message": message}}
     )
@@ -448,6 +470,7 @@ def test_an_invalid_outcome_fails_the_job_naming_the_problem(
 
 def test_a_validation_error_of_another_model_is_an_exception_like_any_other(codepipeline: Stubbed) -> None:
     client, stubber = codepipeline
+    stub_details(stubber)
 
     class Mine(BaseModel):
         port: int
@@ -476,6 +499,7 @@ def test_anything_but_an_outcome_fails_the_job(
     returned: Any, name: str, codepipeline: Stubbed, emitted: Callable[[], str]
 ) -> None:
     client, stubber = codepipeline
+    stub_details(stubber)
     stubber.add_response(
         "put_job_failure_result",
         {},
@@ -494,6 +518,7 @@ def test_anything_but_an_outcome_fails_the_job(
 
 def test_a_partner_job_cannot_set_output_variables(codepipeline: Stubbed, secrets: StubbedSecrets) -> None:
     client, stubber = codepipeline
+    stub_partner_details(stubber)
     stubber.add_response(
         "put_third_party_job_failure_result",
         {},
@@ -612,6 +637,7 @@ def test_a_job_no_longer_this_workers_is_stale_not_an_error(
     code: str, codepipeline: Stubbed, emitted: Callable[[], str]
 ) -> None:
     client, stubber = codepipeline
+    stub_details(stubber)
     stubber.add_client_error("put_job_success_result", code, "the job is done", 400, expected_params={"jobId": JOB})
 
     result = make_runner(client, returning(Success())).run(custom_message())
@@ -639,6 +665,7 @@ def test_a_result_that_cannot_be_reported_raises_for_redelivery(
     code: str, status: int, codepipeline: Stubbed, emitted: Callable[[], str]
 ) -> None:
     client, stubber = codepipeline
+    stub_details(stubber)
     stubber.add_client_error("put_job_failure_result", code, "try later", status)
 
     with pytest.raises(JobNotReported) as caught:
@@ -668,6 +695,7 @@ def test_details_that_cannot_be_read_raise_for_redelivery(codepipeline: Stubbed)
 
 def test_oversized_output_variables_are_reported_as_a_failure(codepipeline: Stubbed) -> None:
     client, stubber = codepipeline
+    stub_details(stubber)
     stubber.add_client_error(
         "put_job_success_result",
         "OutputVariablesSizeExceededException",

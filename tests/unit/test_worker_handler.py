@@ -20,6 +20,7 @@ from tests.unit.conftest import CLIENT_TOKEN
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from botocore.stub import Stubber
     from mypy_boto3_codepipeline import CodePipelineClient
 
     from codepipeline_worker.work import Job, Outcome
@@ -60,6 +61,12 @@ def stubbed_runner(client: CodePipelineClient, work: Callable[[Job], Outcome]) -
     return WorkRunner(CodePipelineAdapter(client), None, work)
 
 
+def details(stubber: Stubber, *job_ids: str) -> None:
+    """GetJobDetails for each job, which the runner reads before the work function runs."""
+    for job_id in job_ids:
+        stubber.add_response("get_job_details", {"jobDetails": {"id": job_id, "data": {}}}, {"jobId": job_id})
+
+
 def work(job: Job) -> Outcome:
     """Job A reads its credentials and quotes one in its summary; job C fails."""
     if job.id == JOB_A:
@@ -74,10 +81,13 @@ def test_only_the_invalid_and_the_unreported_records_come_back(
 ) -> None:
     client, stubber = codepipeline
     credentials = {"accessKeyId": ACCESS_KEY, "secretAccessKey": SECRET_KEY, "sessionToken": SESSION_TOKEN}
-    stubber.add_response("get_job_details", {"jobDetails": {"data": {"artifactCredentials": credentials}}})
+    stubber.add_response(
+        "get_job_details", {"jobDetails": {"data": {"artifactCredentials": credentials}}}, {"jobId": JOB_A}
+    )
     stubber.add_response(
         "put_job_success_result", {}, {"jobId": JOB_A, "executionDetails": {"summary": "deployed with ***"}}
     )
+    stubber.add_response("get_job_details", {"jobDetails": {"data": {}}}, {"jobId": JOB_C})
     stubber.add_client_error(
         "put_job_failure_result",
         "ThrottlingException",
@@ -101,6 +111,7 @@ def test_only_the_invalid_and_the_unreported_records_come_back(
 
 def test_a_batch_whose_jobs_are_all_reported_returns_nothing(codepipeline: Stubbed) -> None:
     client, stubber = codepipeline
+    details(stubber, JOB_A, JOB_C)
     stubber.add_response(
         "put_job_failure_result", {}, {"jobId": JOB_A, "failureDetails": {"type": "JobFailed", "message": "no"}}
     )
@@ -117,6 +128,7 @@ def test_a_batch_whose_jobs_are_all_reported_returns_nothing(codepipeline: Stubb
 
 def test_a_stale_job_is_done_not_redelivered(codepipeline: Stubbed) -> None:
     client, stubber = codepipeline
+    details(stubber, JOB_A, JOB_C)
     stubber.add_client_error("put_job_success_result", "JobNotFoundException")
     stubber.add_response("put_job_success_result", {})
     event = {"Records": [record("m-a", job_body(JOB_A)), record("m-c", job_body(JOB_C))]}
@@ -136,6 +148,7 @@ def test_a_batch_in_which_every_record_fails_fails_the_invocation() -> None:
 
 def test_the_work_function_sees_the_invocations_deadline_less_a_margin(codepipeline: Stubbed) -> None:
     client, stubber = codepipeline
+    details(stubber, JOB_A)
     stubber.add_response("put_job_success_result", {}, {"jobId": JOB_A})
     remaining: list[float | None] = []
 

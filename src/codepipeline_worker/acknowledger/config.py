@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..shared.config import CommonSettings, load_config
 from ..shared.models import ActionTypeId, PollableOwner, QueryParam
@@ -58,6 +58,15 @@ class Settings(CommonSettings):
         if not sep:
             raise ValueError("must be key=value, for example ProjectName=my-project")
         return {"key": key, "value": param}
+
+    @model_validator(mode="after")
+    def _table_with_queue(self) -> Settings:
+        if self.job_queue_url is not None and self.job_table_name is None:
+            raise ValueError(
+                "JOB_TABLE_NAME is required with JOB_QUEUE_URL: the table holds the hand-offs not certainly on the"
+                " work queue"
+            )
+        return self
 
     def action_type_names(self) -> list[str]:
         return [str(t) for t in self.action_types]

@@ -1,6 +1,8 @@
 """The acknowledger's Lambda entry point: validate the event, hand it to the service, return its result.
 
 Configuration is read and the SDK client built here, once, at cold start; a bad setting fails the cold start.
+An invalid event is answered with a result naming the error, not raised: no retry can make it valid, and a failed
+invocation's event, nonces and client tokens included, would be kept in the failure destination.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from ..shared.errors import InvalidJobEvent
 from ..shared.observability import instrument, logger, metrics
 from .config import get_settings
 from .events import parse_event, redact_event
+from .results import RejectedResult
 from .service import JobService
 
 if TYPE_CHECKING:
@@ -32,5 +35,5 @@ def lambda_handler(event: Any, context: LambdaContext, service: JobService | Non
     except InvalidJobEvent as exc:
         logger.warning("invalid event", error=str(exc))
         metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
-        raise
+        return RejectedResult(message=str(exc)).to_json()
     return (service or default_service).handle(parsed, Deadline.from_context(context))

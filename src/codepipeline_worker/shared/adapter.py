@@ -1,6 +1,8 @@
-"""The one module that owns the AWS SDK: CodePipeline's job operations, the work queue and the client-token secret.
+"""The one module that owns the AWS SDK: CodePipeline's job operations, the work queue, the hand-off records in
+the job table, and the client-token secret.
 
-Every SDK failure leaves this module as an `AwsCallError` carrying only the operation and the error code.
+Every SDK failure leaves this module as an `AwsCallError` carrying only the operation, the error code, and
+whether the call certainly had no effect.
 SDK and service messages are dropped, and the SDK exception is kept neither as cause nor as context: AWS
 validation messages echo the values they reject (a nonce, a client token), and a chained exception would carry
 them into a traceback.
@@ -9,21 +11,24 @@ them into a traceback.
 from __future__ import annotations
 
 import threading
+import time
+from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 from pydantic import SecretStr, TypeAdapter, ValidationError
 
 from .errors import ConfigurationError
 from .models import ClientId, ClientToken
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from botocore.client import BaseClient
     from mypy_boto3_codepipeline import CodePipelineClient
     from mypy_boto3_codepipeline.type_defs import (
         ActionTypeIdTypeDef,
@@ -32,6 +37,8 @@ if TYPE_CHECKING:
         ThirdPartyJobDataTypeDef,
         ThirdPartyJobTypeDef,
     )
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, WriteRequestTypeDef
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import DeleteMessageBatchRequestEntryTypeDef, MessageTypeDef
@@ -54,6 +61,12 @@ ACKNOWLEDGER_OPERATIONS = frozenset(
         "codepipeline:PutJobFailureResult",
         "codepipeline:PutThirdPartyJobFailureResult",
         "sqs:SendMessage",
+        # the hand-off records (HandoffLedger): claims not yet certainly on the work queue
+        "dynamodb:BatchWriteItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Query",
     }
 )
 WORKER_OPERATIONS = frozenset(
@@ -66,6 +79,10 @@ WORKER_OPERATIONS = frozenset(
         "codepipeline:PutThirdPartyJobFailureResult",
     }
 )
+# Powertools Idempotency's calls on the job table, for each job's once-only record (work.once).
+IDEMPOTENCY_OPERATIONS = frozenset(
+    {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+)
 # Lambda's SQS event source receives and deletes for the worker function (SAM's SQSPollerPolicy); outside Lambda,
 # `python -m codepipeline_worker.consume` makes these calls itself.
 CONSUMER_OPERATIONS = frozenset({"sqs:ReceiveMessage", "sqs:DeleteMessageBatch"})
@@ -76,44 +93,114 @@ ACKNOWLEDGER_SERVICES = frozenset(
     {operation.split(":")[0] for operation in ACKNOWLEDGER_OPERATIONS} | {"secretsmanager", "sts", "sso", "sso-oidc"}
 )
 
-# A job call is small; a slow or silent endpoint must not hold a thread for botocore's 60 s default.
-CONNECT_TIMEOUT_S = 2
-READ_TIMEOUT_S = 5
+# Standard mode's pause before retry n (1-based) is at most min(2 ** (n - 1), 20) seconds (botocore.retries.standard:
+# ExponentialBackoff, throttling scale 1 s). It may add up to 5 s for an x-amz-retry-after header: `_CallGuard`
+# refuses any retry that would not end within the call's budget, so that no call outlasts `worst_case_call_s`.
+_MAX_BACKOFF_S = 20.0
 
 
-def worst_case_call_s(max_attempts: int) -> float:
-    """The longest one call can take: every attempt timing out, and standard mode's longest pauses between them
-    (at most min(20, 2**attempt) seconds)."""
-    pauses: int = sum(min(20, 2**attempt) for attempt in range(1, max_attempts))
-    return float(max_attempts * (CONNECT_TIMEOUT_S + READ_TIMEOUT_S) + pauses)
+def _pause_before_retry_s(retry: int) -> float:
+    return min(2.0 ** (retry - 1), _MAX_BACKOFF_S)
+
+
+def worst_case_call_s(max_attempts: int, connect_timeout_s: float, read_timeout_s: float) -> float:
+    """The longest one call can take: every attempt connecting and waiting for its answer until the timeouts,
+    and standard mode's longest pause before each retry."""
+    pauses = sum(_pause_before_retry_s(retry) for retry in range(1, max_attempts))
+    return max_attempts * (connect_timeout_s + read_timeout_s) + pauses
 
 
 class AwsCallError(Exception):
-    """An AWS call failed. `code` is the service's error code, or the botocore exception's class name."""
+    """An AWS call failed. `code` is the service's error code, or the botocore exception's class name.
 
-    def __init__(self, operation: str, code: str) -> None:
+    `certain` says whether the call certainly had no effect: every attempt was refused with an HTTP 4xx answer, or
+    could not connect (nothing was sent). A read timeout, a connection closed after the request was sent, or a
+    5xx answer may hide an effect the service did make: such a call's outcome is unknown (`certain` is False).
+    """
+
+    def __init__(self, operation: str, code: str, *, certain: bool = True) -> None:
         super().__init__(f"{operation} failed: {code}")
         self.operation = operation
         self.code = code
+        self.certain = certain
+
+
+# Exceptions raised before a request left: the service never saw it. (EndpointConnectionError is botocore's
+# connection refused or DNS failure.) Any other exception may come after the request was sent.
+_NOT_SENT = (EndpointConnectionError, ConnectTimeoutError)
+
+
+def _attempt_had_no_effect(exception: BaseException | None, status: int | None) -> bool:
+    if exception is not None:
+        return isinstance(exception, _NOT_SENT)
+    return status is not None and 400 <= status < 500
+
+
+class _Attempts(threading.local):
+    """The call this thread is making: when it started, and whether each attempt so far certainly had no effect.
+    botocore retries inside one client call and shows only the last attempt's outcome; its event hooks show
+    every attempt (`response-received`) and every retry decision (`needs-retry`)."""
+
+    started: float | None = None
+    no_effect: list[bool] | None = None
+
+
+_attempts = _Attempts()
+
+
+def _observe_attempt(
+    exception: BaseException | None = None, response_dict: dict[str, Any] | None = None, **_: Any
+) -> None:
+    if _attempts.no_effect is not None:
+        status = response_dict.get("status_code") if response_dict else None
+        _attempts.no_effect.append(_attempt_had_no_effect(exception, status))
+
+
+def _guard(client: BaseClient, settings: CommonSettings) -> None:
+    """Watch every attempt of the client's calls, and refuse a retry that could end past the call's budget
+    (`worst_case_call_s`): botocore's own handler decides every other retry."""
+    attempt_s = settings.connect_timeout_s + settings.read_timeout_s
+    budget_s = worst_case_call_s(settings.max_attempts, settings.connect_timeout_s, settings.read_timeout_s)
+
+    def refuse_late_retry(attempts: int, **_: Any) -> bool | None:
+        started = _attempts.started
+        if started is not None and time.monotonic() + _pause_before_retry_s(attempts) + attempt_s > started + budget_s:
+            return False
+        return None
+
+    service = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register(f"response-received.{service}", _observe_attempt)
+    client.meta.events.register_first(f"needs-retry.{service}", refuse_late_retry)  # type: ignore[arg-type]
 
 
 def _call[R](operation: str, call: Callable[[], R]) -> R:
-    """Make one SDK call; turn its failure into an AwsCallError that carries no SDK exception as context."""
+    """Make one SDK call; turn its failure into an AwsCallError that carries no SDK exception as context and
+    says whether every attempt certainly had no effect."""
+    outcomes: list[bool] = []
+    _attempts.no_effect = outcomes
+    _attempts.started = time.monotonic()
     try:
         return call()
     except ClientError as exc:
-        error = AwsCallError(operation, exc.response.get("Error", {}).get("Code") or "UnknownError")
+        code = exc.response.get("Error", {}).get("Code") or "UnknownError"
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        # A stubbed client answers without an attempt: its answer is then the only one.
+        error = AwsCallError(operation, code, certain=all(outcomes or [_attempt_had_no_effect(None, status)]))
     except BotoCoreError as exc:
-        error = AwsCallError(operation, type(exc).__name__)
+        certain = all(outcomes or [_attempt_had_no_effect(exc, None)])
+        error = AwsCallError(operation, type(exc).__name__, certain=certain)
+    finally:
+        _attempts.no_effect = None
+        _attempts.started = None
     raise error
 
 
-def _config(settings: CommonSettings, pool: int) -> Config:
+def _config(settings: CommonSettings, pool: int, long_poll_s: int = 0) -> Config:
     return Config(
         retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
         max_pool_connections=pool,
-        connect_timeout=CONNECT_TIMEOUT_S,
-        read_timeout=READ_TIMEOUT_S,
+        connect_timeout=settings.connect_timeout_s,
+        read_timeout=settings.read_timeout_s + long_poll_s,
         user_agent_extra=f"app/{settings.service_name}",
     )
 
@@ -126,16 +213,30 @@ def sdk_session() -> botocore.session.Session:
     return botocore.session.get_session()
 
 
+def _client(
+    service: Literal["codepipeline", "sqs", "dynamodb"], settings: CommonSettings, pool: int, long_poll_s: int = 0
+) -> Any:
+    """A client built once per execution environment, every attempt of every call watched. The endpoint comes
+    from the SDK's own settings (AWS_ENDPOINT_URL_<SERVICE> / AWS_ENDPOINT_URL), never from this code."""
+    client = sdk_session().create_client(service, config=_config(settings, pool, long_poll_s))
+    _guard(client, settings)
+    return client
+
+
 def create_codepipeline_client(settings: CommonSettings, pool: int = 10) -> CodePipelineClient:
-    """A client built once per execution environment. The endpoint comes from the SDK's own settings
-    (AWS_ENDPOINT_URL_CODEPIPELINE / AWS_ENDPOINT_URL), never from this code."""
-    client = sdk_session().create_client("codepipeline", config=_config(settings, pool))
-    return cast("CodePipelineClient", client)
+    client: CodePipelineClient = _client("codepipeline", settings, pool)
+    return client
 
 
-def open_work_queue(queue_url: str, settings: CommonSettings, pool: int = 10) -> WorkQueue:
-    client = sdk_session().create_client("sqs", config=_config(settings, pool))
-    return WorkQueue(cast("SQSClient", client), queue_url)
+def open_work_queue(queue_url: str, settings: CommonSettings, pool: int = 10, *, long_poll_s: int = 0) -> WorkQueue:
+    """The work queue. A consumer that long-polls for `long_poll_s` seconds waits that much longer for answers."""
+    client: SQSClient = _client("sqs", settings, pool, long_poll_s)
+    return WorkQueue(client, queue_url)
+
+
+def create_dynamodb_client(settings: CommonSettings, pool: int = 10) -> DynamoDBClient:
+    client: DynamoDBClient = _client("dynamodb", settings, pool)
+    return client
 
 
 class WorkQueue:
@@ -145,8 +246,23 @@ class WorkQueue:
         self._client = client
         self.url = queue_url
 
-    def send(self, body: str) -> str:
-        response = _call("SendMessage", lambda: self._client.send_message(QueueUrl=self.url, MessageBody=body))
+    @property
+    def fifo(self) -> bool:
+        return self.url.endswith(".fifo")
+
+    def send(self, body: str, dedup_id: str) -> str:
+        """Put one message on the queue. On a FIFO queue `dedup_id` is both its deduplication id (a message sent
+        again with it within 5 minutes is accepted but not delivered: the retries of an ambiguous send collapse)
+        and its message group (one per job: no job waits behind another's message)."""
+        if self.fifo:
+            response = _call(
+                "SendMessage",
+                lambda: self._client.send_message(
+                    QueueUrl=self.url, MessageBody=body, MessageGroupId=dedup_id, MessageDeduplicationId=dedup_id
+                ),
+            )
+        else:
+            response = _call("SendMessage", lambda: self._client.send_message(QueueUrl=self.url, MessageBody=body))
         return response.get("MessageId", "")
 
     def receive(self, max_messages: int, wait_s: int) -> list[MessageTypeDef]:
@@ -177,6 +293,144 @@ class WorkQueue:
             )
             not_deleted += len(response.get("Failed", []))
         return not_deleted
+
+
+# The hand-off records' index holds them all under one partition, sorted by lease: the stale ones are one Query.
+HANDOFF_INDEX = "pending"
+HANDOFF_PARTITION = "handoff#pending"
+# A record not settled after a day is left to DynamoDB's TTL: CodePipeline has timed its job out long before.
+HANDOFF_RECORD_TTL_S = 24 * 3600
+_BATCH_WRITE_LIMIT = 25
+HandoffState = Literal["claiming", "claimed"]
+
+
+@dataclass(frozen=True)
+class HandoffRecord:
+    """A job this worker claims, or has claimed, whose message is not certainly on the work queue.
+
+    `claiming`: the claim's outcome is not known yet (written before a polled job's claim, or after a claim
+    whose answer was lost); `nonce` is kept for custom jobs, so that AcknowledgeJob can tell whether the claim
+    happened (a partner job is asked with GetThirdPartyJobDetails instead). `claimed`: the job is this worker's;
+    only its message is missing. `message` is the work-queue body, which holds no secret. `lease_ms` (epoch
+    milliseconds) is when the invocation that wrote it ends: until then no one else touches it.
+    """
+
+    job_id: str
+    job_type: str
+    state: HandoffState
+    message: str
+    lease_ms: int
+    nonce: SecretStr | None = None
+    client_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"handoff#{self.job_type}#{self.job_id}"
+
+
+class HandoffLedger:
+    """The hand-off records in the job table (DynamoDB): every key starts with `handoff#`, the only keys the
+    acknowledger's role may touch."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self.table_name = table_name
+
+    def write(self, records: Sequence[HandoffRecord], deletes: Sequence[str] = ()) -> list[str]:
+        """Put records and delete keys, 25 per request; return the keys whose write DynamoDB left unprocessed."""
+        requests: list[WriteRequestTypeDef] = [{"PutRequest": {"Item": self._item(r)}} for r in records]
+        requests += [{"DeleteRequest": {"Key": {"id": {"S": key}}}} for key in deletes]
+        left: list[str] = []
+        for start in range(0, len(requests), _BATCH_WRITE_LIMIT):
+            batch = requests[start : start + _BATCH_WRITE_LIMIT]
+            response = _call(
+                "BatchWriteItem",
+                lambda batch=batch: self._client.batch_write_item(RequestItems={self.table_name: batch}),  # type: ignore[misc]
+            )
+            for request in response.get("UnprocessedItems", {}).get(self.table_name, []):
+                item = request.get("PutRequest", {}).get("Item") or request.get("DeleteRequest", {}).get("Key", {})
+                left.append(str(item["id"].get("S")))
+        return left
+
+    def put(self, record: HandoffRecord) -> None:
+        _call("PutItem", lambda: self._client.put_item(TableName=self.table_name, Item=self._item(record)))
+
+    def delete(self, key: str) -> None:
+        _call("DeleteItem", lambda: self._client.delete_item(TableName=self.table_name, Key={"id": {"S": key}}))
+
+    def take(self, record: HandoffRecord, lease_ms: int) -> bool:
+        """Lease a stale record to this invocation, unless another took it first (its lease changed)."""
+        try:
+            _call(
+                "UpdateItem",
+                lambda: self._client.update_item(
+                    TableName=self.table_name,
+                    Key={"id": {"S": record.key}},
+                    UpdateExpression="SET #lease = :lease",
+                    ConditionExpression="#lease = :seen",
+                    ExpressionAttributeNames={"#lease": "lease"},
+                    ExpressionAttributeValues={":lease": {"N": str(lease_ms)}, ":seen": {"N": str(record.lease_ms)}},
+                ),
+            )
+        except AwsCallError as error:
+            if error.code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def stale(self, now_ms: int, limit: int) -> list[HandoffRecord]:
+        """Up to `limit` records whose lease has ended, oldest lease first (the index is eventually consistent:
+        a record written a moment ago may show at the next look)."""
+        response = _call(
+            "Query",
+            lambda: self._client.query(
+                TableName=self.table_name,
+                IndexName=HANDOFF_INDEX,
+                KeyConditionExpression="#pending = :pending AND #lease < :now",
+                ExpressionAttributeNames={"#pending": "pending", "#lease": "lease"},
+                ExpressionAttributeValues={":pending": {"S": HANDOFF_PARTITION}, ":now": {"N": str(now_ms)}},
+                Limit=limit,
+            ),
+        )
+        return [record for item in response.get("Items", []) if (record := self._record(item)) is not None]
+
+    @staticmethod
+    def _item(record: HandoffRecord) -> dict[str, AttributeValueTypeDef]:
+        item: dict[str, AttributeValueTypeDef] = {
+            "id": {"S": record.key},
+            "pending": {"S": HANDOFF_PARTITION},
+            "lease": {"N": str(record.lease_ms)},
+            "state": {"S": record.state},
+            "jobId": {"S": record.job_id},
+            "jobType": {"S": record.job_type},
+            "message": {"S": record.message},
+            "expiration": {"N": str(int(time.time()) + HANDOFF_RECORD_TTL_S)},
+        }
+        if record.nonce is not None:
+            item["nonce"] = {"S": record.nonce.get_secret_value()}
+        if record.client_id is not None:
+            item["clientId"] = {"S": record.client_id}
+        return item
+
+    @staticmethod
+    def _record(item: dict[str, Any]) -> HandoffRecord | None:
+        """A record read back, or None for an item of another shape (never raised: one bad item must not stop
+        the others)."""
+        try:
+            state = item["state"]["S"]
+            if state not in ("claiming", "claimed"):
+                return None
+            return HandoffRecord(
+                job_id=item["jobId"]["S"],
+                job_type=item["jobType"]["S"],
+                state=state,
+                message=item["message"]["S"],
+                lease_ms=int(item["lease"]["N"]),
+                nonce=SecretStr(item["nonce"]["S"]) if "nonce" in item else None,
+                client_id=item["clientId"]["S"] if "clientId" in item else None,
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
 
 
 class CodePipelineAdapter:

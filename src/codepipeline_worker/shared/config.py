@@ -39,9 +39,18 @@ class CommonSettings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO", alias="POWERTOOLS_LOG_LEVEL")
     log_event: bool = Field(False, alias="POWERTOOLS_LOGGER_LOG_EVENT")
     tracing_disabled: bool = Field(False, alias="POWERTOOLS_TRACE_DISABLED")
+    # Each AWS call's attempt: connecting, then waiting for the answer. These calls are small; a short read
+    # timeout bounds how long a claim can take (see acknowledger.budget), and botocore retries what times out.
+    connect_timeout_s: float = Field(1.0, alias="CONNECT_TIMEOUT_S", gt=0, le=60)
+    read_timeout_s: float = Field(2.0, alias="READ_TIMEOUT_S", gt=0, le=60)
+    # The DynamoDB table both functions keep their durable records in: the acknowledger its hand-offs not yet
+    # certainly on the work queue, the work function each job's once-only record (Powertools Idempotency).
+    job_table_name: str | None = Field(
+        None, alias="JOB_TABLE_NAME", pattern=r"^[a-zA-Z0-9_.-]{3,255}$|^arn:aws[a-z-]*:dynamodb:\S+$"
+    )
 
     # check_fields=False: JOB_QUEUE_URL is the acknowledger's own field (Settings), blank there means unset too.
-    @field_validator("client_token_secret_id", "job_queue_url", mode="before", check_fields=False)
+    @field_validator("client_token_secret_id", "job_queue_url", "job_table_name", mode="before", check_fields=False)
     @classmethod
     def _blank_is_unset(cls, value: str) -> str | None:
         return value if value.strip() else None

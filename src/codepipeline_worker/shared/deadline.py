@@ -15,13 +15,21 @@ DEADLINE_MARGIN_S = 1.0
 
 @dataclass(frozen=True)
 class Deadline:
-    """When work must stop: the Lambda deadline less a margin, on the monotonic clock."""
+    """When work must stop (`expires_at`: the Lambda deadline less a margin) and when Lambda ends the invocation
+    (`lambda_expires_at`), both on the monotonic clock."""
 
     expires_at: float
+    lambda_expires_at: float | None = None
 
     @classmethod
     def from_context(cls, context: LambdaContext, margin_s: float = DEADLINE_MARGIN_S) -> Deadline:
-        return cls(time.monotonic() + context.get_remaining_time_in_millis() / 1000 - margin_s)
+        ends = time.monotonic() + context.get_remaining_time_in_millis() / 1000
+        return cls(ends - margin_s, ends)
 
     def remaining(self) -> float:
         return max(0.0, self.expires_at - time.monotonic())
+
+    def lambda_remaining_s(self) -> float:
+        """Seconds until Lambda ends the invocation (without a context: until `expires_at`)."""
+        ends = self.expires_at if self.lambda_expires_at is None else self.lambda_expires_at
+        return max(0.0, ends - time.monotonic())

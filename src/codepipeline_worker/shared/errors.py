@@ -18,6 +18,11 @@ class ConfigurationError(RuntimeError):
     """An environment variable is missing or malformed; raised at cold start."""
 
 
+class HandoffPending(RuntimeError):
+    """A poll claimed jobs whose hand-off is not certainly done: recorded for the reconciler. The invocation fails
+    once its results and metrics are recorded, so that the alarm fires and Lambda's retry settles them."""
+
+
 class JobError(RuntimeError):
     """A job could not be claimed. Subclasses are named after the error code, so Lambda's errorType is
     exactly what CodePipeline (or this worker) answered: InvalidNonceException, JobNotFoundException..."""

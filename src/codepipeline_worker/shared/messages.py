@@ -6,6 +6,7 @@ configuration (the action type may mark some of it secret). The work side fetche
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Annotated, Any, Literal
 
@@ -127,6 +128,12 @@ class JobMessage(BaseModel):
                 "continuationToken": source.get("continuationToken"),
             }
         )
+
+    @property
+    def dedup_id(self) -> str:
+        """The job's id on a FIFO work queue, as its deduplication id and its message group: the same for every
+        message of this job, and within SQS's 128 characters and alphabet whatever the jobId holds."""
+        return hashlib.sha256(f"{self.job_type}:{self.job_id}".encode()).hexdigest()
 
     @property
     def has_context(self) -> bool:

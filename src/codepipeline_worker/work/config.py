@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..shared.config import CommonSettings, load_config
 
@@ -19,6 +19,12 @@ class WorkerSettings(CommonSettings):
         alias="WORK_FUNCTION",
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$",
     )
+
+    @model_validator(mode="after")
+    def _table(self) -> WorkerSettings:
+        if self.job_table_name is None:
+            raise ValueError("JOB_TABLE_NAME is required: each job's once-only record is kept in that table")
+        return self
 
 
 @cache

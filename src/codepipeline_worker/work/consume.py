@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     queue_url = args.queue_url or os.environ.get("JOB_QUEUE_URL")
     if not queue_url:
         parser.error("--queue-url or JOB_QUEUE_URL is required")
-    queue = open_work_queue(queue_url, get_worker_settings())
+    queue = open_work_queue(queue_url, get_worker_settings(), long_poll_s=RECEIVE_WAIT_S)
     while True:
         received, failed = consume_once(queue, lambda_handler)
         if received:

@@ -5,11 +5,17 @@ PutJobFailureResult; partner jobs use the third-party variants, with the client 
 exception in the work function, or a result CodePipeline would refuse, becomes a failure result whose message
 names only the problem, never a value.
 
+Each job runs once (`once.RunOnce`): its details are read first, before any of the user's code (a job that
+CodePipeline no longer has for this worker is not run), then the work function runs, and its outcome is stored
+with the job's once-only record before it is reported. A message delivered again after that gets the stored
+outcome, and reports it; nothing runs again.
+
 What happens to the queue message:
 - the result was reported, or CodePipeline says the job is no longer this worker's (it completed, timed out or
   does not exist): the message is done;
-- the result could not be reported (throttling after retries, the network, no client token): `JobNotReported`
-  is raised, and the message is delivered again later, to run again.
+- the result could not be reported (throttling after retries, the network, no client token), the job's work is
+  running in another delivery, or the once-only record could not be written: `JobNotReported` is raised, and the
+  message is delivered again later: its stored outcome is reported then, or its work runs if it never did.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from ..shared.adapter import (
     ClientTokenStore,
     CodePipelineAdapter,
     create_codepipeline_client,
+    create_dynamodb_client,
 )
 from ..shared.errors import ConfigurationError
 from ..shared.models import JobType, ResultModel
@@ -34,6 +41,7 @@ from ..shared.observability import logger, metrics
 from ..shared.tokens import checked_token_store
 from .artifacts import ArtifactError
 from .job import Failure, Job, JobDetails, StillRunning, Success
+from .once import RecordUnavailable, RunOnce, WorkInProgress
 
 if TYPE_CHECKING:
     from ..shared.messages import JobMessage
@@ -43,6 +51,12 @@ if TYPE_CHECKING:
 # CodePipeline's answers that mean the job is no longer this worker's to report: no retry will change them.
 STALE_CODES = frozenset({"InvalidJobStateException", "JobNotFoundException", "InvalidJobException"})
 _OUTCOME_TYPES = (Success, Failure, StillRunning)
+# How an outcome is kept in the job's once-only record: its kind, and its fields.
+_STORED_KINDS: dict[str, type[Success | Failure | StillRunning]] = {
+    "success": Success,
+    "failure": Failure,
+    "stillRunning": StillRunning,
+}
 _OUTCOME_NAMES = frozenset({"Success", "Failure", "StillRunning", "CurrentRevision"})
 RESULT_METRICS = {
     "succeeded": "JobsSucceeded",
@@ -93,57 +107,83 @@ def load_work_function(reference: str) -> WorkFunction:
 
 
 class WorkRunner:
-    """Runs the work function on each job message and reports its outcome to CodePipeline."""
+    """Runs the work function on each job message, once per job, and reports its outcome to CodePipeline.
+    Without `once` (tests of the reporting alone), every delivery runs the work."""
 
-    def __init__(self, codepipeline: CodePipelineAdapter, tokens: ClientTokenStore | None, work: WorkFunction) -> None:
+    def __init__(
+        self,
+        codepipeline: CodePipelineAdapter,
+        tokens: ClientTokenStore | None,
+        work: WorkFunction,
+        once: RunOnce | None = None,
+    ) -> None:
         self._codepipeline = codepipeline
         self._tokens = tokens
         self._work = work
+        self.once = once
 
     @classmethod
     def from_settings(cls, settings: WorkerSettings) -> WorkRunner:
         work = load_work_function(settings.work_function)
-        return cls(CodePipelineAdapter(create_codepipeline_client(settings)), checked_token_store(settings), work)
+        once = RunOnce(create_dynamodb_client(settings), str(settings.job_table_name))
+        return cls(CodePipelineAdapter(create_codepipeline_client(settings)), checked_token_store(settings), work, once)
 
     def run(self, message: JobMessage, deadline: float | None = None) -> RunResult:
-        """Run one job; report its outcome. Raises JobNotReported when the message should come back."""
+        """Run one job (or take the outcome an earlier delivery stored); report it. Raises JobNotReported when the
+        message should come back."""
         token = self._token(message) if message.job_type == "thirdParty" else None
-        known_secrets: list[str] = [token.get_secret_value()] if token is not None else []
-
-        def load_details(msg: JobMessage) -> JobDetails:
-            try:
-                if token is None:
-                    data: Any = self._codepipeline.job_details(msg.job_id)
-                else:
-                    _, data = self._codepipeline.third_party_job_details(msg.job_id, token)
-            except AwsCallError as exc:
-                error = _DetailsUnavailable(exc.code)
-            else:
-                details = JobDetails.from_job_data(data)
-                if details.artifact_credentials is not None:
-                    known_secrets.extend(details.artifact_credentials.secrets())
-                return details
-            raise error
-
-        job = Job(message, load_details, deadline)
         logger.append_keys(job_id=message.job_id, job_type=message.job_type)
         try:
-            outcome = self._outcome(job)
+            answer = self._run_once(message, token, deadline)
         except _DetailsUnavailable as exc:
-            if exc.code in STALE_CODES:
-                return self._finish(RunResult(job_id=job.id, job_type=job.type, result="stale", error=exc.code))
-            raise JobNotReported(job.id, exc.code) from None
+            raise JobNotReported(message.job_id, exc.code) from None
+        except WorkInProgress:
+            logger.warning("the job's work is running in another delivery: this message comes back later")
+            metrics.add_metric(name="WorkInProgressElsewhere", unit=MetricUnit.Count, value=1)
+            raise JobNotReported(message.job_id, "WorkInProgress") from None
+        except RecordUnavailable as exc:
+            logger.error("the job's once-only record could not be written", error=exc.code)
+            raise JobNotReported(message.job_id, exc.code) from None
         finally:
             logger.remove_keys(["job_id", "job_type"])
-        return self._report(job, _scrub(outcome, known_secrets), token)
+        if "stale" in answer:
+            code = str(answer["stale"])
+            return self._finish(RunResult(job_id=message.job_id, job_type=message.job_type, result="stale", error=code))
+        kind = _STORED_KINDS[answer["kind"]]
+        outcome = kind.model_validate(answer["outcome"])
+        job = Job(message, _no_details, deadline)
+        return self._report(job, outcome, token)
+
+    def _run_once(self, message: JobMessage, token: SecretStr | None, deadline: float | None) -> dict[str, Any]:
+        if self.once is None:
+            return self._work_on(message, token, deadline)
+        return self.once.run(message, lambda: self._work_on(message, token, deadline), deadline)
+
+    def _work_on(self, message: JobMessage, token: SecretStr | None, deadline: float | None) -> dict[str, Any]:
+        """The job's details, then its work: the outcome, cleared of the secrets the runner knows, as stored."""
+        try:
+            if token is None:
+                data: Any = self._codepipeline.job_details(message.job_id)
+            else:
+                _, data = self._codepipeline.third_party_job_details(message.job_id, token)
+        except AwsCallError as exc:
+            if exc.code in STALE_CODES:  # not this worker's any more: nothing runs, now or at a later delivery
+                return {"stale": exc.code}
+            raise _DetailsUnavailable(exc.code) from None
+        details = JobDetails.from_job_data(data)
+        known_secrets: list[str] = [token.get_secret_value()] if token is not None else []
+        if details.artifact_credentials is not None:
+            known_secrets.extend(details.artifact_credentials.secrets())
+        job = Job(message, lambda _: details, deadline)
+        outcome = _scrub(self._outcome(job), known_secrets)
+        kind = next(name for name, model in _STORED_KINDS.items() if isinstance(outcome, model))
+        return {"kind": kind, "outcome": outcome.model_dump(mode="json", by_alias=True, exclude_none=True)}
 
     # -- the work function -----------------------------------------------------------------------------
 
     def _outcome(self, job: Job) -> Outcome:
         try:
             outcome = self._work(job)
-        except _DetailsUnavailable:
-            raise
         except ValidationError as exc:
             if exc.title not in _OUTCOME_NAMES:
                 return _raised(exc)
@@ -234,6 +274,11 @@ class WorkRunner:
         else:
             logger.info("job reported", extra=fields)
         return result
+
+
+def _no_details(message: JobMessage) -> JobDetails:
+    """The details of a job whose outcome is already known: reporting it needs none."""
+    raise AssertionError(f"job {message.job_id}: no details are read to report a stored outcome")
 
 
 def _result(job: Job, outcome: Outcome) -> RunResult:
