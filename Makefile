@@ -19,7 +19,7 @@ EVENT ?= events/custom-job.json
 
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv js-sdk test lint typecheck unit property fuzz integration template build bench bench-artifacts run invoke sam-local endpoint clean
+.PHONY: help venv js-sdk test lint typecheck unit property fuzz integration template build bench bench-artifacts chaos run invoke sam-local endpoint clean
 
 help:
 	@echo "make test   lint, type-check and run the tests with coverage (what CI runs)"
@@ -32,6 +32,7 @@ help:
 	@echo "make build  sam build plus compiled bytecode: the artifact to sam deploy"
 	@echo "make bench  cold start, per-event time, batch throughput and memory against a plain boto3 worker [UPDATE_DOCS=1]"
 	@echo "make bench-artifacts  a 200 MB artifact read and written, against boto3's s3transfer plus zipfile"
+	@echo "make chaos  the life-cycle fault run: 500 jobs through both functions under kills and faults; prints the counts"
 
 $(STAMP): pyproject.toml src/requirements.txt
 	@test -n "$(PYTHON)" || { echo "python3.13 not found: install Python 3.13 (the Lambda runtime)"; exit 1; }
@@ -108,6 +109,11 @@ bench: $(STAMP) $(SAM_STAMP)
 # A 200 MB artifact through the Job's artifact API against s3transfer plus zipfile, on moto's S3: bench/artifacts.json.
 bench-artifacts: $(STAMP)
 	$(BIN)/python bench/artifacts.py
+
+# The life-cycle fault run (docs/testing.md): both functions in killable processes, Lambda's retries and SQS's event
+# source simulated, duplicates, ambiguous sends and throttling injected; judged per job. `make test` runs a small one.
+chaos: $(STAMP)
+	PYTHONPATH=tools $(BIN)/python -m chaos $(if $(JOBS),--jobs $(JOBS)) $(if $(SEED),--seed $(SEED))
 
 # `sam local invoke` without Docker: make invoke EVENT=events/scheduled.json [OVERRIDES="LogLevel=DEBUG"]
 # FUNCTION=WorkFunction then runs the work function on the jobs the job worker handed to the (local) work queue;

@@ -16,19 +16,25 @@ import pytest
 
 from codepipeline_local import LocalCodePipeline
 from codepipeline_worker.acknowledger.config import load_settings
+from codepipeline_worker.acknowledger.handler import lambda_handler
 from codepipeline_worker.acknowledger.service import JobService
 from codepipeline_worker.shared.adapter import (
     CodePipelineAdapter,
+    WorkQueue,
     create_client_token_store,
     create_codepipeline_client,
     create_dynamodb_client,
+    open_work_queue,
 )
 from codepipeline_worker.shared.config import load_config
+from codepipeline_worker.shared.messages import JobMessage
+from codepipeline_worker.work import handler as worker_handler
 from codepipeline_worker.work.config import WorkerSettings
+from codepipeline_worker.work.consume import consume_once
 from codepipeline_worker.work.once import RunOnce
 from codepipeline_worker.work.runner import WorkRunner
 from local_resources import create_job_table, create_work_queues
-from tests.conftest import TEST_ENV
+from tests.conftest import TEST_ENV, FakeLambdaContext, load_event
 from tests.integration.s3_front import S3Front
 
 if TYPE_CHECKING:
@@ -181,12 +187,12 @@ def make_acknowledger(  # noqa: PLR0917 - the fixtures it builds on
     job_table: str,
     make_worker: WorkerFactory,
 ) -> AcknowledgerFactory:
-    """A new acknowledger that hands each claimed job to the work queue (JOB_QUEUE_URL), or to `queue_url`, and
-    keeps its hand-off records in the job table. The endpoint knows the action types it polls, as CodePipeline
-    does once a pipeline uses them."""
+    """A new acknowledger that hands each claimed job to the work queue (JOB_QUEUE_URL), or to `queue_url`, through
+    `sqs_url` if given (a proxy), and keeps its hand-off records in the job table. The endpoint knows the action
+    types it polls, as CodePipeline does once a pipeline uses them."""
 
-    def factory(queue_url: str | None = None, **env: str) -> JobService:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", secrets_url)
+    def factory(queue_url: str | None = None, sqs_url: str | None = None, **env: str) -> JobService:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", sqs_url or secrets_url)
         for action_type in env.get("ACTION_TYPES", TEST_ENV["ACTION_TYPES"]).split(","):
             endpoint.store.add_action_type(action_type)
         return make_worker(JOB_QUEUE_URL=queue_url or work_queue.url, JOB_TABLE_NAME=job_table, **env)
@@ -233,3 +239,61 @@ def make_s3_front(monkeypatch: pytest.MonkeyPatch, secrets_url: str) -> Iterator
     yield factory
     for front in fronts:
         front.__exit__()
+
+
+# -- the two sides of the life cycle -----------------------------------------------------------------------
+
+# Long enough for a message left on the queue to become visible again (the receive long-polls: it returns as
+# soon as the message is back).
+REDELIVERY_WAIT_S = VISIBILITY_TIMEOUT_S + 2
+
+
+def poll(acknowledger: JobService) -> dict[str, Any]:
+    """The acknowledger's Lambda, invoked by its schedule."""
+    result: dict[str, Any] = lambda_handler(load_event("scheduled.json"), FakeLambdaContext(), service=acknowledger)
+    return result
+
+
+class WorkSide:
+    """The work function's Lambda (`worker_handler.lambda_handler`), fed from the work queue by `consume_once`.
+    Keeps every SQS event it was given and every answer it gave."""
+
+    def __init__(self, queue: WorkQueue, runner: WorkRunner) -> None:
+        self.queue = queue
+        self.runner = runner
+        self.events: list[dict[str, Any]] = []
+        self.answers: list[dict[str, Any]] = []
+
+    def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.events.append(event)
+        answer: dict[str, Any] = worker_handler.lambda_handler(event, context, runner=self.runner)
+        self.answers.append(answer)
+        return answer
+
+    def consume(self, wait_s: int = 0) -> tuple[int, int]:
+        """One receive and its batch: (messages received, messages left for redelivery)."""
+        return consume_once(self.queue, self.handler, wait_s=wait_s)
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return [record for event in self.events for record in event["Records"]]
+
+    @property
+    def bodies(self) -> list[str]:
+        return [record["body"] for record in self.records]
+
+    def messages(self) -> list[JobMessage]:
+        return [JobMessage.from_body(body) for body in self.bodies]
+
+
+type WorkSideFactory = Callable[[WorkRunner], WorkSide]
+
+
+@pytest.fixture
+def work_side(monkeypatch: pytest.MonkeyPatch, secrets_url: str, work_queue: WorkQueues) -> WorkSideFactory:
+    def factory(runner: WorkRunner) -> WorkSide:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", secrets_url)
+        queue = open_work_queue(work_queue.url, load_config(WorkerSettings, TEST_ENV), long_poll_s=REDELIVERY_WAIT_S)
+        return WorkSide(queue, runner)
+
+    return factory

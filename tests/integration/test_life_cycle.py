@@ -20,33 +20,30 @@ import pytest
 
 from codepipeline_local import Faults, LocalCodePipeline, StatusPages
 from codepipeline_worker.acknowledger.claims import HANDOFF_FAILURE_MESSAGE
-from codepipeline_worker.acknowledger.handler import lambda_handler
 from codepipeline_worker.shared import adapter
 from codepipeline_worker.shared.adapter import (
     ACKNOWLEDGER_OPERATIONS,
     CONSUMER_OPERATIONS,
     IDEMPOTENCY_OPERATIONS,
     WORKER_OPERATIONS,
-    open_work_queue,
 )
-from codepipeline_worker.shared.config import load_config
 from codepipeline_worker.shared.messages import JobMessage
 from codepipeline_worker.work import Failure, Job, Outcome, StillRunning, Success
-from codepipeline_worker.work import handler as worker_handler
-from codepipeline_worker.work.config import WorkerSettings
-from codepipeline_worker.work.consume import consume_once
-from tests.conftest import TEST_ENV, FakeLambdaContext, load_event, zipped
+from tests.conftest import zipped
 from tests.integration.conftest import (
     CLIENT_ID,
     CUSTOM,
     EVENT_TOKEN,
     PARTNER,
-    VISIBILITY_TIMEOUT_S,
+    REDELIVERY_WAIT_S,
     AcknowledgerFactory,
     RunnerFactory,
     S3FrontFactory,
     WorkQueues,
+    WorkSide,
+    WorkSideFactory,
     issued_secrets,
+    poll,
     record_requests,
 )
 
@@ -56,66 +53,6 @@ if TYPE_CHECKING:
     from botocore.model import OperationModel
 
     from codepipeline_worker.acknowledger.service import JobService
-    from codepipeline_worker.shared.adapter import WorkQueue
-    from codepipeline_worker.work.runner import WorkRunner
-
-# Long enough for a message left on the queue to become visible again (the receive long-polls: it returns as
-# soon as the message is back).
-REDELIVERY_WAIT_S = VISIBILITY_TIMEOUT_S + 2
-
-
-# -- the two sides ----------------------------------------------------------------------------------------
-
-
-def poll(acknowledger: JobService) -> dict[str, Any]:
-    """The acknowledger's Lambda, invoked by its schedule."""
-    result: dict[str, Any] = lambda_handler(load_event("scheduled.json"), FakeLambdaContext(), service=acknowledger)
-    return result
-
-
-class WorkSide:
-    """The work function's Lambda (`worker_handler.lambda_handler`), fed from the work queue by `consume_once`.
-    Keeps every SQS event it was given and every answer it gave."""
-
-    def __init__(self, queue: WorkQueue, runner: WorkRunner) -> None:
-        self.queue = queue
-        self.runner = runner
-        self.events: list[dict[str, Any]] = []
-        self.answers: list[dict[str, Any]] = []
-
-    def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        self.events.append(event)
-        answer: dict[str, Any] = worker_handler.lambda_handler(event, context, runner=self.runner)
-        self.answers.append(answer)
-        return answer
-
-    def consume(self, wait_s: int = 0) -> tuple[int, int]:
-        """One receive and its batch: (messages received, messages left for redelivery)."""
-        return consume_once(self.queue, self.handler, wait_s=wait_s)
-
-    @property
-    def records(self) -> list[dict[str, Any]]:
-        return [record for event in self.events for record in event["Records"]]
-
-    @property
-    def bodies(self) -> list[str]:
-        return [record["body"] for record in self.records]
-
-    def messages(self) -> list[JobMessage]:
-        return [JobMessage.from_body(body) for body in self.bodies]
-
-
-type WorkSideFactory = Callable[[WorkRunner], WorkSide]
-
-
-@pytest.fixture
-def work_side(monkeypatch: pytest.MonkeyPatch, secrets_url: str, work_queue: WorkQueues) -> WorkSideFactory:
-    def factory(runner: WorkRunner) -> WorkSide:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", secrets_url)
-        queue = open_work_queue(work_queue.url, load_config(WorkerSettings, TEST_ENV), long_poll_s=REDELIVERY_WAIT_S)
-        return WorkSide(queue, runner)
-
-    return factory
 
 
 def partner_job(

@@ -116,6 +116,18 @@ class _AnyNumber(dict[str, str]):
 ANY_NOW = _AnyNumber()
 
 
+def ANY_LEASE(key: str) -> dict[str, Any]:  # noqa: N802 - reads as a constant where it is used
+    """UpdateItem's request that leases the record `key` to this invocation, whatever its lease."""
+    return {
+        "TableName": TABLE,
+        "Key": {"id": {"S": key}},
+        "UpdateExpression": "SET #lease = :lease",
+        "ConditionExpression": "#lease = :seen",
+        "ExpressionAttributeNames": {"#lease": "lease"},
+        "ExpressionAttributeValues": {":lease": ANY_NOW, ":seen": {"N": "0"}},
+    }
+
+
 def job_data(action_type: dict[str, str]) -> dict[str, Any]:
     """Everything CodePipeline's JobData holds: the context, and the secrets the message must not carry."""
     return {
@@ -937,3 +949,86 @@ def test_a_record_another_invocation_took_is_skipped(
     result = reconcile(client, sqs_client, table, lambda_context)
 
     assert result["reconciled"] == {"found": 1, "queued": 0, "failedBack": 0, "dropped": 0, "pending": 0, "skipped": 1}
+
+
+def test_a_record_without_a_job_message_is_dropped_and_one_that_cannot_be_leased_is_skipped(
+    codepipeline: Stubbed, sqs: StubbedQueue, dynamodb: StubbedTable, lambda_context: FakeLambdaContext
+) -> None:
+    client, stubber = codepipeline
+    sqs_client, _ = sqs
+    table, table_stubber = dynamodb
+    broken = {**stale("claimed"), "message": {"S": "not a message"}}
+    other = stale("claimed", JOB_2)
+    table_stubber.add_response("query", {"Items": [broken, other]})
+    stubber.add_response("poll_for_jobs", {"jobs": []})
+    table_stubber.add_response("update_item", {}, ANY_LEASE(f"handoff#custom#{JOB}"))
+    table_stubber.add_response("delete_item", {})
+    table_stubber.add_client_error(
+        "update_item", "InternalServerError", http_status_code=500, expected_params=ANY_LEASE(f"handoff#custom#{JOB_2}")
+    )
+
+    result = reconcile(client, sqs_client, table, lambda_context)
+
+    assert result["reconciled"] == {"found": 2, "queued": 0, "failedBack": 0, "dropped": 1, "pending": 0, "skipped": 1}
+
+
+def test_a_partner_record_whose_token_cannot_be_read_stays_pending(
+    codepipeline: Stubbed,
+    secrets: StubbedSecrets,
+    sqs: StubbedQueue,
+    dynamodb: StubbedTable,
+    lambda_context: FakeLambdaContext,
+) -> None:
+    client, stubber = codepipeline
+    sm_client, sm_stubber = secrets
+    sqs_client, _ = sqs
+    table, table_stubber = dynamodb
+    sm_stubber.add_response("get_secret_value", secret_response({}))
+    sm_stubber.add_response("get_secret_value", secret_response({}))
+    table_stubber.add_response("query", {"Items": [stale("claimed", PARTNER_JOB, "thirdParty")]})
+    stubber.add_response("poll_for_jobs", {"jobs": []})
+    table_stubber.add_response("update_item", {})
+    table_stubber.add_response("put_item", {})
+
+    result = reconcile(client, sqs_client, table, lambda_context, token_store(sm_client))
+
+    assert result == {"raised": "1 hand-off(s) pending in the job table, 0 lost: the next poll sends them again"}
+
+
+def test_records_that_cannot_be_read_leave_the_poll_to_go_on(
+    codepipeline: Stubbed,
+    sqs: StubbedQueue,
+    dynamodb: StubbedTable,
+    lambda_context: FakeLambdaContext,
+    emitted: Callable[[], str],
+) -> None:
+    client, stubber = codepipeline
+    sqs_client, _ = sqs
+    table, table_stubber = dynamodb
+    table_stubber.add_client_error("query", "AccessDeniedException", http_status_code=400)
+    stubber.add_response("poll_for_jobs", {"jobs": []})
+
+    result = reconcile(client, sqs_client, table, lambda_context)
+
+    assert result["reconciled"]["error"] == "AccessDeniedException"
+    assert "hand-off records could not be read" in emitted()
+
+
+def test_a_queued_record_that_cannot_be_deleted_counts_as_queued(
+    codepipeline: Stubbed, sqs: StubbedQueue, dynamodb: StubbedTable, lambda_context: FakeLambdaContext
+) -> None:
+    client, stubber = codepipeline
+    sqs_client, sqs_stubber = sqs
+    table, table_stubber = dynamodb
+    table_stubber.add_response("query", {"Items": [stale("claimed")]})
+    stubber.add_response("poll_for_jobs", {"jobs": []})
+    table_stubber.add_response("update_item", {})
+    sqs_stubber.add_response(
+        "send_message", {"MessageId": "m"}, sent_to(JOB, "custom", body(version=1, jobId=JOB, jobType="custom"))
+    )
+    table_stubber.add_client_error("delete_item", "InternalServerError", http_status_code=500)
+
+    # Left leased: after this invocation's deadline, settled again (its copy dropped by the queue or the work side)
+    result = reconcile(client, sqs_client, table, lambda_context)
+
+    assert result["reconciled"]["queued"] == 1

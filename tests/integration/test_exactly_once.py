@@ -1,0 +1,311 @@
+"""Exactly once, over real HTTP: the findings of the exactly-once issue, each reproduced against the local
+endpoint and moto (SQS, DynamoDB) and shown fixed. A proxy in front of moto's SQS loses answers after the message
+was stored; the work function counts its runs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from chaos.proxy import FaultyProxy, ProxyFaults
+from codepipeline_local import Faults, LocalCodePipeline
+from codepipeline_worker.acknowledger.handler import lambda_handler
+from codepipeline_worker.shared.errors import HandoffPending
+from codepipeline_worker.shared.messages import JobMessage
+from codepipeline_worker.work import Job, Outcome, Success
+from tests.conftest import FakeLambdaContext, closed_port, load_event
+from tests.integration.conftest import (
+    CLIENT_ID,
+    CUSTOM,
+    EVENT_TOKEN,
+    PARTNER,
+    AcknowledgerFactory,
+    RunnerFactory,
+    WorkQueues,
+    WorkSideFactory,
+    poll,
+    record_requests,
+)
+
+if TYPE_CHECKING:
+    from codepipeline_worker.acknowledger.service import JobService
+
+# The acknowledger's calls in these tests: 3 attempts, 0.2 s to connect, 0.5 s to read. The proxy holds a late
+# answer back 1.5 s: longer than the read timeout, so every attempt's answer is lost though its message landed.
+QUICK = {"CONNECT_TIMEOUT_S": "0.2", "READ_TIMEOUT_S": "0.5"}
+
+
+class Runs:
+    """A work function that counts its runs per job."""
+
+    def __init__(self) -> None:
+        self.count: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, job: Job) -> Outcome:
+        with self._lock:
+            self.count[job.id] += 1
+        return Success(summary="ran")
+
+
+def invoke(event: Any, worker: JobService, remaining_ms: int = 180_000) -> Any:
+    return lambda_handler(event, FakeLambdaContext(remaining_ms=remaining_ms), service=worker)
+
+
+def drain(work: Any, rounds: int = 3) -> None:
+    """Run the work function on what the queue holds, until a receive finds nothing."""
+    for _ in range(rounds):
+        received, _ = work.consume()
+        if not received:
+            return
+
+
+# -- 1. an ambiguous send is never failed back ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["slow", "reset"])
+def test_a_send_whose_answer_is_lost_after_sqs_took_it_is_not_failed_back_and_runs_once(  # noqa: PLR0917 - its fixtures
+    fault: str,
+    endpoint: LocalCodePipeline,
+    secrets_url: str,
+    work_queue: WorkQueues,
+    make_acknowledger: AcknowledgerFactory,
+    make_runner: RunnerFactory,
+    work_side: WorkSideFactory,
+) -> None:
+    faults = ProxyFaults(slow=1.0 if fault == "slow" else 0.0, reset=1.0 if fault == "reset" else 0.0, slow_s=1.5)
+    with FaultyProxy(secrets_url, faults) as proxy:
+        # Given every SendMessage reaches SQS, and its answer is lost (held past the read timeout, or reset)
+        job_id = endpoint.store.create_job(CUSTOM, job_id=load_event("custom-job.json")["jobId"], dispatched_nonce="3")
+        acknowledger = make_acknowledger(sqs_url=proxy.url, **QUICK)
+
+        # When the job is claimed from a direct event
+        result = invoke(load_event("custom-job.json"), acknowledger)
+
+        # Then it is not failed back: the hand-off is pending, recorded for the reconciler
+        assert (result["outcome"], result["handoff"]) == ("acknowledged", "pending")
+        assert endpoint.store.job(job_id)["status"] == "InProgress"
+        assert faults.counts[fault] == 3  # all three attempts landed; their answers were lost
+    # And the queue holds one message: the retries' copies were dropped by the FIFO queue's deduplication
+    assert work_queue.depth() == (1, 0)
+
+    # When the next poll's reconciler sends it again (through SQS as it is now), and the work function runs
+    again = poll(make_acknowledger(**QUICK))
+    runs = Runs()
+    drain(work_side(make_runner(runs)))
+
+    # Then the job ran once and succeeded
+    assert again["reconciled"]["queued"] == 1
+    assert runs.count == {job_id: 1}
+    assert endpoint.store.job(job_id)["status"] == "Succeeded"
+    assert work_queue.is_empty()
+
+
+def test_a_send_sqs_certainly_refused_is_failed_back_and_never_runs(
+    endpoint: LocalCodePipeline, work_queue: WorkQueues, make_acknowledger: AcknowledgerFactory
+) -> None:
+    # Given SQS cannot be reached at all: nothing was sent, on any attempt
+    job_id = endpoint.store.create_job(CUSTOM, job_id=load_event("custom-job.json")["jobId"], dispatched_nonce="3")
+    acknowledger = make_acknowledger(sqs_url=f"http://127.0.0.1:{closed_port()}", **QUICK)
+
+    result = invoke(load_event("custom-job.json"), acknowledger)
+
+    assert (result["handoff"], result["handoffError"]) == ("failedBack", "EndpointConnectionError")
+    assert endpoint.store.job(job_id)["status"] == "Failed"
+    assert work_queue.is_empty()
+
+
+# -- 2. the same job delivered twice is worked once -----------------------------------------------------------
+
+
+def test_a_job_delivered_twice_is_claimed_queued_and_run_once(
+    endpoint: LocalCodePipeline,
+    work_queue: WorkQueues,
+    make_acknowledger: AcknowledgerFactory,
+    make_runner: RunnerFactory,
+    work_side: WorkSideFactory,
+) -> None:
+    # Given custom and partner jobs, each named twice in one batch, and the same events delivered again, one of
+    # them twice at once
+    custom = [endpoint.store.create_job(CUSTOM, dispatched_nonce=f"n{n}") for n in range(3)]
+    partner = [
+        endpoint.store.create_job(PARTNER, client_id=CLIENT_ID, client_token=EVENT_TOKEN, dispatched_nonce=f"p{n}")
+        for n in range(2)
+    ]
+    events = [{"jobId": job_id, "nonce": f"n{n}"} for n, job_id in enumerate(custom)] + [
+        {"jobId": job_id, "nonce": f"p{n}", "clientToken": EVENT_TOKEN, "clientId": CLIENT_ID}
+        for n, job_id in enumerate(partner)
+    ]
+    acknowledger = make_acknowledger()
+
+    batch = invoke({"jobs": events + events}, acknowledger)
+    again = [invoke(event, acknowledger) for event in events]
+    twice = [threading.Thread(target=invoke, args=(events[0], make_acknowledger())) for _ in range(2)]
+    for thread in twice:
+        thread.start()
+    for thread in twice:
+        thread.join()
+
+    # Then each job was claimed, queued once (the batch's second mention is a duplicate; a later delivery's
+    # message is dropped by the FIFO queue), and its work ran once
+    assert Counter(r["outcome"] for r in batch["results"]) == {"acknowledged": 5, "duplicate": 5}
+    assert {r["outcome"] for r in again} == {"acknowledged"}  # the same nonce: CodePipeline answers InProgress
+    assert work_queue.depth() == (5, 0)
+    runs = Runs()
+    drain(work_side(make_runner(runs)))
+    assert runs.count == dict.fromkeys(custom + partner, 1)
+    assert {endpoint.store.job(job_id)["status"] for job_id in custom + partner} == {"Succeeded"}
+
+
+def test_a_message_delivered_after_its_job_ran_runs_nothing(
+    endpoint: LocalCodePipeline,
+    work_queue: WorkQueues,
+    make_acknowledger: AcknowledgerFactory,
+    make_runner: RunnerFactory,
+    work_side: WorkSideFactory,
+) -> None:
+    # Given a job claimed, queued and run
+    job_id = endpoint.store.create_job(CUSTOM, dispatched_nonce="1")
+    event = {"jobId": job_id, "nonce": "1"}
+    acknowledger = make_acknowledger()
+    invoke(event, acknowledger)
+    runs = Runs()
+    work = work_side(make_runner(runs))
+    drain(work)
+    # When its message comes again (the reconciler sent a hand-off again whose first send had landed), past the
+    # FIFO queue's deduplication (moto forgets a deleted message's id; SQS keeps it 5 minutes)
+    message = JobMessage(job_id=job_id, job_type="custom")
+    work_queue.client.send_message(
+        QueueUrl=work_queue.url,
+        MessageBody=message.to_body(),
+        MessageGroupId=message.dedup_id,
+        MessageDeduplicationId=message.dedup_id,
+    )
+    requests = record_requests(endpoint)
+    drain(work)
+
+    # Then its work does not run again: its once-only record holds the outcome; the repeated report is refused
+    assert runs.count == {job_id: 1}
+    assert [r["operation"] for r in requests] == ["PutJobSuccessResult"]
+    assert endpoint.store.job(job_id)["acknowledgements"] == 1
+
+
+# -- 3. a claim starts only when it can finish -----------------------------------------------------------------
+
+
+def test_no_claim_is_cut_off_by_the_deadline_and_none_is_left_claimed_with_nothing_queued(
+    work_queue: WorkQueues, make_acknowledger: AcknowledgerFactory
+) -> None:
+    with LocalCodePipeline(dispatch_timeout_s=60.0) as endpoint:
+        # Given a backlog, 0.3 s per CodePipeline call, two claim threads and 7 s left (6 s to work with): a call's
+        # worst case is 0.7 s (one attempt), a polled job's claim 3.5 s (the claim, the send, a failure report, a
+        # record, and the deletion of the record written before it), a poll's 4.9 s: not every claim can fit
+        jobs = [endpoint.store.create_job(CUSTOM) for _ in range(60)]
+        endpoint.set_faults(Faults(latency_s=0.3, operations=("PollForJobs", "AcknowledgeJob")))
+        acknowledger = make_acknowledger(
+            url=endpoint.url, ACTION_TYPES=CUSTOM, ACK_CONCURRENCY="2", AWS_MAX_ATTEMPTS="1", **QUICK
+        )
+
+        started = time.monotonic()
+        result = invoke(load_event("scheduled.json"), acknowledger, remaining_ms=7_000)
+        elapsed = time.monotonic() - started
+        # Every claim thread has ended: what a frozen environment would leave behind, it has left now
+        for thread in threading.enumerate():
+            if thread.name.startswith(("codepipeline", "poll")):
+                thread.join(timeout=10)
+
+    # Then no job is reported DeadlineExceeded; each is queued, or not attempted (and left Dispatched)
+    outcomes = Counter((r["outcome"], r.get("error"), r.get("handoff")) for r in result["results"])
+    assert set(outcomes) <= {("acknowledged", None, "queued"), ("failed", "NotAttempted", None)}
+    assert outcomes[("failed", "NotAttempted", None)] > 0
+    assert elapsed < 7.0
+    # And every job CodePipeline holds InProgress is on the queue
+    claimed = {j for j in jobs if endpoint.store.job(j)["status"] == "InProgress"}
+    assert len(claimed) == outcomes[("acknowledged", None, "queued")] == work_queue.depth()[0]
+
+
+# -- 4. a lost hand-off fails the invocation, and the retry finishes it --------------------------------------
+
+
+def test_a_hand_off_neither_queued_nor_failed_back_fails_the_poll_and_its_retry_finishes_it(  # noqa: PLR0917 - its fixtures
+    endpoint: LocalCodePipeline,
+    work_queue: WorkQueues,
+    make_acknowledger: AcknowledgerFactory,
+    make_runner: RunnerFactory,
+    work_side: WorkSideFactory,
+    emitted: Any,
+) -> None:
+    # Given SQS unreachable and CodePipeline refusing the failure report
+    job_id = endpoint.store.create_job(CUSTOM)
+    endpoint.set_faults(Faults(throttle=1.0, operations=("PutJobFailureResult",)))
+    broken = make_acknowledger(sqs_url=f"http://127.0.0.1:{closed_port()}", ACTION_TYPES=CUSTOM, **QUICK)
+
+    # When the schedule fires, then the invocation fails (the alarm fires; Lambda retries it), once its results
+    # and metrics are recorded
+    with pytest.raises(HandoffPending):
+        poll(broken)
+    assert '"HandoffsPending":[1.0]' in emitted()
+    assert endpoint.store.job(job_id)["status"] == "InProgress"
+
+    # When the retry (a poll) runs with SQS back, then its reconciler queues the job, and it runs once
+    endpoint.set_faults(Faults())
+    retry = poll(make_acknowledger(ACTION_TYPES=CUSTOM, **QUICK))
+    runs = Runs()
+    drain(work_side(make_runner(runs)))
+    assert retry["reconciled"]["queued"] == 1
+    assert runs.count == {job_id: 1}
+    assert endpoint.store.job(job_id)["status"] == "Succeeded"
+
+
+# -- 5. a poll is never dispatched late behind claims -----------------------------------------------------------
+
+
+def test_a_poll_starts_while_the_previous_polls_claims_still_run(
+    work_queue: WorkQueues, make_acknowledger: AcknowledgerFactory
+) -> None:
+    with LocalCodePipeline() as endpoint:
+        # Given two full batches, one claim thread, and 0.2 s per acknowledgement
+        jobs = [endpoint.store.create_job(CUSTOM) for _ in range(10)]
+        endpoint.set_faults(Faults(latency_s=0.2, operations=("AcknowledgeJob",)))
+        requests = record_requests(endpoint)
+        acknowledger = make_acknowledger(url=endpoint.url, ACTION_TYPES=CUSTOM, MAX_BATCH_SIZE="5", ACK_CONCURRENCY="1")
+
+        result = invoke(load_event("scheduled.json"), acknowledger)
+
+    # Then the second poll did not wait for the first batch's five claims: it ran before the last of them
+    operations = [r["operation"] for r in requests]
+    second_poll = [n for n, op in enumerate(operations) if op == "PollForJobs"][1]
+    fifth_claim = [n for n, op in enumerate(operations) if op == "AcknowledgeJob"][4]
+    assert second_poll < fifth_claim
+    assert result["counts"]["queued"] == len(jobs)
+
+
+# -- 6. no nonce or client token in a failure record ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param({"jobId": "partner-1", "nonce": "5", "clientToken": EVENT_TOKEN}, id="partner-without-client-id"),
+        pytest.param({"jobId": "11111111-abcd-1111-abcd-111111abcdef", "nonce": "stale"}, id="stale-nonce"),
+        pytest.param({"jobs": [{"jobId": "11111111-abcd-1111-abcd-111111abcdef", "nonce": "stale"}]}, id="batch"),
+        pytest.param({"jobId": "11111111-abcd-1111-abcd-111111abcdef", "nonse": "typo"}, id="invalid"),
+    ],
+)
+def test_an_event_holding_a_secret_is_answered_never_failed(
+    event: dict[str, Any], endpoint: LocalCodePipeline, make_acknowledger: AcknowledgerFactory
+) -> None:
+    # Given the job exists, dispatched with another nonce
+    endpoint.store.create_job(CUSTOM, job_id="11111111-abcd-1111-abcd-111111abcdef", dispatched_nonce="fresh")
+
+    # When the event comes, then the invocation returns: Lambda keeps a failed invocation's event, nonce and
+    # client token included, in the failure destination for 14 days
+    result = invoke(event, make_acknowledger())
+
+    assert "errorType" not in result
+    errors = [r.get("error") for r in result.get("results", [result])]
+    assert errors[0] in {"ClientIdRequired", "InvalidNonceException", "InvalidJobEvent"}

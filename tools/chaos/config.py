@@ -1,0 +1,52 @@
+"""What a fault run does: how many jobs, how they reach the acknowledger, what goes wrong and how often, and how
+time is compressed. Every draw comes from `seed`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ChaosConfig:
+    jobs: int = 500
+    seed: int = 11
+    # How jobs reach the acknowledger: a share come as direct events (some in batches), the rest are found by the
+    # scheduled polls (and STARTED events). A share of direct events is delivered again, at once or later.
+    partner_share: float = 0.3
+    direct_share: float = 0.4
+    batch_share: float = 0.25  # of the direct jobs, put in batch events (a batch sometimes names a job twice)
+    duplicate_share: float = 0.3  # direct events delivered more than once
+    # What each job's work does (chaos.work.BEHAVIOURS), by weight.
+    behaviours: dict[str, float] = field(default_factory=lambda: {"succeed": 0.75, "fail": 0.12, "continue": 0.13})
+    # Faults: SIGKILL at a random point of an invocation, per function; SendMessage answered too late or reset
+    # after the message was stored; CodePipeline throttling and 5xx (the endpoint's faults).
+    kill_acknowledger: float = 0.12
+    kill_work: float = 0.12
+    slow_send: float = 0.08
+    reset_send: float = 0.05
+    throttle: float = 0.04
+    http500: float = 0.02
+    # Compressed time, yet roomy enough for a loaded 2-CPU machine where moto answers slowly. The acknowledger's
+    # calls: 2 attempts of 0.5 s to connect and 1.5 s to read (a call's worst case 5 s with the pauses, a partner
+    # poll's 50 s); its timeout 55 s, which is also how long a killed poll's records stay leased to it. The work
+    # function's timeout 30 s; the queue's visibility timeout 40 s (a cold start counts in it); a job's dispatch
+    # 10 s; Lambda's retry of a failed event after 1-2 s.
+    max_attempts: int = 2
+    connect_timeout_s: float = 0.5
+    read_timeout_s: float = 1.5
+    acknowledger_timeout_s: float = 55.0
+    work_timeout_s: float = 30.0
+    visibility_timeout_s: int = 40
+    max_receive_count: int = 5
+    dispatch_timeout_s: float = 10.0
+    retry_delays_s: tuple[float, float] = (1.0, 2.0)
+    tick_s: float = 2.0  # the schedule
+    arrivals_s: float = 20.0  # jobs are created, and their events sent, over this long
+    time_limit_s: float = 900.0  # after the last arrival, how long the run may take to settle every job
+    environments: int = 4  # per function
+    work_s: float = 0.01  # each run's own time
+
+    @classmethod
+    def ci(cls, seed: int = 7) -> ChaosConfig:
+        """A size that fits `make test` on a loaded 2-CPU machine."""
+        return cls(jobs=60, seed=seed, arrivals_s=6.0, time_limit_s=400.0, environments=2)
