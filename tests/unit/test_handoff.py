@@ -1032,3 +1032,52 @@ def test_a_queued_record_that_cannot_be_deleted_counts_as_queued(
     result = reconcile(client, sqs_client, table, lambda_context)
 
     assert result["reconciled"]["queued"] == 1
+
+
+def test_a_partner_job_event_without_a_nonce_is_recorded_before_its_details_and_the_record_deleted_after(
+    codepipeline: Stubbed, sqs: StubbedQueue, dynamodb: StubbedTable, lambda_context: FakeLambdaContext
+) -> None:
+    client, stubber = codepipeline
+    sqs_client, sqs_stubber = sqs
+    table, table_stubber = dynamodb
+    table_calls = record_requests(table)
+    event = {"jobId": PARTNER_JOB, "clientToken": CLIENT_TOKEN, "clientId": CLIENT_ID}
+    table_stubber.add_response("put_item", {})
+    stubber.add_response(
+        "get_third_party_job_details",
+        {"jobDetails": {"id": PARTNER_JOB, "nonce": NONCE_MARKER, "data": job_data(PARTNER)}},
+        {"jobId": PARTNER_JOB, "clientToken": CLIENT_TOKEN},
+    )
+    stubber.add_response("acknowledge_third_party_job", {"status": "InProgress"})
+    expected = context_body(PARTNER_JOB, "thirdParty", PARTNER, clientId=CLIENT_ID)
+    sqs_stubber.add_response("send_message", {"MessageId": "m"}, sent_to(PARTNER_JOB, "thirdParty", expected))
+    table_stubber.add_response("delete_item", {})
+
+    # Its nonce comes from GetThirdPartyJobDetails: a retried event could not repeat a claim the process died after
+    result = lambda_handler(event, lambda_context, service=make_service(client, handoffs=handoffs(sqs_client, table)))
+
+    assert result["handoff"] == "queued"
+    [(put, record), (delete, key)] = table_calls
+    assert (put, record["Item"]["state"]["S"], "nonce" in record["Item"]) == ("PutItem", "claiming", False)
+    assert (delete, key["Key"]) == ("DeleteItem", {"id": {"S": f"handoff#thirdParty#{PARTNER_JOB}"}})
+    assert CLIENT_TOKEN not in json.dumps(table_calls)
+
+
+def test_a_partner_job_already_in_progress_is_left_to_the_reconciler(
+    codepipeline: Stubbed, sqs: StubbedQueue, dynamodb: StubbedTable, lambda_context: FakeLambdaContext
+) -> None:
+    client, stubber = codepipeline
+    sqs_client, _ = sqs
+    table, table_stubber = dynamodb
+    table_calls = record_requests(table)
+    # Given the event's earlier delivery claimed the job and died before handing it off: the details give no nonce
+    event = {"jobId": PARTNER_JOB, "clientToken": CLIENT_TOKEN, "clientId": CLIENT_ID}
+    table_stubber.add_response("put_item", {})
+    stubber.add_response("get_third_party_job_details", {"jobDetails": {"id": PARTNER_JOB}})
+    table_stubber.add_response("put_item", {})
+
+    result = lambda_handler(event, lambda_context, service=make_service(client, handoffs=handoffs(sqs_client, table)))
+
+    # Then the job is not dropped: a `claimed` record, free to settle, lets the next poll send it
+    assert (result["error"], result["handoff"]) == ("NonceUnavailable", "pending")
+    assert [r["state"] for r in items(table_calls, "PutItem")] == ["claiming", "claimed"]

@@ -27,16 +27,16 @@ class ChaosConfig:
     throttle: float = 0.04
     http500: float = 0.02
     # Compressed time, yet roomy enough for a loaded 2-CPU machine where moto answers slowly. The acknowledger's
-    # calls: 2 attempts of 0.5 s to connect and 1.5 s to read (a call's worst case 5 s with the pauses, a partner
-    # poll's 50 s); its timeout 55 s, which is also how long a killed poll's records stay leased to it. The work
-    # function's timeout 30 s; the queue's visibility timeout 40 s (a cold start counts in it); a job's dispatch
+    # calls: 2 attempts of 0.3 s to connect and 1 s to read (a call's worst case 3.6 s with the pauses, a partner
+    # poll's 36 s); its timeout 40 s, which is also how long a killed poll's records stay leased to it. The work
+    # function's timeout 10 s; the queue's visibility timeout 15 s (a cold start counts in it); a job's dispatch
     # 10 s; Lambda's retry of a failed event after 1-2 s.
     max_attempts: int = 2
-    connect_timeout_s: float = 0.5
-    read_timeout_s: float = 1.5
-    acknowledger_timeout_s: float = 55.0
-    work_timeout_s: float = 30.0
-    visibility_timeout_s: int = 40
+    connect_timeout_s: float = 0.3
+    read_timeout_s: float = 1.0
+    acknowledger_timeout_s: float = 40.0
+    work_timeout_s: float = 10.0
+    visibility_timeout_s: int = 15
     max_receive_count: int = 5
     dispatch_timeout_s: float = 10.0
     retry_delays_s: tuple[float, float] = (1.0, 2.0)
@@ -49,4 +49,4 @@ class ChaosConfig:
     @classmethod
     def ci(cls, seed: int = 7) -> ChaosConfig:
         """A size that fits `make test` on a loaded 2-CPU machine."""
-        return cls(jobs=60, seed=seed, arrivals_s=6.0, time_limit_s=400.0, environments=2)
+        return cls(jobs=60, seed=seed, arrivals_s=6.0, time_limit_s=300.0, environments=2)

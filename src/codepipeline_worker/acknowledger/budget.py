@@ -47,12 +47,16 @@ class Budget:
         """One job's claim and hand-off; `recorded`: with the deletion of the record written before it (a polled
         job's), which follows the claims of a poll."""
         partner = isinstance(job, ThirdPartyJobEvent)
+        needs_nonce = partner and job.nonce is None
         calls = self._claim_calls(
             needs_token=partner and job.client_token is None,  # type: ignore[union-attr]
-            needs_nonce=partner and job.nonce is None,
+            needs_nonce=needs_nonce,
             hand_off=hand_off,
         )
-        return (calls + (1 if recorded else 0)) * self.call_s
+        # A polled job's record is deleted after the claims; a partner job event without a nonce writes its own
+        # record before the claim and deletes it after
+        records = 1 if recorded else 2 if needs_nonce and hand_off else 0
+        return (calls + records) * self.call_s
 
     def poll_s(self, owner: str, hand_off: bool) -> float:
         """A poll, the claim of a job it returns (a custom job comes with its nonce; a partner job needs its token

@@ -111,6 +111,10 @@ class Handoffs:
     ledger: HandoffLedger
 
 
+class _ClaimedAlready(Exception):
+    """GetThirdPartyJobDetails gave no nonce: the job is InProgress."""
+
+
 @dataclass(frozen=True)
 class Sent:
     """What became of a message sent to the work queue."""
@@ -154,10 +158,14 @@ class Claimer:
         recorded: bool = False,
     ) -> JobResult:
         """Claim the job and hand it off. `recorded`: a `claiming` record of this job was written before the claim
-        (a polled job), so the claim's fate is never lost, even if the process is killed."""
+        (a polled job), so the claim's fate is never lost, even if the process is killed. A partner job event
+        without a nonce is recorded here, before its details are read, for the same reason: its nonce comes from
+        a call, so a retried event could not repeat the claim."""
         refused = self._refuse(job, deadline, recorded)
         if refused is not None:
             return failed(job, refused, action_type)
+        if self.handoffs is not None and not recorded and self.needs_record(job):
+            return self._claim_recorded(self.handoffs, job, action_type, deadline)
         try:
             return _log(self._claim(job, action_type, message, recorded))
         except Exception as exc:  # noqa: BLE001 - one job's surprise must not lose the other jobs' results
@@ -166,9 +174,44 @@ class Claimer:
             result = failed(job, "InternalError", action_type)
             return result.model_copy(update={"handoff": Handoff.PENDING}) if recorded else result
 
+    @staticmethod
+    def needs_record(job: JobEvent) -> bool:
+        """A job event whose nonce only a call can give: a partner job's without a nonce."""
+        return isinstance(job, ThirdPartyJobEvent) and job.nonce is None
+
+    def _claim_recorded(
+        self, handoffs: Handoffs, job: JobEvent, action_type: str | None, deadline: Deadline
+    ) -> JobResult:
+        record = HandoffRecord(
+            job_id=job.job_id,
+            job_type=job.job_type,
+            state="claiming",
+            message=cast("JobMessage", self._message(job)).to_body(),
+            lease_ms=lease_ms(deadline),
+            client_id=getattr(job, "client_id", None),
+        )
+        try:
+            handoffs.ledger.put(record)
+        except AwsCallError as exc:  # nothing claimed: CodePipeline dispatches the job again
+            logger.error("the hand-off record could not be written: the job is not claimed", job_id=job.job_id)
+            return _log(failed(job, exc.code, action_type))
+        result = self.claim(job, action_type, deadline, recorded=True)
+        if result.handoff is not Handoff.PENDING:
+            try:
+                handoffs.ledger.delete(record.key)
+            except AwsCallError as exc:  # left leased: settled again, harmlessly, after this invocation's deadline
+                logger.warning("a hand-off record could not be deleted", job_id=job.job_id, error=exc.code)
+        return result
+
     def _claim(self, job: JobEvent, action_type: str | None, message: JobMessage | None, recorded: bool) -> JobResult:
         try:
             ready = self._prepare(job, message)
+        except _ClaimedAlready:
+            # The details give no nonce: the job is InProgress, claimed by an invocation that recorded it (this
+            # event's earlier delivery, or a poll) and may have died before its hand-off: the reconciler sends it
+            record = self._record_claimed(job)
+            result = failed(job, "NonceUnavailable", action_type)
+            return self._keep(result, record, recorded, "NonceUnavailable")
         except (AwsCallError, ClientTokenError) as exc:
             return failed(job, exc.code, action_type)
         try:
@@ -211,6 +254,8 @@ class Claimer:
             nonce, data = self._codepipeline.third_party_job_details(job.job_id, token)
             if self.handoffs is not None and job.client_id is not None:
                 message = JobMessage.from_job_data(job.job_id, "thirdParty", data, client_id=job.client_id)
+        if nonce is None and self.handoffs is not None:
+            raise _ClaimedAlready
         if nonce is None:
             raise ClientTokenError("NonceUnavailable", EXPLANATIONS["NonceUnavailable"])
         return _Ready(nonce, token, message or self._message(job))
@@ -267,9 +312,22 @@ class Claimer:
         logger.error("hand-off refused: the job was failed back to CodePipeline", job_id=job_id, error=error)
         return Sent(Handoff.FAILED_BACK, error)
 
+    def _record_claimed(self, job: JobEvent) -> bool:
+        """A `claimed` record, free to settle at once, of a job another invocation of this worker claimed."""
+        message = cast("JobMessage", self._message(job))
+        return self._write(
+            HandoffRecord(
+                job_id=job.job_id,
+                job_type=job.job_type,
+                state="claimed",
+                message=message.to_body(),
+                lease_ms=0,
+                client_id=message.client_id,
+            )
+        )
+
     def _record(self, job: JobEvent, state: HandoffState, ready: _Ready) -> bool:
         """Write the job's record for the reconciler, free to settle at once (lease 0). False if it could not."""
-        handoffs = cast("Handoffs", self.handoffs)
         message = cast("JobMessage", ready.message)
         record = HandoffRecord(
             job_id=job.job_id,
@@ -280,10 +338,13 @@ class Claimer:
             nonce=ready.nonce if state == "claiming" else None,
             client_id=message.client_id,
         )
+        return self._write(record)
+
+    def _write(self, record: HandoffRecord) -> bool:
         try:
-            handoffs.ledger.put(record)
+            cast("Handoffs", self.handoffs).ledger.put(record)
         except AwsCallError as exc:
-            logger.error("the hand-off record could not be written", job_id=job.job_id, error=exc.code)
+            logger.error("the hand-off record could not be written", job_id=record.job_id, error=exc.code)
             return False
         return True
 
