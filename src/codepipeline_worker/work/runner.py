@@ -160,21 +160,32 @@ class WorkRunner:
         return self.once.run(message, lambda: self._work_on(message, token, deadline), deadline)
 
     def _work_on(self, message: JobMessage, token: SecretStr | None, deadline: float | None) -> dict[str, Any]:
-        """The job's details, then its work: the outcome, cleared of the secrets the runner knows, as stored."""
-        try:
-            if token is None:
-                data: Any = self._codepipeline.job_details(message.job_id)
+        """The job's details, then its work: the outcome, cleared of the secrets the runner knows, as stored. The
+        details are read again when the job's artifact credentials need renewing."""
+        known_secrets: list[str] = [token.get_secret_value()] if token is not None else []
+
+        def load_details(msg: JobMessage) -> JobDetails:
+            try:
+                if token is None:
+                    data: Any = self._codepipeline.job_details(msg.job_id)
+                else:
+                    _, data = self._codepipeline.third_party_job_details(msg.job_id, token)
+            except AwsCallError as exc:
+                error = _DetailsUnavailable(exc.code)
             else:
-                _, data = self._codepipeline.third_party_job_details(message.job_id, token)
-        except AwsCallError as exc:
+                details = JobDetails.from_job_data(data)
+                if details.artifact_credentials is not None:
+                    known_secrets.extend(details.artifact_credentials.secrets())
+                return details
+            raise error
+
+        job = Job(message, load_details, deadline)
+        try:
+            job.details()  # before any of the user's code
+        except _DetailsUnavailable as exc:
             if exc.code in STALE_CODES:  # not this worker's any more: nothing runs, now or at a later delivery
                 return {"stale": exc.code}
-            raise _DetailsUnavailable(exc.code) from None
-        details = JobDetails.from_job_data(data)
-        known_secrets: list[str] = [token.get_secret_value()] if token is not None else []
-        if details.artifact_credentials is not None:
-            known_secrets.extend(details.artifact_credentials.secrets())
-        job = Job(message, lambda _: details, deadline)
+            raise
         outcome = _scrub(self._outcome(job), known_secrets)
         kind = next(name for name, model in _STORED_KINDS.items() if isinstance(outcome, model))
         return {"kind": kind, "outcome": outcome.model_dump(mode="json", by_alias=True, exclude_none=True)}
@@ -184,6 +195,8 @@ class WorkRunner:
     def _outcome(self, job: Job) -> Outcome:
         try:
             outcome = self._work(job)
+        except _DetailsUnavailable:  # renewing the artifact credentials failed: the message comes back
+            raise
         except ValidationError as exc:
             if exc.title not in _OUTCOME_NAMES:
                 return _raised(exc)
