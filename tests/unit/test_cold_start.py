@@ -49,7 +49,8 @@ def cold_start(handler: str = "codepipeline_worker.acknowledger.handler", **envi
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
         "ACTION_TYPES": "Custom/Build/MyTool/1",
         "POWERTOOLS_TRACE_DISABLED": "true",
-        "JOB_QUEUE_URL": f"http://127.0.0.1:{port}/123456789012/work",
+        "JOB_QUEUE_URL": f"http://127.0.0.1:{port}/123456789012/work.fifo",
+        "JOB_TABLE_NAME": "jobs",
         **environment,
     }
     done = subprocess.run(  # noqa: S603 - this interpreter on the probe above

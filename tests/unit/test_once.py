@@ -1,5 +1,5 @@
-"""Each job's work runs once: Powertools Idempotency on the job table, against a Stubber-checked DynamoDB client.
-The record's key is the job's (`work#` and a hash of its type and id), its in-progress expiry the run's deadline,
+"""Each job's work runs once: Powertools Idempotency's protocol and record layout on the job table, against a
+Stubber-checked DynamoDB client. The record's key is the job's (`work#` and a hash of its type and id), its in-progress expiry the run's deadline,
 its data the outcome; a second delivery gets the stored outcome, a concurrent one is told to come back."""
 
 from __future__ import annotations
@@ -117,6 +117,34 @@ def test_work_that_did_not_finish_leaves_no_record_so_the_next_delivery_runs_it(
 
     with pytest.raises(RuntimeError):
         RunOnce(client, TABLE).run(MESSAGE, interrupted, None)
+
+
+def test_a_record_not_completed_still_returns_the_answer_of_the_work_that_ran(dynamodb: StubbedTable) -> None:
+    """The work ran: its answer is reported. A copy delivered later finds the job ended and runs nothing."""
+    client, stubber = dynamodb
+    stubber.add_response("put_item", {})
+    stubber.add_client_error("update_item", "InternalServerError", http_status_code=500)
+
+    assert RunOnce(client, TABLE).run(MESSAGE, lambda: ANSWER, None) == ANSWER
+
+
+def test_a_conflict_without_the_record_reads_it(dynamodb: StubbedTable) -> None:
+    """An endpoint that does not return the record with a failed conditional put: it is read, consistently."""
+    client, stubber = dynamodb
+    stubber.add_client_error("put_item", "ConditionalCheckFailedException", http_status_code=400)
+    stubber.add_response("get_item", {"Item": stored("COMPLETED", ANSWER)})
+
+    assert RunOnce(client, TABLE).run(MESSAGE, lambda: pytest.fail("the work ran again"), None) == ANSWER
+
+
+def test_a_completed_record_without_an_answer_runs_nothing(dynamodb: StubbedTable) -> None:
+    client, stubber = dynamodb
+    already(stubber, stored("COMPLETED"))
+
+    with pytest.raises(RecordUnavailable) as caught:
+        RunOnce(client, TABLE).run(MESSAGE, lambda: pytest.fail("ran"), None)
+
+    assert caught.value.code == "RecordWithoutAnswer"
 
 
 def test_an_outcome_can_be_stored_for_a_job_that_ended_elsewhere(dynamodb: StubbedTable) -> None:

@@ -109,6 +109,10 @@ class _Reconciling:
     error: str | None = None
 
 
+# DynamoDB's BatchWriteItem takes at most 25 requests
+_RECORDS_PER_WRITE = 25
+
+
 @dataclass
 class _Claims:
     """One invocation's claims: a pool of ACK_CONCURRENCY threads, and what was submitted to it, in order.
@@ -121,6 +125,7 @@ class _Claims:
     deadline: Deadline
     pool: ThreadPoolExecutor = field(init=False)
     submitted: list[tuple[Future[JobResult], JobEvent, str | None, bool]] = field(default_factory=list)
+    recording: list[Future[None]] = field(default_factory=list)  # records written before claims, then the claims
     found: list[JobResult] = field(default_factory=list)  # polled jobs that could not be claimed
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -247,6 +252,7 @@ class JobService:
                         logger.error("poll did not finish in time", action_type=str(state.target))
                     elif future.exception() is not None:
                         raise cast("BaseException", future.exception())
+                self._wait_recording(claims)
                 results = claims.found + self._collect(claims)
                 self._delete_records(claims, results)
                 reconciled = self._finish_reconciling(reconciling, deadline)
@@ -294,21 +300,46 @@ class JobService:
                 delay = next_delay
 
     def _claim_found(self, found: list[PolledItem], action_type: str, claims: _Claims) -> None:
-        """Write a `claiming` record of each job before claiming it: only the poll knows its nonce, so if the
-        process ends between the claim and the hand-off, the record is how the job is found again."""
+        """Claim the jobs a poll found. With a hand-off, a `claiming` record of each job is written before its
+        claim: only the poll knows its nonce, so if the process ends between the claim and the hand-off, the
+        record is how the job is found again. The records are written in the claims' pool, 25 per call, each
+        call's claims submitted when it returns: the poll's own thread goes on to its next poll at once."""
         usable = [item for item in found if isinstance(item, _Found)]
-        unusable = [item for item in found if isinstance(item, JobResult)]
-        refused: dict[str, str] = {}
-        if self._handoffs is not None and usable:
-            refused = self._write_records(self._handoffs.ledger, usable, claims.deadline)
         with claims.lock:
-            claims.found.extend(unusable)
+            claims.found.extend(item for item in found if isinstance(item, JobResult))
+        if self._handoffs is None:
+            for item in usable:
+                self._submit(claims, item.job, action_type, item.message, recorded=False)
+            return
+        ledger = self._handoffs.ledger
+        for start in range(0, len(usable), _RECORDS_PER_WRITE):
+            chunk = usable[start : start + _RECORDS_PER_WRITE]
+            future = claims.pool.submit(self._record_then_claim, ledger, chunk, action_type, claims)
+            with claims.lock:
+                claims.recording.append(future)
+
+    def _record_then_claim(
+        self, ledger: HandoffLedger, chunk: list[_Found], action_type: str, claims: _Claims
+    ) -> None:
+        refused = self._write_records(ledger, chunk, claims.deadline)
+        with claims.lock:
             claims.found.extend(
-                failed(item.job, refused[item.job.job_id], action_type) for item in usable if item.job.job_id in refused
+                failed(item.job, refused[item.job.job_id], action_type) for item in chunk if item.job.job_id in refused
             )
-        for item in usable:
+        for item in chunk:
             if item.job.job_id not in refused:
-                self._submit(claims, item.job, action_type, item.message, recorded=self._handoffs is not None)
+                self._submit(claims, item.job, action_type, item.message, recorded=True)
+
+    @staticmethod
+    def _wait_recording(claims: _Claims) -> None:
+        """Wait until every record write has submitted its claims. A write fits the poll's budget; one that has
+        not returned by the deadline leaves its jobs unclaimed (its records, if written, are settled later)."""
+        with claims.lock:
+            recording = list(claims.recording)
+        wait(recording, timeout=claims.deadline.remaining())
+        for future in recording:
+            if future.done() and future.exception() is not None:
+                raise cast("BaseException", future.exception())
 
     @staticmethod
     def _write_records(ledger: HandoffLedger, usable: list[_Found], deadline: Deadline) -> dict[str, str]:
@@ -401,22 +432,29 @@ class JobService:
 
     # -- reconciling -----------------------------------------------------------------------------------
 
-    def _start_reconciling(self, claims: _Claims) -> _Reconciling | None:
-        """Read the stale hand-off records and settle each in the claims' pool, beside the polls."""
+    def _start_reconciling(self, claims: _Claims) -> Future[_Reconciling] | None:
+        """Read the stale hand-off records and settle each, in the claims' pool, beside the polls."""
         if self._reconciler is None:
             return None
+        return claims.pool.submit(self._reconcile, self._reconciler, claims)
+
+    @staticmethod
+    def _reconcile(reconciler: Reconciler, claims: _Claims) -> _Reconciling:
         try:
-            records = self._reconciler.stale()
+            records = reconciler.stale()
         except AwsCallError as exc:
             logger.error("hand-off records could not be read", error=exc.code)
             return _Reconciling([], exc.code)
-        reconciler = self._reconciler
         return _Reconciling([claims.pool.submit(reconciler.settle, record, claims.deadline) for record in records])
 
     @staticmethod
-    def _finish_reconciling(reconciling: _Reconciling | None, deadline: Deadline) -> ReconcileSummary | None:
-        if reconciling is None:
+    def _finish_reconciling(started: Future[_Reconciling] | None, deadline: Deadline) -> ReconcileSummary | None:
+        if started is None:
             return None
+        try:
+            reconciling = started.result(timeout=max(0.0, deadline.remaining()))
+        except TimeoutError:
+            reconciling = _Reconciling([], DEADLINE_EXCEEDED)
         wait(reconciling.settling, timeout=deadline.remaining())
         tally = Counter(
             f.result() if f.done() and f.exception() is None else Settled.SKIPPED for f in reconciling.settling

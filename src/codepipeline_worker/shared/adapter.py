@@ -79,7 +79,7 @@ WORKER_OPERATIONS = frozenset(
         "codepipeline:PutThirdPartyJobFailureResult",
     }
 )
-# Powertools Idempotency's calls on the job table, for each job's once-only record (work.once).
+# The work function's calls on the job table, for each job's once-only record (work.once, RunRecords).
 IDEMPOTENCY_OPERATIONS = frozenset(
     {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 )
@@ -431,6 +431,95 @@ class HandoffLedger:
             )
         except (KeyError, TypeError, ValueError):
             return None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A job's once-only record as the table holds it (work.once)."""
+
+    status: Literal["INPROGRESS", "COMPLETED"]
+    data: str | None = None
+
+
+class RunRecords:
+    """Each job's once-only record in the job table (work.once), laid out as Powertools Idempotency lays out its
+    DynamoDB records: `id`, `status` (INPROGRESS or COMPLETED), `data` (the stored answer, JSON), `expiration`
+    (epoch seconds, the table's TTL) and `in_progress_expiration` (epoch milliseconds)."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self.table_name = table_name
+
+    def begin(self, key: str, lifetime_s: int, in_progress_until_ms: int) -> RunRecord | None:
+        """Write the key INPROGRESS until `in_progress_until_ms`, unless a live record holds it: None when written,
+        else that record. A record is live until its `expiration`, an INPROGRESS one until its in-progress expiry
+        too (the run that wrote it was killed). Raises AwsCallError when the table cannot be written."""
+        now = time.time()
+        return _call("PutItem", lambda: self._put_unless_live(key, now, lifetime_s, in_progress_until_ms))
+
+    def _put_unless_live(self, key: str, now: float, lifetime_s: int, in_progress_until_ms: int) -> RunRecord | None:
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item={
+                    "id": {"S": key},
+                    "status": {"S": "INPROGRESS"},
+                    "expiration": {"N": str(int(now) + lifetime_s)},
+                    "in_progress_expiration": {"N": str(in_progress_until_ms)},
+                },
+                ConditionExpression=(
+                    "attribute_not_exists(#id) OR #expiry < :now OR "
+                    "(#status = :inprogress AND attribute_exists(#in_progress_expiry) AND "
+                    "#in_progress_expiry < :now_in_millis)"
+                ),
+                ExpressionAttributeNames={
+                    "#id": "id",
+                    "#expiry": "expiration",
+                    "#in_progress_expiry": "in_progress_expiration",
+                    "#status": "status",
+                },
+                ExpressionAttributeValues={
+                    ":now": {"N": str(int(now))},
+                    ":now_in_millis": {"N": str(int(now * 1000))},
+                    ":inprogress": {"S": "INPROGRESS"},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            item = cast("dict[str, Any] | None", exc.response.get("Item"))  # type: ignore[redundant-cast]
+        else:
+            return None
+        if item is None:  # an endpoint that does not return the record: read it
+            item = self._client.get_item(TableName=self.table_name, Key={"id": {"S": key}}, ConsistentRead=True).get(
+                "Item"
+            )
+        if item is None:  # deleted since: the run that held it did not finish; its next delivery runs it
+            return RunRecord("INPROGRESS")
+        status = item.get("status", {}).get("S")
+        data = item.get("data", {}).get("S")
+        return RunRecord("COMPLETED", data) if status == "COMPLETED" else RunRecord("INPROGRESS")
+
+    def complete(self, key: str, data: str, lifetime_s: int) -> None:
+        """Store the answer and mark the record COMPLETED (writing it if it is missing)."""
+        _call(
+            "UpdateItem",
+            lambda: self._client.update_item(
+                TableName=self.table_name,
+                Key={"id": {"S": key}},
+                UpdateExpression="SET #response_data = :response_data, #expiry = :expiry, #status = :status",
+                ExpressionAttributeNames={"#response_data": "data", "#expiry": "expiration", "#status": "status"},
+                ExpressionAttributeValues={
+                    ":response_data": {"S": data},
+                    ":expiry": {"N": str(int(time.time()) + lifetime_s)},
+                    ":status": {"S": "COMPLETED"},
+                },
+            ),
+        )
+
+    def forget(self, key: str) -> None:
+        _call("DeleteItem", lambda: self._client.delete_item(TableName=self.table_name, Key={"id": {"S": key}}))
 
 
 class CodePipelineAdapter:

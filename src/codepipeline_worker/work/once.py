@@ -1,11 +1,12 @@
-"""Each job's work runs once: Powertools Idempotency, on the job table (DynamoDB), keyed by the job.
+"""Each job's work runs once: a record per job in the job table (DynamoDB), written before the work runs.
 
 The queue delivers at least once: a FIFO queue drops a second copy of a job's message sent within 5 minutes, but
 a copy sent later (the reconciler re-sending a hand-off whose first send did land), a message whose visibility
 timeout ended while its batch still ran, or a batch redelivered after a failure, all come back. Before the work
 function runs, a record keyed by the job (`work#` and a hash of its type and id) is written INPROGRESS, with an
-expiry at the invocation's deadline; when the work returns, the record becomes COMPLETED and holds the outcome
-(already cleared of every secret the runner knows). So a delivery of the same job:
+expiry at the invocation's deadline, on the condition that no live record holds the key; when the work returns,
+the record becomes COMPLETED and holds the outcome (already cleared of every secret the runner knows). So a
+delivery of the same job:
 
 - after the work ran: gets the stored outcome back, without running anything, and reports it (CodePipeline
   refuses a second report of a job that has ended: nothing changes);
@@ -13,25 +14,22 @@ expiry at the invocation's deadline; when the work returns, the record becomes C
 - after a run that was killed (the process ended at its timeout): the INPROGRESS record has expired with that
   invocation's deadline, so the work runs again. That is the only case in which a job's work runs twice.
 
-A work function that raises has not finished: Powertools deletes the record, and the next delivery runs it again
-(work functions' own failures are outcomes, not exceptions: see runner).
+A work function that raises has not finished: its record is deleted, and the next delivery runs it again (work
+functions' own failures are outcomes, not exceptions: see runner).
+
+This is Powertools Idempotency's protocol, and its record layout (adapter.RunRecords), on the work function's one
+botocore session: Powertools' DynamoDB layer imports boto3 at module level, about 40 ms of every cold start
+(docs/design.md).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyInconsistentStateError,
-    IdempotencyPersistenceLayerError,
-)
+from ..shared.adapter import AwsCallError, RunRecords
+from ..shared.observability import logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -61,63 +59,58 @@ class RecordUnavailable(Exception):
         self.code = code
 
 
-class _Remaining:
-    """What Powertools reads of a Lambda context: the time left, here until the run's deadline."""
-
-    def __init__(self, deadline: float | None) -> None:
-        self._deadline = time.monotonic() + DEFAULT_RUN_TIME_S if deadline is None else deadline
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-def _run(*, job: dict[str, str], work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    return work()
-
-
 class RunOnce:
     """The work side's once-only runs, on the job table."""
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._config = IdempotencyConfig(expires_after_seconds=RECORD_LIFETIME_S, raise_on_no_idempotency_key=True)
-        self._store = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client)
-        self._store.configure(self._config, key_prefix=KEY_PREFIX)
-        self._once: Callable[..., dict[str, Any]] = idempotent_function(
-            _run, data_keyword_argument="job", persistence_store=self._store, config=self._config, key_prefix=KEY_PREFIX
-        )
+        self._records = RunRecords(client, table_name)
 
     def run(self, message: JobMessage, work: Callable[[], dict[str, Any]], deadline: float | None) -> dict[str, Any]:
-        """`work()`'s answer for this job: computed now, or the one stored by an earlier delivery."""
-        self._config.register_lambda_context(_Remaining(deadline))  # type: ignore[arg-type]
+        """`work()`'s answer for this job: computed now, or the one stored by an earlier delivery. `deadline` is
+        the invocation's (time.monotonic()); the record's in-progress expiry is set to it."""
+        key = _key(message)
+        remaining_s = DEFAULT_RUN_TIME_S if deadline is None else max(0.0, deadline - time.monotonic())
         try:
-            return self._once(job=_key(message), work=work)
-        except IdempotencyAlreadyInProgressError:
-            error: Exception = WorkInProgress(message.job_id)
-        except IdempotencyInconsistentStateError:
-            error = RecordUnavailable("IdempotencyInconsistentState")
-        except IdempotencyPersistenceLayerError as exc:
-            error = RecordUnavailable(_code(exc))
-        raise error  # outside the except block: Powertools' exceptions quote the SDK's
+            live = self._records.begin(key, RECORD_LIFETIME_S, int((time.time() + remaining_s) * 1000))
+        except AwsCallError as exc:
+            raise RecordUnavailable(exc.code) from None
+        if live is not None and live.status == "COMPLETED":
+            return _stored(live.data)
+        if live is not None:
+            raise WorkInProgress(message.job_id)
+        try:
+            answer = work()
+        except Exception:
+            try:
+                self._records.forget(key)
+            except AwsCallError as exc:  # the record expires with the deadline instead
+                logger.warning("once-only record not deleted", job_id=message.job_id, error=exc.code)
+            raise
+        try:
+            self._records.complete(key, json.dumps(answer), RECORD_LIFETIME_S)
+        except AwsCallError as exc:
+            # The work ran: its answer is reported. A copy delivered after the record's in-progress expiry finds
+            # the job ended in CodePipeline (the runner reads its details first) and runs nothing.
+            logger.warning("once-only record not completed", job_id=message.job_id, error=exc.code)
+        return answer
 
     def record(self, message: JobMessage, answer: dict[str, Any]) -> None:
         """Store an answer for the job without running it (a job ended elsewhere: its dead letter failed back)."""
         try:
-            self._store.save_success(data=_key(message), result=answer)
-        except Exception as exc:  # noqa: BLE001 - any SDK failure: reported by its type only
-            error = RecordUnavailable(type(exc).__name__)
-        else:
-            return
-        raise error
+            self._records.complete(_key(message), json.dumps(answer), RECORD_LIFETIME_S)
+        except AwsCallError as exc:
+            raise RecordUnavailable(exc.code) from None
 
 
-def _key(message: JobMessage) -> dict[str, str]:
-    return {"jobType": message.job_type, "jobId": message.job_id}
+def _key(message: JobMessage) -> str:
+    return f"{KEY_PREFIX}#{message.dedup_id}"
 
 
-def _code(exc: IdempotencyPersistenceLayerError) -> str:
-    """The SDK error behind a persistence failure: its code or its type, never its message."""
-    cause = exc.__cause__
-    response = getattr(cause, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code") or "UnknownError")
-    return type(cause).__name__ if cause is not None else "IdempotencyPersistenceLayerError"
+def _stored(data: str | None) -> dict[str, Any]:
+    try:
+        answer = json.loads(data or "")
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise RecordUnavailable("RecordWithoutAnswer")
+    return answer
