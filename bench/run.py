@@ -134,6 +134,7 @@ class Bench:
             **environment,
             "AWS_ENDPOINT_URL_CODEPIPELINE": self.codepipeline_url,
             "AWS_ENDPOINT_URL_SQS": self.sqs_url,
+            "AWS_ENDPOINT_URL_DYNAMODB": self.sqs_url,  # the job table's calls, answered by the same stand-in
             "BENCH_CONTROL_MODULE": str(ROOT / "tools" / "codepipeline_local" / "control.py"),
             "BENCH_ACTION_TYPE": self.action_type,
             **extra,

@@ -2,6 +2,10 @@
 SendMessage), answered at once or after the latency set at `POST /_latency {"seconds": s}`. Run by bench/run.py in
 a process of its own: `python bench/sqs_standin.py` prints its URL.
 
+It answers the job table's calls too (DynamoDB's JSON protocol, the same latency): the work function's once-only
+record (PutItem, UpdateItem) and a poll's hand-off records (Query, BatchWriteItem), each as DynamoDB answers
+when the table holds nothing else: the writes succeed, the reconciler's query finds no record.
+
 Why not moto, which the tests use: moto's SQS serves one call at a time with about 4 ms of CPU each, and its
 SendMessage slows as the queue grows (5 ms at first, 49 ms with 2,800 messages held). A benchmark against it
 measures moto: 100 messages in flight take it 400 ms, where SQS serves them side by side. This stand-in answers in
@@ -19,6 +23,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 ACCOUNT = "123456789012"
+DYNAMODB_ANSWERS: dict[str, dict[str, Any]] = {
+    "PutItem": {},
+    "UpdateItem": {},
+    "DeleteItem": {},
+    "GetItem": {},
+    "BatchWriteItem": {"UnprocessedItems": {}},
+    "Query": {"Items": [], "Count": 0, "ScannedCount": 0},
+}
 
 
 class StandIn(ThreadingHTTPServer):
@@ -47,6 +59,8 @@ class Handler(BaseHTTPRequestHandler):
             self._answer(200, {"QueueUrl": base + request["QueueName"]})
         elif operation == "DeleteQueue":
             self._answer(200, {})
+        elif operation in DYNAMODB_ANSWERS:
+            self._answer(200, DYNAMODB_ANSWERS[operation])
         elif operation == "SendMessage":
             digest = hashlib.md5(request["MessageBody"].encode(), usedforsecurity=False).hexdigest()
             self._answer(200, {"MessageId": str(uuid.uuid4()), "MD5OfMessageBody": digest})

@@ -543,7 +543,7 @@ def test_the_job_table_is_kept_on_demand_encrypted_recoverable_and_expiring() ->
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
     assert properties["SSESpecification"] == {"SSEEnabled": True}
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    # The attribute both the hand-off records and Powertools Idempotency's records expire by
+    # The attribute both the hand-off records and the once-only records expire by
     assert properties["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
     # The key schema and the index the code queries, as the local runs make them
     schema = {k: properties[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes")}

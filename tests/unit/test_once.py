@@ -1,6 +1,7 @@
 """Each job's work runs once: Powertools Idempotency's protocol and record layout on the job table, against a
-Stubber-checked DynamoDB client. The record's key is the job's (`work#` and a hash of its type and id), its in-progress expiry the run's deadline,
-its data the outcome; a second delivery gets the stored outcome, a concurrent one is told to come back."""
+Stubber-checked DynamoDB client. The record's key is the job's (`work#` and a hash of its type and id), its
+in-progress expiry the run's deadline, its data the outcome; a second delivery gets the stored outcome, a
+concurrent one is told to come back."""
 
 from __future__ import annotations
 

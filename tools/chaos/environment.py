@@ -4,6 +4,7 @@ replaced by a fresh one (a cold start)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -66,7 +67,10 @@ class Environment:
     def invoke(self, invocation: str, event: Any, remaining_ms: int, kill_after_s: float | None) -> Reply:
         """Invoke once. `kill_after_s`: SIGKILL the process that long into the invocation (if it has not
         answered by then). Lambda's timeout kills it too."""
-        if self._process is None or self._process.poll() is not None:
+        if self._process is not None and self._process.poll() is not None:
+            _close_pipes(self._process)
+            self._process = None
+        if self._process is None:
             self._process = self._start()
         process = self._process
         stdin, stdout = _pipe(process.stdin), _pipe(process.stdout)
@@ -91,6 +95,7 @@ class Environment:
         seconds = time.monotonic() - started
         if not line:  # killed before it answered
             process.wait()
+            _close_pipes(process)
             self.kills += 1
             return Reply(invocation, killed=True, seconds=seconds)
         answer = json.loads(line)
@@ -108,13 +113,24 @@ class Environment:
                 process.kill()
 
     def close(self) -> None:
-        if self._process is not None and self._process.poll() is None:
+        if self._process is None:
+            return
+        if self._process.poll() is None:
             _pipe(self._process.stdin).close()
             try:
                 self._process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+        _close_pipes(self._process)
+
+
+def _close_pipes(process: subprocess.Popen[str]) -> None:
+    """A process that has ended: its pipes closed now, not left to the garbage collector."""
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
 
 
 def _pipe(stream: IO[str] | None) -> IO[str]:

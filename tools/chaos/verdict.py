@@ -192,8 +192,7 @@ def _facts(  # noqa: PLR0917 - the run's parts
     for line in (folder / "runs.jsonl").read_text().splitlines():
         marker = json.loads(line)
         runs[marker["job"]].append(marker)
-    store_jobs = cluster.endpoint.store._jobs.values()
-    secrets = [v for job in store_jobs for v in (job.nonce, job.client_token, *job.credentials.values()) if v]
+    secrets = cluster.endpoint.store.issued_secrets()
     texts = {f"log {p.name}": p.read_text(errors="replace") for p in sorted(folder.glob("*.log"))}
     texts["results and queue messages"] = json.dumps(
         [(i.event if i.function == "work" else None, i.reply.result if i.reply else None) for i in record.invocations]

@@ -318,9 +318,7 @@ class JobService:
             with claims.lock:
                 claims.recording.append(future)
 
-    def _record_then_claim(
-        self, ledger: HandoffLedger, chunk: list[_Found], action_type: str, claims: _Claims
-    ) -> None:
+    def _record_then_claim(self, ledger: HandoffLedger, chunk: list[_Found], action_type: str, claims: _Claims) -> None:
         refused = self._write_records(ledger, chunk, claims.deadline)
         with claims.lock:
             claims.found.extend(

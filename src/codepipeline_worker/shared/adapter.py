@@ -488,7 +488,7 @@ class RunRecords:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            item = cast("dict[str, Any] | None", exc.response.get("Item"))  # type: ignore[redundant-cast]
+            item = cast("dict[str, Any] | None", exc.response.get("Item"))
         else:
             return None
         if item is None:  # an endpoint that does not return the record: read it

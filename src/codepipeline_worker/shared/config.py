@@ -44,7 +44,7 @@ class CommonSettings(BaseModel):
     connect_timeout_s: float = Field(1.0, alias="CONNECT_TIMEOUT_S", gt=0, le=60)
     read_timeout_s: float = Field(2.0, alias="READ_TIMEOUT_S", gt=0, le=60)
     # The DynamoDB table both functions keep their durable records in: the acknowledger its hand-offs not yet
-    # certainly on the work queue, the work function each job's once-only record (Powertools Idempotency).
+    # certainly on the work queue, the work function each job's once-only record (work.once).
     job_table_name: str | None = Field(
         None, alias="JOB_TABLE_NAME", pattern=r"^[a-zA-Z0-9_.-]{3,255}$|^arn:aws[a-z-]*:dynamodb:\S+$"
     )
