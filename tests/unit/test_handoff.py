@@ -740,10 +740,13 @@ def test_the_default_service_hands_off_only_when_job_queue_url_is_set() -> None:
     built = create_handoffs(make_settings(JOB_QUEUE_URL=QUEUE_URL, ACK_CONCURRENCY="24"))
     assert built is not None
     assert (built.queue.url, built.queue.fifo, built.ledger.table_name) == (QUEUE_URL, True, TABLE)
+    # The table's client is made at its first use: a direct job's cold start never reaches the table
+    assert built.ledger._client._client is None  # type: ignore[attr-defined]
     for client in (built.queue._client, built.ledger._client):
         config: Any = client.meta.config  # botocore-stubs does not declare the options
         assert config.max_pool_connections == 24
         assert (config.connect_timeout, config.read_timeout) == (1, 2)
+    assert built.ledger._client._client is not None  # type: ignore[attr-defined]
 
 
 def test_the_service_built_from_settings_hands_off_to_job_queue_url(

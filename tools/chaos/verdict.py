@@ -224,6 +224,10 @@ def _facts(  # noqa: PLR0917 - the run's parts
     )
 
 
+def _history(facts: Facts, event: str) -> int:
+    return sum(1 for job in facts.jobs.values() for e in job["history"] if e["event"] == event)
+
+
 def _counts(facts: Facts, cluster: Cluster, arrivals: Arrivals, seconds: float) -> dict[str, Any]:
     invocations = facts.record.invocations
     by_function: Counter[str] = Counter(i.function for i in invocations)
@@ -277,6 +281,10 @@ def _counts(facts: Facts, cluster: Cluster, arrivals: Arrivals, seconds: float) 
         "function errors (raised)": dict(errors),
         "claim results returned": {k: v for k, v in sorted(outcomes.items()) if not k.startswith("handoff")},
         "hand-offs": {k.removeprefix("handoff "): v for k, v in sorted(outcomes.items()) if k.startswith("handoff")},
+        # A conflict is a job event whose nonce went stale: its job's dispatch timed out while the event waited
+        # (a late duplicate, or an event queued behind busy environments), and a poll claimed it with a new one
+        "dispatches timed out / stale nonces refused": f"{_history(facts, 'dispatch timed out')} / "
+        f"{_history(facts, 'acknowledge refused')}",
         "reconciled": dict(reconciled),
         "SendMessage answers (proxy)": dict(cluster.proxy.faults.counts),
         "CodePipeline faults (endpoint)": cluster.endpoint.stats()["faults"],

@@ -234,9 +234,32 @@ def open_work_queue(queue_url: str, settings: CommonSettings, pool: int = 10, *,
     return WorkQueue(client, queue_url)
 
 
-def create_dynamodb_client(settings: CommonSettings, pool: int = 10) -> DynamoDBClient:
+def create_dynamodb_client(settings: CommonSettings, pool: int = 10, *, lazy: bool = False) -> DynamoDBClient:
+    """The job table's client. `lazy`: made at its first call, not now: the acknowledger reaches the table only
+    on a poll or when something went wrong, and a direct job's cold start should not pay for the client (about
+    20 ms of CPU: DynamoDB's service model and endpoint rules)."""
+    if lazy:
+        return cast("DynamoDBClient", _LazyClient(lambda: _client("dynamodb", settings, pool)))
     client: DynamoDBClient = _client("dynamodb", settings, pool)
     return client
+
+
+class _LazyClient:
+    """A client made at its first use, once, whichever thread comes first."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make()
+                client = self._client
+        return getattr(client, name)
 
 
 class WorkQueue:
