@@ -144,7 +144,9 @@ def create_handoffs(settings: Settings) -> Handoffs | None:
     if settings.job_queue_url is None or settings.job_table_name is None:
         return None
     queue = open_work_queue(settings.job_queue_url, settings, settings.ack_concurrency)
-    ledger = HandoffLedger(create_dynamodb_client(settings, settings.ack_concurrency, lazy=True), settings.job_table_name)
+    ledger = HandoffLedger(
+        create_dynamodb_client(settings, settings.ack_concurrency, lazy=True), settings.job_table_name
+    )
     return Handoffs(queue, ledger)
 
 
