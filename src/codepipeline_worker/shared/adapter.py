@@ -214,11 +214,15 @@ def sdk_session() -> botocore.session.Session:
 
 
 def _client(
-    service: Literal["codepipeline", "sqs", "dynamodb"], settings: CommonSettings, pool: int, long_poll_s: int = 0
+    service: Literal["codepipeline", "sqs", "dynamodb"],
+    settings: CommonSettings,
+    pool: int,
+    long_poll_s: int = 0,
+    session: botocore.session.Session | None = None,
 ) -> Any:
     """A client built once per execution environment, every attempt of every call watched. The endpoint comes
     from the SDK's own settings (AWS_ENDPOINT_URL_<SERVICE> / AWS_ENDPOINT_URL), never from this code."""
-    client = sdk_session().create_client(service, config=_config(settings, pool, long_poll_s))
+    client = (session or sdk_session()).create_client(service, config=_config(settings, pool, long_poll_s))
     _guard(client, settings)
     return client
 
@@ -239,7 +243,8 @@ def create_dynamodb_client(settings: CommonSettings, pool: int = 10, *, lazy: bo
     on a poll or when something went wrong, and a direct job's cold start should not pay for the client (about
     20 ms of CPU: DynamoDB's service model and endpoint rules)."""
     if lazy:
-        return cast("DynamoDBClient", _LazyClient(lambda: _client("dynamodb", settings, pool)))
+        session = sdk_session()  # the session of the moment the client is asked for, not of its first call
+        return cast("DynamoDBClient", _LazyClient(lambda: _client("dynamodb", settings, pool, session=session)))
     client: DynamoDBClient = _client("dynamodb", settings, pool)
     return client
 
