@@ -176,7 +176,8 @@ def granted(stack: Stack, function: str) -> set[str]:
 
 
 def test_the_declared_operations_are_the_ones_the_code_calls() -> None:
-    assert code_operations() == ACKNOWLEDGER_OPERATIONS | WORKER_OPERATIONS | CONSUMER_OPERATIONS
+    declared = ACKNOWLEDGER_OPERATIONS | WORKER_OPERATIONS | IDEMPOTENCY_OPERATIONS | CONSUMER_OPERATIONS
+    assert code_operations() == declared
 
 
 def test_the_acknowledger_is_granted_exactly_its_operations() -> None:
