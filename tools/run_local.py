@@ -1,10 +1,12 @@
 """`make run`: a job's whole life cycle against the embedded local CodePipeline endpoint, on loopback only.
 
-Starts the endpoint, moto's Secrets Manager, SQS and DynamoDB, and a small health server on free 127.0.0.1 ports; seeds
-custom and partner jobs for the example action; points the SDK at them with throwaway credentials. Then: the
-acknowledger claims the jobs (events/ files) and hands them to the work queue; the work function's Lambda entry
+Starts the endpoint, moto's Secrets Manager, SQS, DynamoDB, S3 and KMS, and a small health server on free 127.0.0.1
+ports; seeds custom and partner jobs for the example action; points the SDK at them with throwaway credentials. Then:
+the acknowledger claims the jobs (events/ files) and hands them to the work queue; the work function's Lambda entry
 runs them from the queue and reports to CodePipeline; a job that is still running continues as a follow-up job,
-claimed and run in a second round. Prints each step and each job's life cycle. No AWS account, no Docker.
+claimed and run in a second round. Beside them, a Build job with real artifacts runs in a stack of its own (the
+Build-style example, run_build_job.py). Prints each step, each job's life cycle and the Build job's artifacts. No
+AWS account, no Docker.
 """
 
 from __future__ import annotations
@@ -17,13 +19,17 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from moto.server import ThreadedMotoServer
 
+import run_build_job
 from codepipeline_local import LocalCodePipeline, StatusPages
 from local_resources import create_job_table, create_work_queues
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -36,15 +42,18 @@ SECRET_ID = "codepipeline-job-worker/client-tokens"  # noqa: S105 - the secret's
 JOB_WORKER_TIMEOUT_S = 180
 # What the example action checks: one page healthy, one warming up (503 once, then 200), one broken.
 HEALTH_PAGES = {"/healthy": [200], "/warming-up": [503, 200], "/broken": [500]}
+# A gate reads and writes no artifacts.
+NO_ARTIFACTS: dict[str, Any] = {"input_artifacts": [], "output_artifacts": []}
 
 
 def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    aws = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # Secrets Manager, SQS, DynamoDB
+    aws = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # Secrets Manager, SQS, DynamoDB, S3, KMS
     aws.start()
+    aws_url = "http://{}:{}".format(*aws.get_host_and_port())
     try:
-        with LocalCodePipeline() as endpoint, StatusPages(HEALTH_PAGES) as health:
-            return _demo(endpoint, "http://{}:{}".format(*aws.get_host_and_port()), health)
+        with LocalCodePipeline(aws_url=aws_url) as endpoint, StatusPages(HEALTH_PAGES) as health:
+            return _demo(endpoint, aws_url, health)
     finally:
         aws.stop()
 
@@ -57,6 +66,7 @@ def _demo(endpoint: LocalCodePipeline, aws_url: str, health: StatusPages) -> int
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": aws_url,
             "AWS_ENDPOINT_URL_SQS": aws_url,
             "AWS_ENDPOINT_URL_DYNAMODB": aws_url,
+            "AWS_ENDPOINT_URL_S3": str(endpoint.artifact_url),  # the artifact front: the jobs' credentials only
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -83,10 +93,16 @@ def _demo(endpoint: LocalCodePipeline, aws_url: str, health: StatusPages) -> int
     }
     names: dict[str, str] = {}
     for project, configuration in seeds.items():
-        names[endpoint.store.create_job(CUSTOM, configuration={"ProjectName": project, **configuration})] = project
+        names[
+            endpoint.store.create_job(CUSTOM, configuration={"ProjectName": project, **configuration}, **NO_ARTIFACTS)
+        ] = project
     for n in (1, 2):
         job_id = endpoint.store.create_job(
-            PARTNER, client_id=CLIENT_ID, client_token=client_token, configuration={"Url": health.url("/healthy")}
+            PARTNER,
+            client_id=CLIENT_ID,
+            client_token=client_token,
+            configuration={"Url": health.url("/healthy")},
+            **NO_ARTIFACTS,
         )
         names[job_id] = f"partner {n}"
     endpoint.store.create_job(
@@ -94,13 +110,17 @@ def _demo(endpoint: LocalCodePipeline, aws_url: str, health: StatusPages) -> int
         job_id=direct["jobId"],
         dispatched_nonce=direct["nonce"],
         configuration={"ProjectName": "direct", "Url": health.url("/healthy")},
+        **NO_ARTIFACTS,
     )
     names[direct["jobId"]] = "direct"
+    build_job = run_build_job.seed(endpoint)
+    names[build_job] = run_build_job.NAME
 
-    print(f"local CodePipeline endpoint {endpoint.url}; Secrets Manager, SQS and DynamoDB (moto) {aws_url}")
+    print(f"local CodePipeline endpoint {endpoint.url}; Secrets Manager, SQS, DynamoDB, S3 and KMS (moto) {aws_url}")
     print(f"seeded: 3 custom jobs ({CUSTOM}), 2 partner jobs ({PARTNER}), job {direct['jobId']} dispatched")
     print(f"work queue {queue_url} (FIFO), job table {os.environ['JOB_TABLE_NAME']}")
     print("work function codepipeline_worker.examples.url_gate:check_url")
+    run_build_job.announce(endpoint)
     print(f"the functions' own log lines and metrics: {LOG_FILE.relative_to(ROOT)}\n")
 
     LOG_FILE.parent.mkdir(exist_ok=True)
@@ -115,41 +135,67 @@ def _demo(endpoint: LocalCodePipeline, aws_url: str, health: StatusPages) -> int
 
         logger.registered_handler.setStream(log)  # type: ignore[attr-defined]
         queue = open_work_queue(queue_url, get_worker_settings())
+        build = run_build_job.stack(dict(os.environ))
+        acknowledge, work = _acknowledger(handler, LocalContext), _work_function(worker_handler, consume_once)
         stale = {**direct, "nonce": "2"}
-        steps: list[tuple[str, str, Any]] = [
-            ("acknowledger: scheduled poll", "events/scheduled.json", _event("scheduled.json")),
-            ("acknowledger: direct custom job", "events/custom-job.json", direct),
-            ("acknowledger: a second worker with a stale nonce", "same job, nonce 2", stale),
-            ("work function: round 1", "the work queue", None),
+        scheduled = _event("scheduled.json")
+        steps: list[tuple[str, str, Any, Callable[[], Any]]] = [
+            ("acknowledger: scheduled poll", "events/scheduled.json", scheduled, acknowledge(scheduled)),
+            ("acknowledger: direct custom job", "events/custom-job.json", direct, acknowledge(direct)),
+            ("acknowledger: a second worker with a stale nonce", "same job, nonce 2", stale, acknowledge(stale)),
+            ("work function: round 1", "the work queue", None, work(queue)),
             (
                 "acknowledger: scheduled poll (claims the follow-up job)",
                 "events/scheduled.json",
-                _event("scheduled.json"),
+                scheduled,
+                acknowledge(scheduled),
             ),
-            ("work function: round 2", "the work queue", None),
+            ("work function: round 2", "the work queue", None, work(queue)),
+            (
+                "the Build stack's acknowledger: scheduled poll",
+                "events/scheduled.json",
+                scheduled,
+                acknowledge(scheduled, build.service),
+            ),
+            ("the Build stack's work function", "its work queue", None, work(build.queue, build.runner)),
         ]
-        for title, source, event in steps:
+        for title, source, event, step in steps:
             with contextlib.redirect_stdout(log):  # the metrics (EMF) are printed
                 before = _states(endpoint)
                 try:
-                    if event is None:
-                        received, redelivered = consume_once(queue, worker_handler.lambda_handler, wait_s=0)
-                        result, error = {"received": received, "redelivered": redelivered}, None
-                    else:
-                        result, error = (
-                            handler.lambda_handler(
-                                event, LocalContext("codepipeline-job-worker", JOB_WORKER_TIMEOUT_S)
-                            ),
-                            None,
-                        )
+                    result, error = step(), None
                 except Exception as exc:  # noqa: BLE001 - shown, as `sam local invoke` shows a function error
                     result, error = None, exc
             _show(_Run(title, source, event, result, error, before, _states(endpoint)), names)
     _life_cycles(endpoint, names)
+    run_build_job.show_artifacts(endpoint, build_job)
     stats = endpoint.stats()
     print(f"endpoint calls: {json.dumps(stats['calls'])}")
     print(f"endpoint errors: {json.dumps(stats['errors'])}")
     return 0
+
+
+def _acknowledger(handler: Any, context: Any) -> Callable[..., Callable[[], Any]]:
+    """A step: the acknowledger's Lambda entry on an event, with its stack's service (by default, the gate's)."""
+
+    def step(event: Any, service: Any = None) -> Callable[[], Any]:
+        return lambda: handler.lambda_handler(
+            event, context("codepipeline-job-worker", JOB_WORKER_TIMEOUT_S), service=service
+        )
+
+    return step
+
+
+def _work_function(handler: Any, consume_once: Any) -> Callable[..., Callable[[], Any]]:
+    """A step: the work function's Lambda entry on what its stack's work queue holds."""
+
+    def step(queue: Any, runner: Any = None) -> Callable[[], Any]:
+        def run(event: dict[str, Any], context: Any) -> Any:
+            return handler.lambda_handler(event, context, runner=runner)
+
+        return lambda: dict(zip(("received", "redelivered"), consume_once(queue, run, wait_s=0), strict=True))
+
+    return step
 
 
 def _life_cycles(endpoint: LocalCodePipeline, names: dict[str, str]) -> None:
