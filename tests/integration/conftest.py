@@ -15,6 +15,7 @@ import boto3
 import pytest
 
 from codepipeline_local import LocalCodePipeline
+from codepipeline_local.s3front import ArtifactFront
 from codepipeline_worker.acknowledger.config import load_settings
 from codepipeline_worker.acknowledger.handler import lambda_handler
 from codepipeline_worker.acknowledger.service import JobService
@@ -35,7 +36,7 @@ from codepipeline_worker.work.once import RunOnce
 from codepipeline_worker.work.runner import WorkRunner
 from local_resources import create_job_table, create_work_queues
 from tests.conftest import TEST_ENV, FakeLambdaContext, load_event
-from tests.integration.s3_front import S3Front
+from tests.integration.grants import Lookup
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -54,7 +55,7 @@ MAX_RECEIVE_COUNT = 2
 WorkerFactory = Callable[..., JobService]
 AcknowledgerFactory = Callable[..., JobService]
 RunnerFactory = Callable[..., WorkRunner]
-S3FrontFactory = Callable[..., S3Front]
+S3FrontFactory = Callable[[Lookup], ArtifactFront]
 # The endpoint's operations, as the SDK names them, and the JobStore methods that answer them.
 _STORE_OPERATIONS = {
     "PollForJobs": "poll_for_jobs",
@@ -226,19 +227,21 @@ def make_runner(
 
 @pytest.fixture
 def make_s3_front(monkeypatch: pytest.MonkeyPatch, secrets_url: str) -> Iterator[S3FrontFactory]:
-    """The artifact bucket's S3 as the work function's SDK sees it (AWS_ENDPOINT_URL_S3): moto's, behind an
-    `S3Front` that checks the credentials of every request. Stopped when the test ends."""
-    fronts: list[S3Front] = []
+    """The artifact bucket's S3 as the work function's SDK sees it (AWS_ENDPOINT_URL_S3): moto's, behind the local
+    endpoint's artifact front, which checks every request's Signature V4 against the credentials `grants` answers
+    for an access key id (`tests.integration.grants`), and their scope. Stopped when the test ends."""
+    fronts: list[ArtifactFront] = []
 
-    def factory(is_live: Callable[[str, str], bool] | None = None, *, refuse_first_use: bool = False) -> S3Front:
-        front = S3Front(secrets_url, is_live, refuse_first_use=refuse_first_use).__enter__()
+    def factory(grants: Lookup) -> ArtifactFront:
+        front = ArtifactFront(secrets_url, grants)
+        front.start()
         fronts.append(front)
         monkeypatch.setenv("AWS_ENDPOINT_URL_S3", front.url)
         return front
 
     yield factory
     for front in fronts:
-        front.__exit__()
+        front.stop()
 
 
 # -- the two sides of the life cycle -----------------------------------------------------------------------

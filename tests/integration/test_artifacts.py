@@ -1,15 +1,14 @@
-"""Artifacts over real HTTP on 127.0.0.1: moto's S3 and KMS behind an S3 front that accepts only the job's live
-credentials. A job is seeded as CodePipeline would hand it over: input objects in the artifact bucket, output
-locations, a KMS key, and job details whose every fetch (GetJobDetails) mints new credentials."""
+"""Artifacts over real HTTP on 127.0.0.1: moto's S3 and KMS behind the local endpoint's artifact front, which
+accepts only requests signed with the job's live credentials, for the job's artifacts. A job is seeded as
+CodePipeline would hand it over: input objects in the artifact bucket, output locations, a KMS key, and job details
+whose every fetch (GetJobDetails) mints new credentials."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
-import secrets
 import stat
-import string
 import uuid
 import zipfile
 from dataclasses import dataclass, field
@@ -18,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
+from codepipeline_local.artifacts import Location
 from codepipeline_worker.shared.messages import JobMessage
 from codepipeline_worker.work import ArtifactError, Job, JobDetails, UnsafeArtifact
 from tests.conftest import UNSAFE_ZIPS, zipped
+from tests.integration.grants import Grants
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from tests.integration.conftest import S3FrontFactory
-    from tests.integration.s3_front import S3Front
 
 REGION = "us-east-1"
 
@@ -45,13 +45,14 @@ class Clock:
 @dataclass
 class Pipeline:
     """One pipeline's artifact store: its bucket and KMS key on moto, reached directly (not through the front),
-    and the credentials CodePipeline hands out for its jobs."""
+    and the credentials CodePipeline hands out for its jobs (`expired`: each already expired when handed out)."""
 
-    front: S3Front
+    grants: Grants
     s3: S3Client
     bucket: str
     kms_key_arn: str
     issued: list[dict[str, str]] = field(default_factory=list)
+    expired: bool = False
 
     def put(self, key: str, body: bytes, **extra: Any) -> str:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
@@ -61,16 +62,13 @@ class Pipeline:
         response = self.s3.get_object(Bucket=self.bucket, Key=key)
         return response["Body"].read(), dict(response)
 
-    def credentials(self) -> dict[str, str]:
-        """New session credentials, live on the front from now on (as each GetJobDetails gives)."""
-        alphabet = string.ascii_uppercase + string.digits
-        issued = {
-            "accessKeyId": "ASIA" + "".join(secrets.choice(alphabet) for _ in range(16)),
-            "secretAccessKey": secrets.token_urlsafe(30),
-            "sessionToken": "FwoG" + secrets.token_urlsafe(60),
-        }
+    def credentials(self, job_id: str, inputs: dict[str, str], outputs: dict[str, str]) -> dict[str, str]:
+        """New session credentials for a job's artifacts, live on the front from now on (as each GetJobDetails
+        gives)."""
+        readable = {Location(self.bucket, key) for key in inputs.values()}
+        writable = {Location(self.bucket, key) for key in outputs.values()}
+        issued = self.grants.issue(job_id, readable, writable, ttl_s=-1 if self.expired else 3600).shape()
         self.issued.append(issued)
-        self.front.allow(issued["accessKeyId"], issued["sessionToken"])
         return issued
 
     def location(self, name: str, key: str) -> dict[str, Any]:
@@ -91,12 +89,12 @@ class Pipeline:
         """A custom job with these input and output artifacts (name: key); the list counts GetJobDetails."""
         fetches: list[int] = []
 
-        def load_details(_: JobMessage) -> JobDetails:
+        def load_details(message: JobMessage) -> JobDetails:
             fetches.append(1)
             data: dict[str, Any] = {
                 "inputArtifacts": [self.location(n, k) for n, k in (inputs or {}).items()],
                 "outputArtifacts": [self.location(n, k) for n, k in (outputs or {}).items()],
-                "artifactCredentials": self.credentials(),
+                "artifactCredentials": self.credentials(message.job_id, inputs or {}, outputs or {}),
             }
             if encrypted:
                 data["encryptionKey"] = {"id": self.kms_key_arn, "type": "KMS"}
@@ -113,7 +111,9 @@ def pipeline(secrets_url: str, make_s3_front: S3FrontFactory) -> Pipeline:
     bucket = f"codepipeline-{REGION}-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=bucket)
     key = boto3.client("kms", **aws).create_key(Description="the pipeline's artifact key")  # type: ignore[call-overload]
-    return Pipeline(make_s3_front(), s3, bucket, key["KeyMetadata"]["Arn"])
+    grants = Grants()
+    make_s3_front(grants)
+    return Pipeline(grants, s3, bucket, key["KeyMetadata"]["Arn"])
 
 
 def tree(root: Path) -> dict[str, Any]:
@@ -157,9 +157,9 @@ def test_an_input_zip_is_extracted_with_its_modes_and_links_using_only_the_jobs_
     }
     assert (extracted / "empty").is_dir()
     # Every request was signed with the job's credentials, none with the function's own (AWS_ACCESS_KEY_ID)
-    assert pipeline.front.seen
-    assert set(pipeline.front.seen) == {pipeline.issued[0]["accessKeyId"]}
-    assert pipeline.front.refused == 0
+    assert pipeline.grants.seen
+    assert set(pipeline.grants.seen) == {pipeline.issued[0]["accessKeyId"]}
+    assert pipeline.grants.refused == 0
 
 
 def test_a_kms_encrypted_input_is_read_and_a_plain_object_is_downloaded_or_streamed(
@@ -211,7 +211,7 @@ def test_a_directory_is_zipped_and_written_with_sse_kms_and_the_jobs_key(pipelin
     key = pipeline.put("pipe/roundtrip", body)
     reader, _ = pipeline.job({"Built": key})
     assert tree(reader.input().extract(tmp_path / "back")) == tree(out)
-    assert set(pipeline.front.seen) == {issued["accessKeyId"] for issued in pipeline.issued}
+    assert set(pipeline.grants.seen) == {issued["accessKeyId"] for issued in pipeline.issued}
 
 
 def test_without_a_key_outputs_are_written_with_sse_s3_as_they_are(pipeline: Pipeline, tmp_path: Path) -> None:
@@ -320,13 +320,13 @@ def test_credentials_about_to_expire_are_fetched_again_before_the_next_request(
 
     # When 11 minutes have passed (taken to last 15), the job's next request fetches the details again first
     clock.now += 11 * 60
-    pipeline.front.revoke(first)  # the old credentials would be refused
+    pipeline.grants.expire(first)  # the old credentials would be refused
     job.output().write_bytes(b"result")
 
     assert len(fetches) == 2
     assert pipeline.object("k/out")[0] == b"result"
-    assert pipeline.front.refused == 0
-    assert pipeline.front.seen[-1] == pipeline.issued[1]["accessKeyId"]
+    assert pipeline.grants.refused == 0
+    assert pipeline.grants.seen[-1] == pipeline.issued[1]["accessKeyId"]
 
 
 def test_credentials_s3_says_expired_are_fetched_again_and_the_request_made_once_more(
@@ -336,10 +336,10 @@ def test_credentials_s3_says_expired_are_fetched_again_and_the_request_made_once
     job, fetches = pipeline.job({"In": key}, {"Out": "k/out"})
     job.input().extract(tmp_path / "first")
 
-    pipeline.front.revoke(pipeline.issued[0]["accessKeyId"])
+    pipeline.grants.expire(pipeline.issued[0]["accessKeyId"])
     job.output().write_directory(tmp_path / "first")
 
-    assert (len(fetches), pipeline.front.refused) == (2, 1)
+    assert (len(fetches), pipeline.grants.refused) == (2, 1)
     assert zipfile.ZipFile(io.BytesIO(pipeline.object("k/out")[0])).namelist() == ["a"]
 
 
@@ -347,7 +347,7 @@ def test_credentials_that_stay_refused_fail_the_call_and_are_quoted_nowhere(
     pipeline: Pipeline, tmp_path: Path, emitted: Callable[[], str]
 ) -> None:
     job, fetches = pipeline.job({"In": pipeline.put("k/src", zipped({"a": b"1"}))})
-    pipeline.front.allow = lambda *_: None  # type: ignore[method-assign] # nothing the job is given will be accepted
+    pipeline.expired = True  # nothing the job is given will be accepted
 
     with pytest.raises(ArtifactError) as raised:
         job.input().extract(tmp_path / "x")

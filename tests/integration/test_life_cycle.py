@@ -46,6 +46,7 @@ from tests.integration.conftest import (
     poll,
     record_requests,
 )
+from tests.integration.grants import Grants, expired_at_first_use
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -594,18 +595,8 @@ def test_no_secret_leaks_anywhere_in_the_life_cycle(
     def location(name: str, key: str) -> dict[str, Any]:
         return {"name": name, "location": {"type": "S3", "s3Location": {"bucketName": bucket, "objectKey": key}}}
 
-    refused_once: set[str] = set()  # the jobs whose first credentials S3 refused, as if they had just expired
-
-    def issued_by_endpoint(key_id: str, token: str) -> bool:
-        grant = endpoint.store.grant(key_id)
-        if grant is None or grant.credentials.session_token != token:
-            return False
-        job_id = grant.credentials.job_id
-        first = job_id not in refused_once
-        refused_once.add(job_id)
-        return not first
-
-    front = make_s3_front(issued_by_endpoint)
+    grants = Grants(expired_at_first_use(endpoint.store.grant))
+    make_s3_front(grants)
     life = LifeCycle(endpoint, [make_acknowledger()], work_side(make_runner(careless)))
     jobs = life.create_jobs(artifacts=([location("Source", "source.zip")], [location("Out", "out")]))
 
@@ -625,7 +616,7 @@ def test_no_secret_leaks_anywhere_in_the_life_cycle(
     # S3 refused the first credentials, and after)
     assert len(issued) == 84
     # Each of the 8 runs was refused once by S3 and read and wrote its artifacts after fetching its details again
-    assert front.refused == 8
+    assert grants.refused == 8
     output = s3.get_object(Bucket=bucket, Key="out")["Body"].read()
     assert zipfile.ZipFile(io.BytesIO(output)).namelist() == ["app.py"]
     # The careless work function put artifact credentials in each summary and message: masked before reporting
