@@ -30,8 +30,9 @@ help:
 	@echo "make endpoint  run the local CodePipeline endpoint alone, on port 4599, with moto's S3 and KMS for artifacts"
 	@echo "make fuzz   the long property-based run (50,000 examples per property)"
 	@echo "make build  sam build plus compiled bytecode: the artifact to sam deploy"
-	@echo "make bench  cold start, per-event time, batch throughput and memory against a plain boto3 worker [UPDATE_DOCS=1]"
-	@echo "make bench-artifacts  a 200 MB artifact read and written, against boto3's s3transfer plus zipfile"
+	@echo "make bench  cold start, per-event time, batch throughput and memory against a plain boto3 worker, and a 200 MB"
+	@echo "            artifact read and written against boto3's s3transfer plus zipfile [UPDATE_DOCS=1]"
+	@echo "make bench-artifacts  the 200 MB artifact section of make bench alone"
 	@echo "make chaos  the life-cycle fault run: 500 jobs through both functions under kills and faults; prints the counts"
 
 $(STAMP): pyproject.toml src/requirements.txt
@@ -106,7 +107,8 @@ build: $(STAMP) $(SAM_STAMP)
 bench: $(STAMP) $(SAM_STAMP)
 	$(BIN)/python bench/run.py $(if $(UPDATE_DOCS),--update-docs)
 
-# A 200 MB artifact through the Job's artifact API against s3transfer plus zipfile, on moto's S3: bench/artifacts.json.
+# make bench's artifact section alone: a 200 MB artifact through the Job's artifact API against s3transfer plus
+# zipfile, on moto's S3; writes bench/artifacts.json.
 bench-artifacts: $(STAMP)
 	$(BIN)/python bench/artifacts.py
 

@@ -9,7 +9,9 @@ SSE-KMS parameters, each measurement in a fresh child process of the same interp
 imported before the clock starts, the cases interleaved, the median of BENCH_ARTIFACT_RUNS runs. Peak memory is
 the child's own high-water mark (VmHWM). Writes bench/artifacts.json.
 
-    python bench/artifacts.py            # the whole run
+`make bench` runs it as one of its sections (`rows`): its figures, with their targets, in the bench's table.
+
+    python bench/artifacts.py            # the whole run (make bench-artifacts)
     python bench/artifacts.py --child download ours KEY DEST   # one measurement (what the run starts)
 """
 
@@ -27,7 +29,11 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from row import Row
+    from run import Bench
 
 BENCH = Path(__file__).resolve().parent
 RUNS = int(os.environ.get("BENCH_ARTIFACT_RUNS", "3"))
@@ -49,6 +55,75 @@ CASES = {
 
 
 def main() -> int:
+    results = measure()
+    _print(results)
+    return 0 if results["within_targets"] else 1
+
+
+def rows(bench: Bench) -> list[Row]:
+    """`make bench`'s rows: each case's time against the reference's and its peak memory, with their targets; the
+    other sides and a job's S3 client reported."""
+    from row import TIMES, Row
+
+    results = measure()
+    bench.figures["artifacts"] = {name: value for name, value in results.items() if name != "raw"}
+    cases = results["cases"]
+    download, upload = cases["download_extract"]["medians"], cases["zip_upload"]["medians"]
+    size, runs = f"{results['artifact']['zip_mb']:.0f} MiB artifact", f"median of {results['runs']}"
+
+    def time_row(figure: str, case: dict[str, Any], side: str, reference: str, against: str, *, target: bool) -> Row:
+        mine, theirs = case[side]["seconds"], case[reference]["seconds"]
+        measured = f"{mine:.2f} s vs {theirs:.2f} s: {mine / theirs:.2f}{TIMES} {against}"
+        return Row(f"{size}, {figure}", measured, mine / theirs, TARGETS["ratio"] if target else None)
+
+    def peak_row(figure: str, case: dict[str, Any]) -> Row:
+        ours, reference = case["ours"], case["reference"]
+        measured = (
+            f"{ours['peak_mb']:.0f} MB (the reference {reference['peak_mb']:.0f} MB; after imports "
+            f"{ours['baseline_mb']:.0f} MB)"
+        )
+        return Row(f"{size}, {figure}, peak memory", measured, ours["peak_mb"], TARGETS["peak_mb"], unit=" MB")
+
+    clients = cases["client_creation_ms"]
+    return [
+        time_row(
+            f"download + extract ({runs})",
+            download,
+            "ours",
+            "reference",
+            "boto3 download_file + zipfile extractall",
+            target=True,
+        ),
+        time_row(
+            "download + extract, against the reference held to one GET",
+            download,
+            "ours",
+            "reference_one_stream",
+            "that",
+            target=False,
+        ),
+        time_row(
+            "Powertools S3Object + ZipTransform, extractall",
+            download,
+            "powertools",
+            "reference",
+            "the reference",
+            target=False,
+        ),
+        peak_row("download + extract", download),
+        time_row(f"zip + upload ({runs})", upload, "ours", "reference", "zipfile + boto3 upload_file", target=True),
+        peak_row("zip + upload", upload),
+        Row(
+            "a job's S3 client (median of 50)",
+            f"{clients['ours']:.1f} ms vs {clients['boto3_client']:.1f} ms: "
+            f"{clients['ours'] / clients['boto3_client']:.2f}{TIMES} boto3.client",
+            clients["ours"] / clients["boto3_client"],
+        ),
+    ]
+
+
+def measure() -> dict[str, Any]:
+    """The whole run, on a moto server of its own: the results, also written to bench/artifacts.json."""
     work = Path(tempfile.mkdtemp(prefix="bench-artifacts-"))
     port = _free_port()
     server = subprocess.Popen(  # noqa: S603 - moto's own server, on loopback
@@ -65,8 +140,7 @@ def main() -> int:
         server.wait(10)
         shutil.rmtree(work, ignore_errors=True)
     (BENCH / "artifacts.json").write_text(json.dumps(results, indent=2) + "\n")
-    _print(results)
-    return 0 if results["within_targets"] else 1
+    return results
 
 
 def _measure(url: str, work: Path) -> dict[str, Any]:

@@ -14,7 +14,8 @@ worker's pins, installed by pip. Every figure is a ratio measured in this run: t
 change's before/after figure.
 
 More rows: a module of its own (bench/<topic>.py) with a `rows(bench: Bench) -> list[Row]` function, listed in
-SECTIONS below; `Bench` gives it the packages, the template's settings, the endpoints and the child runner.
+SECTIONS below (bench/artifacts.py is one); `Bench` gives it the packages, the template's settings, the endpoints
+and the child runner; bench/row.py the `Row`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import artifacts
 from codepipeline_local import ControlClient
+from row import TIMES, Row
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -58,35 +61,7 @@ LATENCY_S = 0.025
 POLICIES = ("compiled", "not compiled")
 SIDES = ("project", "reference")
 PROJECT_MODULE = "codepipeline_worker.acknowledger.handler"
-TIMES = "\N{MULTIPLICATION SIGN}"
 DOCS_START, DOCS_END = "<!-- bench:start -->", "<!-- bench:end -->"
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of the table: a figure, what was measured, and its target (a maximum, or with `at_least` a
-    minimum); no target means reported only."""
-
-    figure: str
-    measured: str
-    value: float
-    target: float | None = None
-    at_least: bool = False
-    unit: str = TIMES
-
-    @property
-    def passed(self) -> bool | None:
-        if self.target is None:
-            return None
-        return self.value >= self.target if self.at_least else self.value <= self.target
-
-    def target_text(self) -> str:
-        if self.target is None:
-            return "(reported)"
-        return f"{'≥' if self.at_least else '≤'} {self.target:g}{self.unit}"
-
-    def result_text(self) -> str:
-        return {None: "", True: "pass", False: "FAIL"}[self.passed]
 
 
 @dataclass
@@ -339,7 +314,7 @@ def package_size(bench: Bench) -> list[Row]:
 
 
 # The table, in order. A new bench module adds its `rows` function here.
-SECTIONS: list[Section] = [cold_start, warm, work_side, batch, memory, package_size]
+SECTIONS: list[Section] = [cold_start, warm, work_side, batch, memory, package_size, artifacts.rows]
 
 
 # -- packages, endpoints, output --------------------------------------------------------------------------------

@@ -1,0 +1,34 @@
+"""One line of `make bench`'s table: run.py and each section module make them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TIMES = "\N{MULTIPLICATION SIGN}"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: a figure, what was measured, and its target (a maximum, or with `at_least` a
+    minimum); no target means reported only."""
+
+    figure: str
+    measured: str
+    value: float
+    target: float | None = None
+    at_least: bool = False
+    unit: str = TIMES
+
+    @property
+    def passed(self) -> bool | None:
+        if self.target is None:
+            return None
+        return self.value >= self.target if self.at_least else self.value <= self.target
+
+    def target_text(self) -> str:
+        if self.target is None:
+            return "(reported)"
+        return f"{'≥' if self.at_least else '≤'} {self.target:g}{self.unit}"
+
+    def result_text(self) -> str:
+        return {None: "", True: "pass", False: "FAIL"}[self.passed]
