@@ -48,7 +48,6 @@ class BuildStack:
     service: JobService
     queue: WorkQueue
     runner: WorkRunner
-    queue_url: str
 
 
 def seed(endpoint: LocalCodePipeline) -> str:
@@ -85,7 +84,6 @@ def stack(environ: dict[str, str]) -> BuildStack:
         JobService.from_settings(load_settings({**environ, **own})),
         open_work_queue(queue_url, settings),
         WorkRunner.from_settings(settings),
-        queue_url,
     )
 
 

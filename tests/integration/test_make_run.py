@@ -49,3 +49,6 @@ def test_make_run_runs_the_build_job_with_its_artifacts_encrypted_with_the_jobs_
     ], shown
     assert artifacts[0][3] == artifacts[1][3]
     assert "report.json: 4 files checked" in shown
+    # and no artifact credential (an access key id of the shape the endpoint issues) is in its output or log
+    logged = (ROOT / "build" / "run.log").read_text()
+    assert re.findall(r"ASIA[A-Z2-7]{16}", out + done.stderr + logged) == []
