@@ -32,9 +32,17 @@ if sys.argv[1] == "codepipeline_worker.work.handler":
     create_s3_client(SimpleNamespace(access_key_id=SecretStr("a"), secret_access_key=SecretStr("b"),
                                      session_token=SecretStr("c")))
 
+built = []
+if sys.argv[1] == "codepipeline_worker.acknowledger.handler":
+    from codepipeline_worker.acknowledger import events, results
+    events.parse_event({"jobId": "00000000-0000-4000-8000-000000000000", "nonce": "1"})
+    results.JobResult(job_id="j", job_type="custom", outcome="acknowledged").to_json()
+    built = [name for module in (events, results) for name, cls in vars(module).items()
+             if getattr(cls, "__pydantic_complete__", False) and cls.__module__ == module.__name__]
+
 names = ("boto3", "aws_lambda_powertools.utilities.parameters", "aws_xray_sdk", "codepipeline_worker.work",
          "codepipeline_worker.examples")
-print(json.dumps({**made, "imported": [name for name in names if name in sys.modules]}))
+print(json.dumps({**made, "imported": [name for name in names if name in sys.modules], "built": sorted(built)}))
 """
 
 
@@ -65,6 +73,14 @@ def test_the_template_s_acknowledger_imports_neither_boto3_nor_what_its_events_d
 
     assert answer["imported"] == []
     assert (answer["sessions"], answer["loaders"]) == (1, 1)
+
+
+def test_a_direct_job_builds_only_the_models_it_uses() -> None:
+    """The event's kind picks its model; the batch, schedule, state-change and partner models, and the batch's
+    and poll's results, are built when such an event first comes, not at the cold start (about 4 ms of CPU)."""
+    answer = cold_start()
+
+    assert answer["built"] == ["CustomJobEvent", "JobResult"]
 
 
 def test_only_tracing_on_imports_the_x_ray_sdk() -> None:

@@ -46,9 +46,10 @@ JobType = Literal["custom", "thirdParty"]
 
 
 class EnvelopeModel(BaseModel):
-    """Part of an EventBridge event: AWS adds fields over time, so extra keys are ignored."""
+    """Part of an EventBridge event: AWS adds fields over time, so extra keys are ignored. Built at first use: an
+    acknowledger that gets only direct job events never builds the EventBridge models."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class ActionTypeId(EnvelopeModel):
@@ -73,9 +74,10 @@ class ActionTypeId(EnvelopeModel):
 
 
 class ResultModel(BaseModel):
-    """A result a function returns: camelCase JSON, None fields left out."""
+    """A result a function returns: camelCase JSON, None fields left out. Built at first use: a direct job's
+    invocation builds its JobResult only, never the batch's, the poll's or the rejected event's."""
 
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True, defer_build=True)
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
