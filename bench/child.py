@@ -5,7 +5,8 @@ child.py cold MODULE EVENT_JSON     import the handler and handle one event: ini
 child.py warm N ROUND               N single-job events through the acknowledger, interleaved with the raw calls
                                     (acknowledge_job, and send_message when JOB_QUEUE_URL is set)
 child.py work N ROUND               N one-message SQS events through the work function, interleaved with the raw
-                                    calls (get_job_details, put_job_success_result)
+                                    calls (the once-only record's put_item, get_job_details, update_item,
+                                    put_job_success_result)
 child.py batch project|reference|floor JOBS   one scheduled poll of the JOBS queued
 
 The warm modes empty the local endpoint every ROUND events (untimed), so that no call's cost grows with the jobs
@@ -123,6 +124,55 @@ def raw_claim(pool: int = 10) -> tuple["CodePipelineClient", Callable[..., None]
     return client, claim
 
 
+class RawRecords:
+    """The job table's calls of the worker's hand-off, made by hand: BatchWriteItem of a poll's records (the same
+    attributes), BatchWriteItem of their deletions, and the Query for stale records."""
+
+    def __init__(self, pool: int) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self._client = boto3.client("dynamodb", config=Config(max_pool_connections=pool))
+        self._table = os.environ["JOB_TABLE_NAME"]
+
+    def write(self, jobs: list[Any]) -> None:
+        lease = str(int(time.time() * 1000) + 60_000)
+        expiration = str(int(time.time()) + 86_400)
+        items = [
+            {
+                "id": {"S": f"handoff#custom#{job['id']}"},
+                "pending": {"S": "handoff#pending"},
+                "lease": {"N": lease},
+                "state": {"S": "claiming"},
+                "jobId": {"S": job["id"]},
+                "jobType": {"S": "custom"},
+                "message": {"S": json.dumps({"version": 1, "jobId": job["id"], "jobType": "custom"})},
+                "expiration": {"N": expiration},
+                "nonce": {"S": job["nonce"]},
+            }
+            for job in jobs
+        ]
+        if items:
+            self._client.batch_write_item(RequestItems={self._table: [{"PutRequest": {"Item": i}} for i in items]})
+
+    def delete(self, keys: list[str]) -> None:
+        requests = [{"DeleteRequest": {"Key": {"id": {"S": key}}}} for key in keys]
+        self._client.batch_write_item(RequestItems={self._table: requests})  # type: ignore[dict-item]
+
+    def stale(self) -> None:
+        self._client.query(
+            TableName=self._table,
+            IndexName="pending",
+            KeyConditionExpression="#pending = :pending AND #lease < :now",
+            ExpressionAttributeNames={"#pending": "pending", "#lease": "lease"},
+            ExpressionAttributeValues={
+                ":pending": {"S": "handoff#pending"},
+                ":now": {"N": str(int(time.time() * 1000))},
+            },
+            Limit=25,
+        )
+
+
 def alternate(
     count: int,
     size: int,
@@ -163,14 +213,18 @@ def warm(count: int, size: int) -> None:
 
 
 def work(count: int, size: int) -> None:
-    """One job through the work function's Lambda entry (details fetched, result reported), against the same two
-    calls made by hand. The jobs are claimed first, untimed."""
+    """One job through the work function's Lambda entry (its once-only record written, details fetched, result
+    reported, record completed), against the same four calls made by hand, as a bare handler that runs each job
+    once would make them (Powertools Idempotency's conditional PutItem, then UpdateItem). The jobs are claimed
+    first, untimed."""
     import boto3
 
     from codepipeline_worker.shared.messages import JobMessage
 
     lambda_handler = handler("codepipeline_worker.work.handler")
     client = boto3.client("codepipeline")
+    table = boto3.client("dynamodb")
+    table_name = os.environ["JOB_TABLE_NAME"]
 
     def claim_all(ids: list[str]) -> None:
         for one in ids:
@@ -183,7 +237,22 @@ def work(count: int, size: int) -> None:
         assert answer == {"batchItemFailures": []}, answer
 
     def by_hand(job: str) -> None:
+        key = {"id": {"S": f"work#{job}"}}
+        table.put_item(
+            TableName=table_name,
+            Item={**key, "status": {"S": "INPROGRESS"}, "expiration": {"N": str(int(time.time()) + 3600)}},
+            ConditionExpression="attribute_not_exists(#id) OR #expiry < :now",
+            ExpressionAttributeNames={"#id": "id", "#expiry": "expiration"},
+            ExpressionAttributeValues={":now": {"N": str(int(time.time()))}},
+        )
         client.get_job_details(jobId=job)
+        table.update_item(
+            TableName=table_name,
+            Key=key,
+            UpdateExpression="SET #data = :data, #status = :status",
+            ExpressionAttributeNames={"#data": "data", "#status": "status"},
+            ExpressionAttributeValues={":data": {"S": "{}"}, ":status": {"S": "COMPLETED"}},
+        )
         client.put_job_success_result(jobId=job, executionDetails={"summary": f"job {job} done"})
 
     alternate(count, size, handled, by_hand, claim_all)
@@ -192,13 +261,16 @@ def work(count: int, size: int) -> None:
 def batch(kind: str, expected: int) -> None:
     """One scheduled poll: this worker's handler; the reference's serial loop; or the floor: the raw SDK with the
     worker's settings and nothing else (polls of MAX_BATCH_SIZE, the next as soon as one comes back full; each
-    job's calls submitted at once to ACK_CONCURRENCY threads), so that the ratio is the worker's own cost."""
-    from concurrent.futures import ThreadPoolExecutor
+    job's calls submitted at once to ACK_CONCURRENCY threads), so that the ratio is the worker's own cost. With a
+    work queue, the floor makes the job table's calls the worker's exactly-once hand-off makes: the look for
+    stale records beside the polls, each poll's records written before its jobs' claims, and deleted after."""
+    from concurrent.futures import Future, ThreadPoolExecutor
 
     event = {"source": "aws.events", "detail-type": "Scheduled Event"}
     if kind == "floor":
         size, workers = int(os.environ["MAX_BATCH_SIZE"]), int(os.environ["ACK_CONCURRENCY"])
         client, claim = raw_claim(workers)
+        records = RawRecords(workers) if os.environ.get("JOB_QUEUE_URL") else None
         owner, category, provider, version = os.environ["BENCH_ACTION_TYPE"].split("/")
         action: ActionTypeIdTypeDef = {
             "owner": owner,  # type: ignore[typeddict-item]
@@ -208,14 +280,33 @@ def batch(kind: str, expected: int) -> None:
         }
         cpu, started = time.process_time(), time.perf_counter()
         with ThreadPoolExecutor(workers) as pool:
-            claims = []
+            claims: list[Future[None]] = []
+            recording: list[Future[list[Future[None]]]] = []
+            looked = pool.submit(records.stale) if records else None
+
+            def record_then_claim(jobs: list[Any]) -> list[Future[None]]:
+                assert records is not None
+                records.write(jobs)
+                return [pool.submit(claim, job["id"], job["nonce"]) for job in jobs]
+
             while True:
                 jobs = client.poll_for_jobs(actionTypeId=action, maxBatchSize=size)["jobs"]
-                claims += [pool.submit(claim, job["id"], job["nonce"]) for job in jobs]
+                if records:
+                    recording.append(pool.submit(record_then_claim, jobs))
+                else:
+                    claims += [pool.submit(claim, job["id"], job["nonce"]) for job in jobs]
                 if len(jobs) < size:
                     break
+            for written in recording:
+                claims += written.result()
             for done in claims:
                 done.result()
+            if records:
+                assert looked is not None
+                looked.result()
+                ids = [f"handoff#custom#{n}" for n in range(len(claims))]
+                for deleted in [pool.submit(records.delete, ids[i : i + 25]) for i in range(0, len(ids), 25)]:
+                    deleted.result()
         acked = len(claims)
     else:
         module = "codepipeline_worker.acknowledger.handler" if kind == "project" else "handler"
