@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,27 @@ def assert_each_job_accounted_for(endpoint: LocalCodePipeline, result: dict[str,
         if entry["outcome"] == "conflict":  # the nonce went stale while the call waited: dispatched again
             assert entry["error"] == "InvalidNonceException", entry
     return outcomes
+
+
+def wait_for_redispatch(endpoint: LocalCodePipeline, timeout_s: float = 60.0) -> None:
+    """Wait, on conditions rather than a guessed pause, until the next poll gets every job the last run did not
+    claim: the calls the run left in flight at its deadline have ended (its pool's threads, `codepipeline_<n>`, are
+    gone), and every job
+    still Dispatched was dispatched longer ago than the dispatch timeout. `timeout_s` only bounds a failing test."""
+
+    def ready() -> bool:
+        if any(t.name.startswith("codepipeline_") and t.is_alive() for t in threading.enumerate()):
+            return False
+        now = time.monotonic()
+        return all(
+            job.status != "Dispatched" or now - job.dispatched_at > endpoint.store.dispatch_timeout_s
+            for job in endpoint.store._jobs.values()  # the endpoint's own record of each dispatch
+        )
+
+    ends = time.monotonic() + timeout_s
+    while not ready():
+        assert time.monotonic() < ends, "the last run's calls did not end, or its jobs were not dispatched again"
+        time.sleep(0.05)
 
 
 def assert_all_claimed_once(endpoint: LocalCodePipeline, jobs: list[str]) -> None:
@@ -114,7 +136,7 @@ def test_a_slow_endpoint_cannot_hold_the_invocation_past_its_deadline(make_worke
 
         # And the next run, once the endpoint is quick again, claims everything left, after re-dispatch
         endpoint.set_faults(Faults())
-        time.sleep(1.6)  # the dispatch timeout, plus in-flight calls landing
+        wait_for_redispatch(endpoint)
         scheduled(worker)
         assert_all_claimed_once(endpoint, jobs)
         print(f"\nslow endpoint (0.4 s per call, 4 s left): returned in {elapsed:.2f} s; first run {dict(outcomes)}")
@@ -142,7 +164,7 @@ def test_an_endpoint_that_stops_answering_mid_batch(make_worker: WorkerFactory) 
 
         # When the endpoint answers again, the next run claims the others after re-dispatch
         endpoint.set_faults(Faults())
-        time.sleep(1.2)
+        wait_for_redispatch(endpoint)
         again, _ = scheduled(worker)
         assert again["counts"]["acknowledged"] == 10 - claimed
         assert_all_claimed_once(endpoint, jobs)
