@@ -364,6 +364,8 @@ def local_aws(event: Any, action_types: str, reachable: Callable[[str], str] = _
                     "JOB_QUEUE_URL": reachable(queue_url),
                     "JOB_TABLE_NAME": table,
                     "CLIENT_TOKEN_SECRET_ID": secret_id,
+                    # The example action checks the local page, on 127.0.0.1: an address it refuses by default
+                    "URL_GATE_ALLOW_PRIVATE_ADDRESSES": "true",
                     "AWS_ACCESS_KEY_ID": "local",
                     "AWS_SECRET_ACCESS_KEY": "local",
                     "AWS_DEFAULT_REGION": REGION,

@@ -5,8 +5,9 @@ ports; seeds custom and partner jobs for the example action; points the SDK at t
 the acknowledger claims the jobs (events/ files) and hands them to the work queue; the work function's Lambda entry
 runs them from the queue and reports to CodePipeline; a job that is still running continues as a follow-up job,
 claimed and run in a second round. Beside them, a Build job with real artifacts runs in a stack of its own (the
-Build-style example, run_build_job.py). Prints each step, each job's life cycle and the Build job's artifacts. No
-AWS account, no Docker.
+Build-style example, run_build_job.py). Last, a second deployment whose work function cannot start: its job's
+message is delivered until the work queue sets it aside, and the dead-letter handler fails the job back. Prints
+each step, each job's life cycle and the Build job's artifacts. No AWS account, no Docker.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
 from moto.server import ThreadedMotoServer
 
 import run_build_job
 from codepipeline_local import LocalCodePipeline, StatusPages
-from local_resources import create_job_table, create_work_queues
+from local_resources import MAX_RECEIVE_COUNT, create_job_table, create_work_queues
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,6 +37,9 @@ EVENTS = ROOT / "events"
 LOG_FILE = ROOT / "build" / "run.log"
 CUSTOM = "Custom/Build/MyTool/1"
 PARTNER = "ThirdParty/Deploy/PartnerTool/2"
+# The second deployment: an action type of its own, and a WORK_FUNCTION whose module it does not ship.
+BROKEN_TYPE = "Custom/Deploy/MyDeployer/1"
+BROKEN_WORK_FUNCTION = "mydeployer.deploy:run"
 CLIENT_ID = "c1e7d1a0-1234-4abc-9def-0123456789ab"
 SECRET_ID = "codepipeline-job-worker/client-tokens"  # noqa: S105 - the secret's name, not a secret
 # The job worker's timeout in template.yaml: polls and claims start only when their worst case fits in it.
@@ -74,6 +78,8 @@ def _demo(endpoint: LocalCodePipeline, aws_url: str, health: StatusPages) -> int
             "CLIENT_TOKEN_SECRET_ID": SECRET_ID,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "CodePipelineJobWorkerLocal",
+            # The example action refuses addresses that are not public; the health pages here are on 127.0.0.1
+            "URL_GATE_ALLOW_PRIVATE_ADDRESSES": "true",
         }
     )
     os.environ.pop("AWS_PROFILE", None)
@@ -118,8 +124,10 @@ def _demo(endpoint: LocalCodePipeline, aws_url: str, health: StatusPages) -> int
 
     print(f"local CodePipeline endpoint {endpoint.url}; Secrets Manager, SQS, DynamoDB, S3 and KMS (moto) {aws_url}")
     print(f"seeded: 3 custom jobs ({CUSTOM}), 2 partner jobs ({PARTNER}), job {direct['jobId']} dispatched")
-    print(f"work queue {queue_url} (FIFO), job table {os.environ['JOB_TABLE_NAME']}")
-    print("work function codepipeline_worker.examples.url_gate:check_url")
+    print(
+        f"work queue {queue_url} (FIFO), job table {os.environ['JOB_TABLE_NAME']}\n"
+        "work function codepipeline_worker.examples.url_gate:check_url"
+    )
     run_build_job.announce(endpoint)
     print(f"the functions' own log lines and metrics: {LOG_FILE.relative_to(ROOT)}\n")
 
@@ -167,6 +175,7 @@ def _demo(endpoint: LocalCodePipeline, aws_url: str, health: StatusPages) -> int
                 except Exception as exc:  # noqa: BLE001 - shown, as `sam local invoke` shows a function error
                     result, error = None, exc
             _show(_Run(title, source, event, result, error, before, _states(endpoint)), names)
+        _broken_deployment(endpoint, names, log, health.url("/healthy"))
     _life_cycles(endpoint, names)
     run_build_job.show_artifacts(endpoint, build_job)
     stats = endpoint.stats()
@@ -196,6 +205,77 @@ def _work_function(handler: Any, consume_once: Any) -> Callable[..., Callable[[]
         return lambda: dict(zip(("received", "redelivered"), consume_once(queue, run, wait_s=0), strict=True))
 
     return step
+
+
+def _broken_deployment(endpoint: LocalCodePipeline, names: dict[str, str], log: TextIO, url: str) -> None:
+    """A second deployment of the worker, whose WORK_FUNCTION names a module it does not ship: every invocation of
+    its work function fails at its cold start, as Lambda's does; the work queue sets the job's message aside after
+    MAX_RECEIVE_COUNT receives; the dead-letter handler fails the job back, naming the configuration error."""
+    from codepipeline_worker.acknowledger.config import load_settings  # noqa: PLC0415 - imported as a cold start
+    from codepipeline_worker.acknowledger.handler import lambda_handler  # noqa: PLC0415
+    from codepipeline_worker.acknowledger.service import JobService  # noqa: PLC0415
+    from codepipeline_worker.dead_letter.config import DeadLetterSettings  # noqa: PLC0415
+    from codepipeline_worker.dead_letter.handler import lambda_handler as dead_letter_handler  # noqa: PLC0415
+    from codepipeline_worker.dead_letter.service import DeadLetterService  # noqa: PLC0415
+    from codepipeline_worker.shared.adapter import open_work_queue  # noqa: PLC0415
+    from codepipeline_worker.shared.config import load_config  # noqa: PLC0415
+    from codepipeline_worker.shared.errors import ConfigurationError  # noqa: PLC0415
+    from codepipeline_worker.work.config import WorkerSettings  # noqa: PLC0415
+    from codepipeline_worker.work.consume import LocalContext, consume_once  # noqa: PLC0415
+    from codepipeline_worker.work.runner import WorkRunner  # noqa: PLC0415
+
+    print(f"== a second deployment: WORK_FUNCTION={BROKEN_WORK_FUNCTION}, a module it does not ship")
+    deployer = endpoint.store.create_job(BROKEN_TYPE, configuration={"Url": url}, **NO_ARTIFACTS)
+    names[deployer] = "deployer"
+    # Visible again as soon as an invocation fails (visibility timeout 0): the run does not wait one out.
+    queue_url, dead_letters_url = create_work_queues(boto3.client("sqs"), "mydeployer-jobs", visibility_timeout_s=0)
+    variables = {**os.environ, "ACTION_TYPES": BROKEN_TYPE, "JOB_QUEUE_URL": queue_url}
+    variables["WORK_FUNCTION"] = BROKEN_WORK_FUNCTION
+    settings = load_config(WorkerSettings, variables)
+    endpoint.store.add_action_type(BROKEN_TYPE)
+    before = _states(endpoint)
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        acknowledger = JobService.from_settings(load_settings(variables))
+        lambda_handler(
+            _event("scheduled.json"), LocalContext("mydeployer-job-worker", JOB_WORKER_TIMEOUT_S), acknowledger
+        )
+    _changes("acknowledger: scheduled poll", before, _states(endpoint), names)
+
+    try:
+        WorkRunner.from_settings(settings)
+    except ConfigurationError as exc:
+        cold_start = exc
+
+    def fails_at_cold_start(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        raise cold_start
+
+    queue = open_work_queue(queue_url, settings)
+    receives = 0
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        while consume_once(queue, fails_at_cold_start, wait_s=0)[0]:
+            receives += 1
+    print(f"   work function: {receives} invocations, each failed at its cold start: {cold_start}")
+    print(f"   the work queue set the message aside after {receives} receives (maxReceiveCount {MAX_RECEIVE_COUNT})")
+
+    before = _states(endpoint)
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        service = DeadLetterService.from_settings(load_config(DeadLetterSettings, variables))
+        received, redelivered = consume_once(
+            open_work_queue(dead_letters_url, settings),
+            lambda event, context: dead_letter_handler(event, context, service=service),
+            wait_s=0,
+        )
+    print(f"   dead-letter handler: {received} message(s) run; {redelivered} left for redelivery")
+    _changes("dead-letter handler", before, _states(endpoint), names)
+    print()
+    if endpoint.store.job(deployer)["status"] != "Failed":  # the demo shows what it claims, or says it did not
+        raise SystemExit(f"the second deployment's job was not failed back: see {LOG_FILE.relative_to(ROOT)}")
+
+
+def _changes(who: str, before: dict[str, str], after: dict[str, str], names: dict[str, str]) -> None:
+    for job_id, now in after.items():
+        if before.get(job_id) != now:
+            print(f"   {who}: {names.get(job_id, 'follow-up')} {job_id}  {before.get(job_id)} -> {now}")
 
 
 def _life_cycles(endpoint: LocalCodePipeline, names: dict[str, str]) -> None:

@@ -1,7 +1,8 @@
 """Integration fixtures: the local CodePipeline endpoint and moto (Secrets Manager, SQS, DynamoDB), both on
 127.0.0.1, and workers: the real handler's service, with real boto3 clients pointed at them through the SDK's
 variables. For the job life cycle: a fresh FIFO work queue with its dead-letter queue and a fresh job table, as the
-template declares them, acknowledgers that hand off to them, and work runners with a chosen work function."""
+template declares them, acknowledgers that hand off to them, work runners with a chosen work function, and the
+work function's Lambda fed from the queue."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from codepipeline_worker.shared.config import load_config
 from codepipeline_worker.shared.messages import JobMessage
 from codepipeline_worker.work import handler as worker_handler
 from codepipeline_worker.work.config import WorkerSettings
-from codepipeline_worker.work.consume import consume_once
+from codepipeline_worker.work.consume import LocalContext, consume_once
 from codepipeline_worker.work.once import RunOnce
 from codepipeline_worker.work.runner import WorkRunner
 from local_resources import create_job_table, create_work_queues
@@ -41,6 +42,7 @@ from tests.integration.grants import Lookup
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
+    from codepipeline_worker.shared.adapter import WorkQueue
     from codepipeline_worker.work import WorkFunction
 
 CLIENT_ID = "c1e7d1a0-1234-4abc-9def-0123456789ab"
@@ -107,6 +109,16 @@ class WorkQueues:
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+    def set_max_receive_count(self, count: int) -> None:
+        """How many receives the work queue allows a message before it sets it aside."""
+        redrive = {"deadLetterTargetArn": self.dlq_arn(), "maxReceiveCount": str(count)}
+        self.client.set_queue_attributes(QueueUrl=self.url, Attributes={"RedrivePolicy": json.dumps(redrive)})
+
+    def dlq_arn(self) -> str:
+        return self.client.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
 
     def is_empty(self) -> bool:
         return self.depth() == (0, 0)
@@ -220,7 +232,7 @@ def make_runner(
             return WorkRunner.from_settings(settings)
         codepipeline = CodePipelineAdapter(create_codepipeline_client(settings))
         once = RunOnce(create_dynamodb_client(settings), job_table)
-        return WorkRunner(codepipeline, create_client_token_store(settings), work, once)
+        return WorkRunner.configured(codepipeline, create_client_token_store(settings), work, settings, once)
 
     return factory
 
@@ -244,7 +256,8 @@ def make_s3_front(monkeypatch: pytest.MonkeyPatch, secrets_url: str) -> Iterator
         front.stop()
 
 
-# -- the two sides of the life cycle -----------------------------------------------------------------------
+# -- the two sides of the life cycle, and what the endpoint recorded ---------------------------------------
+
 
 # Long enough for a message left on the queue to become visible again (the receive long-polls: it returns as
 # soon as the message is back).
@@ -258,18 +271,22 @@ def poll(acknowledger: JobService) -> dict[str, Any]:
 
 
 class WorkSide:
-    """The work function's Lambda (`worker_handler.lambda_handler`), fed from the work queue by `consume_once`.
-    Keeps every SQS event it was given and every answer it gave."""
+    """The work function's Lambda (`worker_handler.lambda_handler`), fed from the work queue by `consume_once`,
+    with `budget_s` seconds per invocation (by default, consume's). Keeps every SQS event it was given and every
+    answer it gave."""
 
-    def __init__(self, queue: WorkQueue, runner: WorkRunner) -> None:
+    def __init__(self, queue: WorkQueue, runner: WorkRunner, budget_s: float | None = None) -> None:
         self.queue = queue
         self.runner = runner
+        self.budget_s = budget_s
         self.events: list[dict[str, Any]] = []
         self.answers: list[dict[str, Any]] = []
 
     def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self.events.append(event)
-        answer: dict[str, Any] = worker_handler.lambda_handler(event, context, runner=self.runner)
+        if self.budget_s is not None:
+            context = LocalContext(budget_s=self.budget_s)
+        answer: dict[str, Any] = worker_handler.lambda_handler(event, context, runner=self.runner, queue=self.queue)
         self.answers.append(answer)
         return answer
 
@@ -289,14 +306,33 @@ class WorkSide:
         return [JobMessage.from_body(body) for body in self.bodies]
 
 
-type WorkSideFactory = Callable[[WorkRunner], WorkSide]
+type WorkSideFactory = Callable[..., WorkSide]
 
 
 @pytest.fixture
 def work_side(monkeypatch: pytest.MonkeyPatch, secrets_url: str, work_queue: WorkQueues) -> WorkSideFactory:
-    def factory(runner: WorkRunner) -> WorkSide:
+    def factory(runner: WorkRunner, budget_s: float | None = None) -> WorkSide:
         monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", secrets_url)
         queue = open_work_queue(work_queue.url, load_config(WorkerSettings, TEST_ENV), long_poll_s=REDELIVERY_WAIT_S)
-        return WorkSide(queue, runner)
+        return WorkSide(queue, runner, budget_s)
 
     return factory
+
+
+def partner_job(
+    endpoint: LocalCodePipeline, configuration: dict[str, str] | None = None, action_type: str = PARTNER
+) -> str:
+    return endpoint.store.create_job(
+        action_type, configuration=configuration, client_id=CLIENT_ID, client_token=EVENT_TOKEN
+    )
+
+
+def events(endpoint: LocalCodePipeline, job_id: str) -> list[str]:
+    return [entry["event"] for entry in endpoint.store.job(job_id)["history"]]
+
+
+def last_event(endpoint: LocalCodePipeline, job_id: str) -> dict[str, Any]:
+    """The job's last history entry, without its time."""
+    entry = dict(endpoint.store.job(job_id)["history"][-1])
+    del entry["at"]
+    return entry

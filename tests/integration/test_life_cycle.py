@@ -20,6 +20,7 @@ import pytest
 
 from codepipeline_local import Faults, LocalCodePipeline, StatusPages
 from codepipeline_worker.acknowledger.claims import HANDOFF_FAILURE_MESSAGE
+from codepipeline_worker.examples.url_gate import ALLOW_PRIVATE_VARIABLE
 from codepipeline_worker.shared import adapter
 from codepipeline_worker.shared.adapter import (
     ACKNOWLEDGER_OPERATIONS,
@@ -42,7 +43,10 @@ from tests.integration.conftest import (
     WorkQueues,
     WorkSide,
     WorkSideFactory,
+    events,
     issued_secrets,
+    last_event,
+    partner_job,
     poll,
     record_requests,
 )
@@ -54,25 +58,6 @@ if TYPE_CHECKING:
     from botocore.model import OperationModel
 
     from codepipeline_worker.acknowledger.service import JobService
-
-
-def partner_job(
-    endpoint: LocalCodePipeline, configuration: dict[str, str] | None = None, action_type: str = PARTNER
-) -> str:
-    return endpoint.store.create_job(
-        action_type, configuration=configuration, client_id=CLIENT_ID, client_token=EVENT_TOKEN
-    )
-
-
-def events(endpoint: LocalCodePipeline, job_id: str) -> list[str]:
-    return [entry["event"] for entry in endpoint.store.job(job_id)["history"]]
-
-
-def last_event(endpoint: LocalCodePipeline, job_id: str) -> dict[str, Any]:
-    """The job's last history entry, without its time."""
-    entry = dict(endpoint.store.job(job_id)["history"][-1])
-    del entry["at"]
-    return entry
 
 
 def histories(endpoint: LocalCodePipeline) -> str:
@@ -241,12 +226,14 @@ def test_the_example_action_continues_until_the_url_answers(
     endpoint: LocalCodePipeline,
     work_queue: WorkQueues,
     *,
+    monkeypatch: pytest.MonkeyPatch,
     health_page: StatusPages,
     make_acknowledger: AcknowledgerFactory,
     make_runner: RunnerFactory,
     work_side: WorkSideFactory,
 ) -> None:
-    # Given a deployment gate on a page that is not up yet (its query string holds a token)
+    # Given a deployment gate on a page that is not up yet (its query string holds a token), on 127.0.0.1
+    monkeypatch.setenv(ALLOW_PRIVATE_VARIABLE, "true")
     url = health_page.url("/health?token=query-secret")
     first = endpoint.store.create_job(CUSTOM, configuration={"Url": url, "ExpectedStatus": "200", "MaxChecks": "3"})
     acknowledger = make_acknowledger()

@@ -15,11 +15,15 @@ from botocore.session import get_session
 
 from codepipeline_worker.acknowledger import handler
 from codepipeline_worker.acknowledger.config import Settings, load_settings
+from codepipeline_worker.dead_letter import handler as dead_letter_handler
+from codepipeline_worker.dead_letter.config import DeadLetterSettings
 from codepipeline_worker.shared.adapter import (
     ACKNOWLEDGER_OPERATIONS,
     CONSUMER_OPERATIONS,
+    DEAD_LETTER_OPERATIONS,
     HANDOFF_INDEX,
     IDEMPOTENCY_OPERATIONS,
+    WORK_QUEUE_OPERATIONS,
     WORKER_OPERATIONS,
 )
 from codepipeline_worker.shared.config import (
@@ -36,8 +40,10 @@ from tests.template.conftest import ROOT, Stack, sam_inspect, tool_env
 
 ACKNOWLEDGER = "JobWorkerFunction"
 WORKER = "WorkFunction"
+DEAD_LETTER = "DeadLetterFunction"
+FUNCTIONS = [ACKNOWLEDGER, WORKER, DEAD_LETTER]
 # Read by the libraries the code uses rather than by its own configuration: Powertools Parameters' cache age,
-# and the SDK's endpoint variables (empty in AWS; set for local invoke). Only the acknowledger calls SQS.
+# and the SDK's endpoint variables (empty in AWS; set for local invoke). The dead-letter handler makes no SQS call.
 LIBRARY_VARIABLES = {
     ACKNOWLEDGER: {
         "POWERTOOLS_PARAMETERS_MAX_AGE",
@@ -51,9 +57,22 @@ LIBRARY_VARIABLES = {
         "AWS_ENDPOINT_URL_CODEPIPELINE",
         "AWS_ENDPOINT_URL_SECRETS_MANAGER",
         "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_SQS",
+    },
+    DEAD_LETTER: {
+        "POWERTOOLS_PARAMETERS_MAX_AGE",
+        "AWS_ENDPOINT_URL_CODEPIPELINE",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+        "AWS_ENDPOINT_URL_DYNAMODB",
     },
 }
-SETTINGS: dict[str, type[CommonSettings]] = {ACKNOWLEDGER: Settings, WORKER: WorkerSettings}
+SETTINGS: dict[str, type[CommonSettings]] = {
+    ACKNOWLEDGER: Settings,
+    WORKER: WorkerSettings,
+    DEAD_LETTER: DeadLetterSettings,
+}
+# IAM's name for an SQS batch operation: the action of its single form.
+IAM_ACTIONS = {"sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility"}
 # What Lambda's SQS event source mapping needs of the function's role ("Execution role permissions" in the
 # Lambda guide; the actions of the AWSLambdaSQSQueueExecutionRole managed policy).
 SQS_POLLER_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
@@ -175,9 +194,19 @@ def granted(stack: Stack, function: str) -> set[str]:
     return {action for s in statements(stack, function) for action in s["Action"]}
 
 
+def iam(operations: frozenset[str]) -> set[str]:
+    return {IAM_ACTIONS.get(operation, operation) for operation in operations}
+
+
 def test_the_declared_operations_are_the_ones_the_code_calls() -> None:
-    declared = ACKNOWLEDGER_OPERATIONS | WORKER_OPERATIONS | IDEMPOTENCY_OPERATIONS | CONSUMER_OPERATIONS
-    assert code_operations() == declared
+    assert code_operations() == (
+        ACKNOWLEDGER_OPERATIONS
+        | WORKER_OPERATIONS
+        | CONSUMER_OPERATIONS
+        | IDEMPOTENCY_OPERATIONS
+        | WORK_QUEUE_OPERATIONS
+        | DEAD_LETTER_OPERATIONS
+    )
 
 
 def test_the_acknowledger_is_granted_exactly_its_operations() -> None:
@@ -190,12 +219,15 @@ def test_the_acknowledger_is_granted_exactly_its_operations() -> None:
 
 def test_the_work_function_is_granted_exactly_its_operations_and_what_its_event_source_needs() -> None:
     stack = Stack(ActionTypes=TWO_TYPES, ClientTokenSecretArn=SECRET)
-    expected = WORKER_OPERATIONS | IDEMPOTENCY_OPERATIONS | SQS_POLLER_ACTIONS
+    expected = WORKER_OPERATIONS | IDEMPOTENCY_OPERATIONS | iam(WORK_QUEUE_OPERATIONS) | SQS_POLLER_ACTIONS
     assert granted(stack, WORKER) == expected | {SECRET_READ}
     assert granted(Stack(ActionTypes=TWO_TYPES), WORKER) == expected
     assert all(s["Effect"] == "Allow" for s in statements(stack, WORKER))
     [poller] = [s for s in statements(stack, WORKER) if s["Action"] == sorted(SQS_POLLER_ACTIONS)]
     assert poller["Resource"] == "GetAtt:WorkQueue.Arn"
+    # The jobs not started are released on the work queue only
+    [release] = [s for s in statements(stack, WORKER) if s["Action"] == ["sqs:ChangeMessageVisibility"]]
+    assert release["Resource"] == "GetAtt:WorkQueue.Arn"
 
 
 @pytest.mark.parametrize("function", [ACKNOWLEDGER, WORKER])
@@ -228,7 +260,16 @@ def test_each_function_reaches_only_its_own_records_in_the_job_table() -> None:
     assert not [s for s in statements(stack, WORKER) if "dynamodb:Query" in s["Action"]]
 
 
-@pytest.mark.parametrize("function", [ACKNOWLEDGER, WORKER])
+def test_the_dead_letter_handler_is_granted_exactly_its_operations_on_the_dead_letter_queue() -> None:
+    stack = Stack(ClientTokenSecretArn=SECRET)
+    assert granted(stack, DEAD_LETTER) == DEAD_LETTER_OPERATIONS | {SECRET_READ} | SQS_POLLER_ACTIONS
+    assert granted(Stack(), DEAD_LETTER) == DEAD_LETTER_OPERATIONS | SQS_POLLER_ACTIONS
+    assert all(s["Effect"] == "Allow" for s in statements(stack, DEAD_LETTER))
+    [poller] = [s for s in statements(stack, DEAD_LETTER) if s["Action"] == sorted(SQS_POLLER_ACTIONS)]
+    assert poller["Resource"] == "GetAtt:WorkDeadLetterQueue.Arn"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
 def test_only_actions_without_a_resource_type_are_granted_on_star(function: str) -> None:
     stack = Stack(ActionTypes=TWO_TYPES, ClientTokenSecretArn=SECRET)
     on_star = {a for s in statements(stack, function) if s["Resource"] == "*" for a in s["Action"]}
@@ -244,7 +285,7 @@ def test_poll_for_jobs_is_scoped_to_each_action_type_arn() -> None:
     ]
 
 
-@pytest.mark.parametrize("function", [ACKNOWLEDGER, WORKER])
+@pytest.mark.parametrize("function", FUNCTIONS)
 def test_the_secret_is_readable_only_when_configured_and_only_that_one(function: str) -> None:
     assert not [s for s in statements(Stack(), function) if s["Action"] == [SECRET_READ]]
     [read] = [s for s in statements(Stack(ClientTokenSecretArn=SECRET), function) if s["Action"] == [SECRET_READ]]
@@ -259,7 +300,7 @@ def test_the_acknowledger_sends_to_the_work_queue_and_sam_to_the_failure_queue_o
 
 
 @pytest.mark.parametrize(("tracing", "xray"), [("Disabled", False), ("Active", True)])
-@pytest.mark.parametrize("function", [ACKNOWLEDGER, WORKER])
+@pytest.mark.parametrize("function", FUNCTIONS)
 def test_the_x_ray_policy_and_mode_follow_the_tracing_parameter(function: str, tracing: str, xray: bool) -> None:
     stack = Stack(Tracing=tracing)
     managed = stack.resource(f"{function}Role")["Properties"]["ManagedPolicyArns"]
@@ -308,7 +349,7 @@ def environment(stack: Stack, function: str) -> dict[str, str]:
     return {k: deployed.get(str(v), str(v)) for k, v in variables.items()}
 
 
-@pytest.mark.parametrize("function", [ACKNOWLEDGER, WORKER])
+@pytest.mark.parametrize("function", FUNCTIONS)
 def test_the_environment_is_exactly_what_the_code_reads(function: str) -> None:
     variables = environment(Stack(), function)
     configuration = {field.alias for field in SETTINGS[function].model_fields.values()}
@@ -341,6 +382,12 @@ def test_the_work_function_loads_with_the_template_defaults() -> None:
     assert settings.work_function == DEFAULT_WORK_FUNCTION
     assert settings.client_token_secret_id is None
     assert (settings.max_attempts, settings.job_table_name) == (3, TABLE_NAME)
+    # Each job's limit shared from the function's timeout by a full batch of the event source's size; the jobs not
+    # started released on the work queue
+    assert (settings.job_time_limit_s, settings.work_batch_size, settings.job_isolation) == (0, 10, "process")
+    assert settings.job_queue_url == QUEUE_URL
+    sized = load_config(WorkerSettings, environment(Stack(JobTimeLimit="120", WorkBatchSize="2"), WORKER))
+    assert (sized.job_time_limit_s, sized.work_batch_size) == (120, 2)
     custom = Stack(WorkEntryPoint="mypackage.actions:run", ClientTokenSecretArn=SECRET, MaxAttempts="2")
     settings = load_config(WorkerSettings, environment(custom, WORKER))
     assert (settings.work_function, settings.client_token_secret_id, settings.max_attempts) == (
@@ -358,7 +405,8 @@ def test_under_sam_local_invoke_the_acknowledger_loads_and_hands_off_nothing() -
     settings = load_settings(described["environment"])
     assert settings.job_queue_url is None
     worker = sam_inspect("function", "template.yaml", WORKER)
-    assert load_config(WorkerSettings, worker["environment"]).work_function == DEFAULT_WORK_FUNCTION
+    worker_settings = load_config(WorkerSettings, worker["environment"])
+    assert (worker_settings.work_function, worker_settings.job_queue_url) == (DEFAULT_WORK_FUNCTION, None)
     assert (worker["handler"], worker["timeout"], worker["memory"]) == (
         "codepipeline_worker.work.handler.lambda_handler",
         300,
@@ -482,7 +530,14 @@ def test_the_work_queue_is_an_encrypted_fifo_queue_with_a_dead_letter_queue_and_
     }
     assert MAX_RECEIVE_COUNT == 5
     dead_letters = stack.value(stack.resource("WorkDeadLetterQueue")["Properties"])
-    assert dead_letters == {"FifoQueue": True, "SqsManagedSseEnabled": True, "MessageRetentionPeriod": 1209600}
+    # Six times the dead-letter handler's timeout, for its event source
+    dead_letter_timeout = stack.value(stack.resource(DEAD_LETTER)["Properties"])["Timeout"]
+    assert dead_letters == {
+        "FifoQueue": True,
+        "SqsManagedSseEnabled": True,
+        "MessageRetentionPeriod": 1209600,
+        "VisibilityTimeout": 6 * dead_letter_timeout,
+    }
     # AWS's advice for an SQS event source: a visibility timeout at least six times the function's timeout, for
     # every timeout the parameter allows
     assert stack.source["Resources"][WORKER]["Properties"]["Timeout"] == {"Ref": "WorkTimeout"}
@@ -522,7 +577,9 @@ def test_every_queue_refuses_access_without_tls() -> None:
 
 def test_the_work_function_takes_batches_from_the_work_queue_and_reports_batch_item_failures() -> None:
     stack = Stack()
-    [(name, mapping)] = stack.of_type("AWS::Lambda::EventSourceMapping").items()
+    mappings = stack.of_type("AWS::Lambda::EventSourceMapping")
+    assert set(mappings) == {"WorkEventSource", "DeadLetterEventSource"}
+    name, mapping = "WorkEventSource", mappings["WorkEventSource"]
     assert stack.value(mapping["Properties"]) == {
         "FunctionName": "Ref:WorkFunction",
         "EventSourceArn": "GetAtt:WorkQueue.Arn",
@@ -554,6 +611,34 @@ def test_the_job_table_is_kept_on_demand_encrypted_recoverable_and_expiring() ->
         assert environment(stack, function)["JOB_TABLE_NAME"] == TABLE_NAME
 
 
+def test_the_dead_letter_handler_takes_the_dead_letters_with_batch_item_failures() -> None:
+    stack = Stack()
+    function = stack.value(stack.resource(DEAD_LETTER)["Properties"])
+    assert (function["Runtime"], function["Architectures"], function["MemorySize"], function["Timeout"]) == (
+        "python3.13",
+        ["arm64"],
+        128,
+        60,
+    )
+    module, name = function["Handler"].rsplit(".", 1)
+    assert module == dead_letter_handler.__name__
+    assert callable(getattr(dead_letter_handler, name))
+    assert dead_letter_handler.processor.event_type is EventType.SQS
+    assert function["LoggingConfig"] == {"LogGroup": "Ref:DeadLetterLogGroup"}
+    log_group = stack.value(stack.resource("DeadLetterLogGroup")["Properties"])
+    assert log_group == {"LogGroupName": "/aws/lambda/worker-dead-letters", "RetentionInDays": "30"}
+    assert stack.value(stack.resource("DeadLetterEventSource")["Properties"]) == {
+        "FunctionName": "Ref:DeadLetterFunction",
+        "EventSourceArn": "GetAtt:WorkDeadLetterQueue.Arn",
+        "BatchSize": 10,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "Enabled": True,
+    }
+    # It stands behind the work function the stack deploys: one that cannot start is named in its failures
+    settings = load_config(DeadLetterSettings, environment(Stack(WorkEntryPoint="mypackage.actions:run"), DEAD_LETTER))
+    assert settings.work_function == "mypackage.actions:run"
+
+
 def test_failed_invocations_are_retried_twice_then_kept_in_an_encrypted_queue() -> None:
     stack = Stack()
     config = stack.resource("JobWorkerFunctionEventInvokeConfig")["Properties"]
@@ -576,6 +661,7 @@ def emitted_metric_names() -> set[str]:
     for path in (ROOT / "src" / "codepipeline_worker").rglob("*.py"):
         names |= set(re.findall(r'add_metric\(name="(\w+)"', path.read_text()))
         names |= set(re.findall(r':\s*"(Jobs\w+|Results\w+|Handoff\w+)"', path.read_text()))
+        names |= set(re.findall(r'metric="(\w+)"', path.read_text()))
     return names
 
 
@@ -606,6 +692,11 @@ def test_alarms_watch_both_functions_the_hand_off_and_both_queues_of_failures() 
             "ApproximateNumberOfMessagesVisible",
             {"QueueName": "GetAtt:WorkDeadLetterQueue.QueueName"},
         ),
+        "WorkTimeoutsAlarm": (DEFAULT_METRICS_NAMESPACE, "WorkTimeouts", service),
+        "ResultsRejectedAlarm": (DEFAULT_METRICS_NAMESPACE, "ResultsRejected", service),
+        "JobsFailedBackAlarm": (DEFAULT_METRICS_NAMESPACE, "JobsFailedBack", service),
+        "DeadLettersNotFailedBackAlarm": (DEFAULT_METRICS_NAMESPACE, "DeadLettersNotFailedBack", service),
+        "DeadLetterFunctionErrorsAlarm": ("AWS/Lambda", "Errors", {"FunctionName": "Ref:DeadLetterFunction"}),
     }
     for alarm in alarms.values():
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
@@ -620,7 +711,7 @@ def test_alarms_watch_both_functions_the_hand_off_and_both_queues_of_failures() 
     # The custom metrics alarmed on are ones the code emits, in the namespace and service the functions use
     custom = {a["MetricName"] for a in alarms.values() if a["Namespace"] == DEFAULT_METRICS_NAMESPACE}
     assert custom <= emitted_metric_names()
-    for function in (ACKNOWLEDGER, WORKER):
+    for function in FUNCTIONS:
         settings = load_config(CommonSettings, environment(stack, function))
         assert (settings.metrics_namespace, settings.service_name) == (DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME)
 
@@ -714,4 +805,6 @@ def test_the_outputs_name_the_queues_and_the_functions() -> None:
         "WorkDeadLetterQueueUrl": "Ref:WorkDeadLetterQueue",
         "WorkFunctionName": "Ref:WorkFunction",
         "WorkLogGroupName": "Ref:WorkLogGroup",
+        "DeadLetterFunctionName": "Ref:DeadLetterFunction",
+        "DeadLetterLogGroupName": "Ref:DeadLetterLogGroup",
     }

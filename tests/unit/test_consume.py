@@ -53,9 +53,11 @@ class FakeHandler:
     def __init__(self, *failures: str) -> None:
         self.failures = failures
         self.calls: list[tuple[dict[str, Any], Any]] = []
+        self.queues: list[Any] = []
 
-    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def __call__(self, event: dict[str, Any], context: Any, queue: Any = None) -> dict[str, Any]:
         self.calls.append((event, context))
+        self.queues.append(queue)
         return {"batchItemFailures": [{"itemIdentifier": f} for f in self.failures]}
 
 
@@ -264,13 +266,17 @@ def test_the_command_line_runs_one_receive(
         opened.append(f"{url} (long polls {long_poll_s} s)")
         return WorkQueue(client, url)
 
+    handler = FakeHandler()
     monkeypatch.setattr(adapter, "open_work_queue", open_queue)
-    monkeypatch.setattr(worker_handler, "lambda_handler", FakeHandler())
+    monkeypatch.setattr(worker_handler, "lambda_handler", handler)
     monkeypatch.setenv("JOB_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/from-the-environment")
 
     assert consume.main(["--queue-url", QUEUE_URL, "--once"]) == 0
     assert opened == [f"{QUEUE_URL} (long polls 20 s)"]  # its answers wait that much longer
     assert "1 job(s) run, 0 left for redelivery" in capsys.readouterr().err
+    # The handler releases the jobs it has no time to start to the queue the command line reads
+    [queue] = handler.queues
+    assert queue.url == QUEUE_URL
 
 
 def test_the_command_line_reads_the_queue_from_the_environment(

@@ -17,10 +17,11 @@ from codepipeline_worker.shared.adapter import CodePipelineAdapter
 from codepipeline_worker.shared.config import load_config
 from codepipeline_worker.shared.errors import ConfigurationError
 from codepipeline_worker.shared.messages import JobMessage
+from codepipeline_worker.shared.observability import metrics
 from codepipeline_worker.work import CurrentRevision, Failure, StillRunning, Success
 from codepipeline_worker.work.config import WorkerSettings
 from codepipeline_worker.work.runner import JobNotReported, RunResult, WorkRunner, load_work_function
-from tests.conftest import TEST_ENV
+from tests.conftest import TEST_ENV, emitted_metrics
 from tests.unit.conftest import (
     CLIENT_ID,
     CLIENT_TOKEN,
@@ -100,9 +101,15 @@ def stub_partner_details(stubber: Stubber) -> None:
 
 
 def make_runner(
-    client: CodePipelineClient, work: Callable[[Job], Any], tokens: ClientTokenStore | None = None
+    client: CodePipelineClient,
+    work: Callable[[Job], Any],
+    tokens: ClientTokenStore | None = None,
+    *,
+    isolate: bool = True,
 ) -> WorkRunner:
-    return WorkRunner(CodePipelineAdapter(client), tokens, work)
+    """A runner of `work`, in a child process by default, as deployed; `isolate=False` runs it in this process,
+    for a test whose work function writes down what it saw."""
+    return WorkRunner(CodePipelineAdapter(client), tokens, work, isolate=isolate)
 
 
 def returning(outcome: Any) -> Callable[[Job], Any]:
@@ -297,7 +304,7 @@ def test_the_details_are_read_before_the_work_runs_and_the_message_context_comes
     stubber.add_response("put_job_success_result", {}, {"jobId": JOB})
     calls = record_requests(client)
 
-    make_runner(client, work).run(context_message())
+    make_runner(client, work, isolate=False).run(context_message())
 
     assert [operation for operation, _ in calls] == ["GetJobDetails", "PutJobSuccessResult"]
     assert seen == {
@@ -731,7 +738,7 @@ def test_a_partner_job_without_a_token_for_its_client_id_is_not_run(
         return Success()
 
     with pytest.raises(JobNotReported) as caught:
-        make_runner(client, work, token_store(sm_client)).run(partner_message())
+        make_runner(client, work, token_store(sm_client), isolate=False).run(partner_message())
 
     assert caught.value.code == "ClientTokenNotFound"
     assert ran == []
@@ -768,7 +775,7 @@ def test_the_work_function_is_loaded_by_reference() -> None:
         ),
         (
             "codepipeline_worker.examples.url_gate:TIMEOUT_S",
-            "WORK_FUNCTION: codepipeline_worker.examples.url_gate has no function TIMEOUT_S",
+            "WORK_FUNCTION: codepipeline_worker.examples.url_gate.TIMEOUT_S is not a function",
         ),
     ],
 )
@@ -810,3 +817,52 @@ def test_a_run_result_holds_no_text_of_the_work() -> None:
     result = RunResult(job_id=JOB, job_type="custom", result="failed", failure_type="JobFailed")
 
     assert result.to_json() == {"jobId": JOB, "jobType": "custom", "result": "failed", "failureType": "JobFailed"}
+
+
+# -- a report CodePipeline rejects for good is not retried by running the work again ------------------------
+
+
+@pytest.mark.parametrize("code", ["ValidationException", "AccessDeniedException"])
+def test_a_result_rejected_for_good_fails_the_job_at_once(
+    code: str, codepipeline: Stubbed, emitted: Callable[[], str]
+) -> None:
+    client, stubber = codepipeline
+    stubber.add_client_error("put_job_success_result", code, expected_params={"jobId": JOB})
+    stubber.add_response(
+        "put_job_failure_result",
+        {},
+        {
+            "jobId": JOB,
+            "failureDetails": {
+                "type": "JobFailed",
+                "message": f"CodePipeline rejected the work's result ({code}); "
+                "the job is failed rather than run again.",
+            },
+        },
+    )
+
+    result = make_runner(client, returning(Success())).run(custom_message())
+
+    assert (result.result, result.failure_type) == ("failed", "JobFailed")
+    assert '"message":"CodePipeline rejected the result: the job is failed instead"' in emitted()
+
+
+def test_a_failure_rejected_for_good_ends_the_job_here_not_in_another_run(
+    codepipeline: Stubbed, secrets: StubbedSecrets, emitted: Callable[[], str]
+) -> None:
+    # Given the partner's client token is no longer the job's: every report of it is refused
+    client, stubber = codepipeline
+    tokens = partner_tokens(secrets)
+    stubber.add_client_error("put_third_party_job_success_result", "InvalidClientTokenException")
+    stubber.add_client_error("put_third_party_job_failure_result", "InvalidClientTokenException")
+
+    result = make_runner(client, returning(Success()), tokens).run(partner_message())
+    metrics.flush_metrics()
+
+    # Then the message is done with (the work is not run again for a report that can never be made), and the
+    # rejection is logged and counted for the alarm
+    assert (result.result, result.error) == ("rejected", "InvalidClientTokenException")
+    output = emitted()
+    assert '"message":"CodePipeline rejected the failure report: the job cannot be reported by this worker"' in output
+    assert emitted_metrics(output)["ResultsRejected"] == 1.0
+    assert CLIENT_TOKEN not in output

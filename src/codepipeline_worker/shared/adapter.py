@@ -41,7 +41,11 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, WriteRequestTypeDef
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sqs.type_defs import DeleteMessageBatchRequestEntryTypeDef, MessageTypeDef
+    from mypy_boto3_sqs.type_defs import (
+        ChangeMessageVisibilityBatchRequestEntryTypeDef,
+        DeleteMessageBatchRequestEntryTypeDef,
+        MessageTypeDef,
+    )
 
     from ..work.job import CurrentRevision
     from .config import CommonSettings
@@ -83,6 +87,11 @@ WORKER_OPERATIONS = frozenset(
 IDEMPOTENCY_OPERATIONS = frozenset(
     {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 )
+# The dead-letter handler's calls: it fails back the job of each message the work queue set aside.
+DEAD_LETTER_OPERATIONS = frozenset({"codepipeline:PutJobFailureResult", "codepipeline:PutThirdPartyJobFailureResult"})
+# The work function's own call on the work queue: the jobs an invocation had no time to start are made visible
+# again at once (the IAM action is sqs:ChangeMessageVisibility).
+WORK_QUEUE_OPERATIONS = frozenset({"sqs:ChangeMessageVisibilityBatch"})
 # Lambda's SQS event source receives and deletes for the worker function (SAM's SQSPollerPolicy); outside Lambda,
 # `python -m codepipeline_worker.consume` makes these calls itself.
 CONSUMER_OPERATIONS = frozenset({"sqs:ReceiveMessage", "sqs:DeleteMessageBatch"})
@@ -97,6 +106,9 @@ ACKNOWLEDGER_SERVICES = frozenset(
 # ExponentialBackoff, throttling scale 1 s). It may add up to 5 s for an x-amz-retry-after header: `_CallGuard`
 # refuses any retry that would not end within the call's budget, so that no call outlasts `worst_case_call_s`.
 _MAX_BACKOFF_S = 20.0
+# CodePipeline's answers to a result report that mean the job is no longer this worker's to report (it completed,
+# timed out, or does not exist): no retry will change them.
+STALE_CODES = frozenset({"InvalidJobStateException", "JobNotFoundException", "InvalidJobException"})
 
 
 def _pause_before_retry_s(retry: int) -> float:
@@ -195,9 +207,9 @@ def _call[R](operation: str, call: Callable[[], R]) -> R:
     raise error
 
 
-def _config(settings: CommonSettings, pool: int, long_poll_s: int = 0) -> Config:
+def _config(settings: CommonSettings, pool: int, long_poll_s: int = 0, max_attempts: int | None = None) -> Config:
     return Config(
-        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
+        retries={"mode": "standard", "total_max_attempts": max_attempts or settings.max_attempts},
         max_pool_connections=pool,
         connect_timeout=settings.connect_timeout_s,
         read_timeout=settings.read_timeout_s + long_poll_s,
@@ -218,11 +230,14 @@ def _client(
     settings: CommonSettings,
     pool: int,
     long_poll_s: int = 0,
+    max_attempts: int | None = None,
     session: botocore.session.Session | None = None,
 ) -> Any:
     """A client built once per execution environment, every attempt of every call watched. The endpoint comes
     from the SDK's own settings (AWS_ENDPOINT_URL_<SERVICE> / AWS_ENDPOINT_URL), never from this code."""
-    client = (session or sdk_session()).create_client(service, config=_config(settings, pool, long_poll_s))
+    client = (session or sdk_session()).create_client(
+        service, config=_config(settings, pool, long_poll_s, max_attempts)
+    )
     _guard(client, settings)
     return client
 
@@ -232,9 +247,12 @@ def create_codepipeline_client(settings: CommonSettings, pool: int = 10) -> Code
     return client
 
 
-def open_work_queue(queue_url: str, settings: CommonSettings, pool: int = 10, *, long_poll_s: int = 0) -> WorkQueue:
-    """The work queue. A consumer that long-polls for `long_poll_s` seconds waits that much longer for answers."""
-    client: SQSClient = _client("sqs", settings, pool, long_poll_s)
+def open_work_queue(
+    queue_url: str, settings: CommonSettings, pool: int = 10, *, long_poll_s: int = 0, max_attempts: int | None = None
+) -> WorkQueue:
+    """The work queue. A consumer that long-polls for `long_poll_s` seconds waits that much longer for answers;
+    `max_attempts` overrides AWS_MAX_ATTEMPTS."""
+    client: SQSClient = _client("sqs", settings, pool, long_poll_s, max_attempts)
     return WorkQueue(client, queue_url)
 
 
@@ -312,15 +330,33 @@ class WorkQueue:
         entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
             {"Id": str(n), "ReceiptHandle": handle} for n, handle in enumerate(receipt_handles)
         ]
-        not_deleted = 0
-        for start in range(0, len(entries), 10):
-            batch = entries[start : start + 10]
-            response = _call(
-                "DeleteMessageBatch",
-                lambda batch=batch: self._client.delete_message_batch(QueueUrl=self.url, Entries=batch),  # type: ignore[misc]
-            )
-            not_deleted += len(response.get("Failed", []))
-        return not_deleted
+        return _failed_in_batches(
+            "DeleteMessageBatch",
+            entries,
+            lambda batch: self._client.delete_message_batch(QueueUrl=self.url, Entries=batch),
+        )
+
+    def release(self, receipt_handles: list[str]) -> int:
+        """Make received messages visible again at once (visibility timeout 0), rather than at the end of their
+        visibility timeout; return how many SQS did not release (they come back later, which is also safe)."""
+        entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
+            {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": 0} for n, handle in enumerate(receipt_handles)
+        ]
+        return _failed_in_batches(
+            "ChangeMessageVisibilityBatch",
+            entries,
+            lambda batch: self._client.change_message_visibility_batch(QueueUrl=self.url, Entries=batch),
+        )
+
+
+def _failed_in_batches[E](operation: str, entries: list[E], call: Callable[[list[E]], Any]) -> int:
+    """One SQS batch call per 10 entries (the API's limit); how many entries SQS reported failed."""
+    failed = 0
+    for start in range(0, len(entries), 10):
+        batch = entries[start : start + 10]
+        response = _call(operation, lambda batch=batch: call(batch))  # type: ignore[misc]
+        failed += len(response.get("Failed", []))
+    return failed
 
 
 # The hand-off records' index holds them all under one partition, sorted by lease: the stale ones are one Query.

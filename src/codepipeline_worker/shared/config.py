@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 DEFAULT_SERVICE_NAME = "codepipeline-job-worker"
 DEFAULT_METRICS_NAMESPACE = "CodePipelineJobWorker"
+# An SQS queue's URL. Unbounded in the pattern, bounded by max_length: a repetition count such as {1,2040}
+# makes the regex engine build a large automaton, which costs the cold start.
+QueueUrl = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2048)]
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 

@@ -26,6 +26,10 @@ class Deadline:
         ends = time.monotonic() + context.get_remaining_time_in_millis() / 1000
         return cls(ends - margin_s, ends)
 
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds)
+
     def remaining(self) -> float:
         return max(0.0, self.expires_at - time.monotonic())
 

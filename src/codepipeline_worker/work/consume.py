@@ -4,12 +4,13 @@
 
 Each receive is handled exactly as Lambda's SQS event source would: the messages become one SQS event, the
 worker's `process_batch` runs it, the records it did not report as failures are deleted, and the others come
-back after the queue's visibility timeout.
+back after the queue's visibility timeout (the jobs it had no time to start, at once).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 import uuid
@@ -116,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     if not queue_url:
         parser.error("--queue-url or JOB_QUEUE_URL is required")
     queue = open_work_queue(queue_url, get_worker_settings(), long_poll_s=RECEIVE_WAIT_S)
+    handler = functools.partial(lambda_handler, queue=queue)  # releases the jobs it has no time to start
     while True:
-        received, failed = consume_once(queue, lambda_handler)
+        received, failed = consume_once(queue, handler)
         if received:
             print(f"{received} job(s) run, {failed} left for redelivery", file=sys.stderr)
         if args.once:

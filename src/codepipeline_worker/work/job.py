@@ -154,7 +154,11 @@ class JobDetails(Wire):
 class Job:
     """A claimed job, as the work function sees it. Ids and context come from the queue message; the details
     (configuration, artifact credentials) are fetched from CodePipeline on first use, and again only when the
-    artifact credentials need renewing. `s3_client_factory` and `clock` are for tests."""
+    artifact credentials need renewing. `s3_client_factory` and `clock` are for tests.
+
+    The work has a time limit (`time_limit_s`): `remaining_time_s()` says how much of it is left. Work that
+    can stop and go on later records where it is with `checkpoint(...)`: if the limit ends it, the job is
+    reported as still running from the last checkpoint, rather than failed."""
 
     def __init__(
         self,
@@ -162,6 +166,8 @@ class Job:
         load_details: Callable[[JobMessage], JobDetails],
         deadline: float | None = None,
         *,
+        time_limit_s: float | None = None,
+        on_checkpoint: Callable[[StillRunning], None] | None = None,
         s3_client_factory: Callable[[SessionCredentials], S3Client] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -170,6 +176,9 @@ class Job:
         self._details: JobDetails | None = None
         self._details_at = 0.0
         self._deadline = deadline
+        self._time_limit_s = time_limit_s
+        self._on_checkpoint = on_checkpoint
+        self.last_checkpoint: StillRunning | None = None
         self._clock = clock
         self._s3_client_factory = s3_client_factory
         self._store: ArtifactStore | None = None
@@ -238,9 +247,26 @@ class Job:
         """The pipeline's KMS key (fetched); output artifacts are written with it."""
         return self.details().encryption_key
 
+    @property
+    def time_limit_s(self) -> float | None:
+        """How long this job's work may run, in seconds (JOB_TIME_LIMIT_S, or its default); None: no limit."""
+        return self._time_limit_s
+
     def remaining_time_s(self) -> float | None:
-        """Seconds left before the work must return (Lambda's deadline less a margin), or None without one."""
+        """Seconds left of the job's time limit, or None without one. At zero the work is ended."""
         return None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
+
+    def checkpoint(
+        self, continuation_token: str, *, percent_complete: int | None = None, summary: str | None = None
+    ) -> None:
+        """Record where the work is, so that it can go on from there. If the time limit ends the work, the job
+        is reported as `StillRunning(continuation_token, ...)` with the last checkpoint: CodePipeline creates a
+        follow-up job that carries the token (`job.continuation_token`), and the work resumes from it. The
+        values are checked as StillRunning's (a bad one raises ValidationError here, in your code)."""
+        point = StillRunning(continuation_token=continuation_token, percent_complete=percent_complete, summary=summary)
+        self.last_checkpoint = point
+        if self._on_checkpoint is not None:
+            self._on_checkpoint(point)
 
     # -- artifacts ---------------------------------------------------------------------------------------
 
