@@ -391,7 +391,8 @@ def test_a_partner_job_without_a_token_on_the_work_side_is_the_only_message_rede
     assert {r["messageId"] for r in worker.records if JobMessage.from_body(r["body"]).job_id == partner} == failed_ids
     assert endpoint.store.job(custom)["status"] == "Succeeded"
     assert endpoint.store.job(partner)["status"] == "InProgress"
-    assert work_queue.depth() == (0, 1)  # in flight until its visibility timeout ends
+    # Not deleted: in flight until its visibility timeout (1 s) ends, then visible (a loaded machine may be there)
+    assert sum(work_queue.depth()) == 1
 
     # And once the client's token is in the secret, the message, delivered again, runs and is reported
     secrets = boto3.client("secretsmanager", endpoint_url=secrets_url, region_name="us-east-1")
@@ -424,7 +425,7 @@ def test_a_result_the_endpoint_refuses_to_take_is_the_only_message_redelivered(
     assert endpoint.store.job(succeeds)["status"] == "Succeeded"
     assert endpoint.store.job(fails)["status"] == "InProgress"
     assert endpoint.stats()["faults"] == {"throttle": 1}
-    assert work_queue.depth() == (0, 1)
+    assert sum(work_queue.depth()) == 1  # not deleted (in flight, or visible again once its 1 s is over)
 
     # And when the endpoint takes results again, the message comes back, the work runs again and is reported
     endpoint.set_faults(Faults())

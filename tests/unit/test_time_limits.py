@@ -257,7 +257,7 @@ def test_work_that_hangs_is_stopped_at_its_time_limit_and_the_job_failed_and_the
 ) -> None:
     client, stubber = codepipeline
     message = (
-        "The work did not finish within its time limit of 1 s and was stopped; it recorded no checkpoint to go on from."
+        "The work did not finish within its time limit of 5 s and was stopped; it recorded no checkpoint to go on from."
     )
     stubber.add_response(
         "put_job_failure_result", {}, {"jobId": JOBS[0], "failureDetails": {"type": "JobFailed", "message": message}}
@@ -268,7 +268,7 @@ def test_work_that_hangs_is_stopped_at_its_time_limit_and_the_job_failed_and_the
         return hang(job) if job.id == JOBS[0] else Success()
 
     answer = lambda_handler(
-        event(JOBS[0], JOBS[1]), FakeLambdaContext(), runner=runner(client, first_hangs, time_limit_s=1)
+        event(JOBS[0], JOBS[1]), FakeLambdaContext(), runner=runner(client, first_hangs, time_limit_s=5)
     )
 
     assert answer == {"batchItemFailures": []}
@@ -278,7 +278,7 @@ def test_work_that_hangs_is_stopped_at_its_time_limit_and_the_job_failed_and_the
 
 
 def test_work_stopped_at_its_limit_continues_from_its_last_checkpoint(codepipeline: Stubbed) -> None:
-    # The checkpoint is the work's first step, then it hangs; the limit leaves it 3 s to get there
+    # The checkpoint is the work's first step, then it hangs; the limit leaves it 5 s to get there
     client, stubber = codepipeline
     stubber.add_response(
         "put_job_success_result",
@@ -294,7 +294,7 @@ def test_work_stopped_at_its_limit_continues_from_its_last_checkpoint(codepipeli
         job.checkpoint("copied:3", percent_complete=60, summary="copied 3 of 5")
         return hang(job)
 
-    result = runner(client, copy, time_limit_s=3).run(job_message(JOBS[0]))
+    result = runner(client, copy, time_limit_s=5).run(job_message(JOBS[0]))
 
     assert result.result == "continued"
 
@@ -326,7 +326,7 @@ def test_what_the_work_started_is_stopped_with_it(codepipeline: Stubbed) -> None
         job.checkpoint(str(child.pid))
         return hang(job)
 
-    runner(client, spawn, time_limit_s=3).run(job_message(JOBS[0]))
+    runner(client, spawn, time_limit_s=5).run(job_message(JOBS[0]))
 
     [(_, params)] = calls
     pid = int(params["continuationToken"])
@@ -440,7 +440,9 @@ def test_whatever_the_work_does_fails_only_its_job_once(
         return work(job) if job.id == JOBS[0] else Success()
 
     answer = lambda_handler(
-        event(JOBS[0], JOBS[1]), FakeLambdaContext(), runner=runner(client, first_fails, isolate=isolate)
+        event(JOBS[0], JOBS[1]),
+        FakeLambdaContext(),
+        runner=runner(client, first_fails, isolate=isolate, time_limit_s=30),
     )
 
     assert answer == {"batchItemFailures": []}

@@ -58,7 +58,7 @@ def job_body(job_id: str) -> str:
 
 
 def stubbed_runner(client: CodePipelineClient, work: Callable[[Job], Outcome]) -> WorkRunner:
-    return WorkRunner(CodePipelineAdapter(client), None, work)
+    return WorkRunner(CodePipelineAdapter(client), None, work, time_limit_s=30)
 
 
 def details(stubber: Stubber, *job_ids: str) -> None:

@@ -43,7 +43,10 @@ if TYPE_CHECKING:
     from ..shared.messages import JobMessage
     from .config import DeadLetterSettings
 
-# The calls one dead letter may make: reading the client token (partner jobs), then the failure report.
+# A dead letter starts while its calls (reading the client token for a partner job, the failure report) can each
+# make one attempt at its slowest before the deadline. Unlike a job's work, nothing is lost if the function is
+# ended after that: the message comes back, and a failure that went through makes the next try find the job
+# ended. (Waiting for every retry at its worst would, with AWS_MAX_ATTEMPTS above 4, outlast the function.)
 RESERVED_CALLS = 2
 
 
@@ -76,7 +79,6 @@ class DeadLetterService:
         tokens: ClientTokenStore | None,
         work_function: str,
         *,
-        max_attempts: int = 3,
         check: Callable[[str], str | None] = work_function_problem,
     ) -> None:
         self._codepipeline = codepipeline
@@ -85,7 +87,7 @@ class DeadLetterService:
         self._check = check
         self._problem: str | None = None
         self._checked = False
-        self.reserve_s = RESERVED_CALLS * worst_case_call_s(max_attempts)
+        self.reserve_s = RESERVED_CALLS * worst_case_call_s(1)
 
     @classmethod
     def from_settings(cls, settings: DeadLetterSettings) -> DeadLetterService:
@@ -93,7 +95,6 @@ class DeadLetterService:
             CodePipelineAdapter(create_codepipeline_client(settings)),
             checked_token_store(settings),
             settings.work_function,
-            max_attempts=settings.max_attempts,
         )
 
     def work_function_problem(self) -> str | None:
