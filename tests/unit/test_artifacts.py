@@ -299,7 +299,9 @@ def test_an_artifact_error_fails_the_job_with_its_message_and_type(
             stream.read()
         return Failure(message="unreachable")
 
-    result = WorkRunner(CodePipelineAdapter(client), None, work).run(JobMessage(job_id=JOB_ID, job_type="custom"))
+    # In this process: the S3 client is stubbed here, and a Stubber's queue of answers is this process's own
+    runner = WorkRunner(CodePipelineAdapter(client), None, work, isolate=False)
+    result = runner.run(JobMessage(job_id=JOB_ID, job_type="custom"))
 
     assert (result.result, result.failure_type) == ("failed", "PermissionError")
 

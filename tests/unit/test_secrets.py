@@ -278,7 +278,9 @@ def test_artifact_failures_leak_nothing_even_when_s3_echoes_the_credentials(
                 job.output().write_bytes(b"report")
         return Failure(message="unreachable")
 
-    result = WorkRunner(CodePipelineAdapter(client), None, work).run(JobMessage(job_id=CUSTOM_ID, job_type="custom"))
+    # In this process: the S3 client is stubbed here, and a Stubber's queue of answers is this process's own
+    runner = WorkRunner(CodePipelineAdapter(client), None, work, isolate=False)
+    result = runner.run(JobMessage(job_id=CUSTOM_ID, job_type="custom"))
 
     s3_stubber.assert_no_pending_responses()
     assert (result.result, result.failure_type) == ("failed", "PermissionError")
