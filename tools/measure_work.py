@@ -5,23 +5,27 @@ whole job (details, one HTTP check of a local page, the report), both ways.
 
     .venv/bin/python tools/measure_work.py [jobs per mode, default 200]
 
-Everything runs on 127.0.0.1: the embedded local CodePipeline endpoint, and a local page for the example.
+Everything runs on 127.0.0.1: the local CodePipeline endpoint in a process of its own (in this one, its memory
+and threads would make each fork dearer than in a Lambda function), and a local page for the example.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
+import subprocess
 import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from codepipeline_local import LocalCodePipeline, StatusPages
+from codepipeline_local import StatusPages
+from codepipeline_local.control import ControlClient
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 CUSTOM = "Custom/Build/MyTool/1"
 ACTION_TYPE = {"owner": "Custom", "category": "Build", "provider": "MyTool", "version": "1"}
@@ -39,7 +43,7 @@ def main(argv: list[str]) -> int:
             "URL_GATE_ALLOW_PRIVATE_ADDRESSES": "true",
         }
     )
-    with LocalCodePipeline() as endpoint, StatusPages({"/healthy": [200]}) as pages:
+    with _endpoint() as endpoint, StatusPages({"/healthy": [200]}) as pages:
         os.environ["AWS_ENDPOINT_URL_CODEPIPELINE"] = endpoint.url
         from codepipeline_worker.examples.url_gate import check_url  # noqa: PLC0415 - once the environment is set
         from codepipeline_worker.work import Job, Outcome, Success  # noqa: PLC0415
@@ -58,8 +62,23 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _endpoint() -> Iterator[ControlClient]:
+    """The local endpoint, served by another process on a free port; its control API."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "codepipeline_local", "serve", "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        first_line = server.stdout.readline() if server.stdout is not None else ""
+        url = first_line.split()[-1]  # "local CodePipeline endpoint on http://127.0.0.1:<port>"
+        yield ControlClient(url)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def _alternating(
-    endpoint: LocalCodePipeline, work: Callable[[Any], Any], jobs: int, configuration: dict[str, str]
+    endpoint: ControlClient, work: Callable[[Any], Any], jobs: int, configuration: dict[str, str]
 ) -> dict[str, list[float]]:
     from codepipeline_worker.shared.adapter import CodePipelineAdapter, create_codepipeline_client  # noqa: PLC0415
     from codepipeline_worker.shared.config import CommonSettings, load_config  # noqa: PLC0415
@@ -87,12 +106,11 @@ def _alternating(
     return times
 
 
-def _claimed(endpoint: LocalCodePipeline, count: int, configuration: dict[str, str]) -> list[str]:
+def _claimed(endpoint: ControlClient, count: int, configuration: dict[str, str]) -> list[str]:
     """`count` jobs, polled and acknowledged (InProgress), as the acknowledger leaves them."""
     client = boto3.client("codepipeline", endpoint_url=endpoint.url)
-    endpoint.store.add_action_type(CUSTOM)
-    for _ in range(count):
-        endpoint.store.create_job(CUSTOM, configuration=configuration)
+    endpoint.add_action_type(CUSTOM)
+    endpoint.create_jobs(CUSTOM, count, configuration=configuration)
     claimed: list[str] = []
     while len(claimed) < count:
         for job in client.poll_for_jobs(actionTypeId=ACTION_TYPE, maxBatchSize=100)["jobs"]:  # type: ignore[arg-type]
