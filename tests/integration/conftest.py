@@ -123,6 +123,13 @@ class WorkQueues:
     def is_empty(self) -> bool:
         return self.depth() == (0, 0)
 
+    def set_aside(self, body: str) -> None:
+        """Put a message on the (FIFO) dead-letter queue, as the work queue's redrive does."""
+        job = json.loads(body).get("jobId", "")
+        self.client.send_message(
+            QueueUrl=self.dlq_url, MessageBody=body, MessageGroupId=str(job), MessageDeduplicationId=str(uuid.uuid4())
+        )
+
     def dead_letters(self) -> list[str]:
         """The bodies on the dead-letter queue, left there (received with no visibility timeout)."""
         response = self.client.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0)

@@ -217,10 +217,11 @@ def test_a_job_whose_work_keeps_failing_is_dead_lettered_and_failed_back_once(
     endpoint.set_faults(Faults(throttle=1.0, operations=("PutJobSuccessResult",)))
     worker = work_side(make_runner(noting(tmp_path), AWS_MAX_ATTEMPTS="1"))
 
-    # When the work queue has delivered it MAX_RECEIVE_COUNT times, each run ending unreported
+    # When the work queue has delivered it MAX_RECEIVE_COUNT times, each delivery ending unreported: the work ran
+    # once, its outcome kept in its once-only record, and each later delivery only tried to report it again
     rounds = until_dead_lettered(lambda wait_s=0: worker.consume(wait_s), work_queue)
     assert rounds[:MAX_RECEIVE_COUNT] == [(1, 1)] * MAX_RECEIVE_COUNT
-    assert work_runs(tmp_path) == [job_id] * MAX_RECEIVE_COUNT
+    assert work_runs(tmp_path) == [job_id]
     assert endpoint.store.job(job_id)["status"] == "InProgress"  # it would hold its pipeline until it timed out
     assert work_queue.depth(work_queue.dlq_url) == (1, 0)
 
@@ -240,7 +241,7 @@ def test_a_job_whose_work_keeps_failing_is_dead_lettered_and_failed_back_once(
     assert work_queue.dead_letters() == []
 
     # And a dead letter delivered again finds the job ended: done, not failed twice
-    work_queue.client.send_message(QueueUrl=work_queue.dlq_url, MessageBody=worker.bodies[0])
+    work_queue.set_aside(worker.bodies[0])
     assert handler.consume() == (1, 0)
     assert handler.answers[-1] == {"batchItemFailures": []}
     assert events(endpoint, job_id).count("failed") == 1
@@ -300,7 +301,7 @@ def test_a_partner_dead_letter_without_its_token_waits_on_the_dead_letter_queue(
     # Given a partner job's dead letter, and a dead-letter handler whose secret has no token for its client
     job_id = partner_job(endpoint)
     body = json.dumps({"version": 1, "jobId": job_id, "jobType": "thirdParty", "clientId": CLIENT_ID})
-    work_queue.client.send_message(QueueUrl=work_queue.dlq_url, MessageBody=body)
+    work_queue.set_aside(body)
 
     # Then it is not failed back now, and stays on the dead-letter queue to be tried again
     assert dead_letters(secret=empty_secret_id).consume() == (1, 1)

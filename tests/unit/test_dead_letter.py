@@ -229,7 +229,7 @@ def test_a_body_that_is_not_a_job_message_is_dropped_without_echoing_it(
 def test_no_dead_letter_is_started_without_time_for_its_calls(codepipeline: Stubbed) -> None:
     client, _ = codepipeline
     calls = record_requests(client)
-    tight = Deadline.after(2 * worst_case_call_s(1) - 1)
+    tight = Deadline.after(2 * worst_case_call_s(1, 1.0, 2.0) - 1)
 
     with pytest.raises(NotFailedBack) as caught:
         service(client).fail_back(JobMessage(job_id=JOB, job_type="custom"), 6, tight)

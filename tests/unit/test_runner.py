@@ -827,6 +827,7 @@ def test_a_result_rejected_for_good_fails_the_job_at_once(
     code: str, codepipeline: Stubbed, emitted: Callable[[], str]
 ) -> None:
     client, stubber = codepipeline
+    stub_details(stubber)
     stubber.add_client_error("put_job_success_result", code, expected_params={"jobId": JOB})
     stubber.add_response(
         "put_job_failure_result",
@@ -853,6 +854,7 @@ def test_a_failure_rejected_for_good_ends_the_job_here_not_in_another_run(
     # Given the partner's client token is no longer the job's: every report of it is refused
     client, stubber = codepipeline
     tokens = partner_tokens(secrets)
+    stub_partner_details(stubber)
     stubber.add_client_error("put_third_party_job_success_result", "InvalidClientTokenException")
     stubber.add_client_error("put_third_party_job_failure_result", "InvalidClientTokenException")
 

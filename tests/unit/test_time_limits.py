@@ -34,7 +34,7 @@ from codepipeline_worker.work.handler import lambda_handler
 from codepipeline_worker.work.runner import JOB_OVERHEAD_S, JobNotStarted, WorkRunner
 from tests.conftest import TEST_ENV, FakeLambdaContext, emitted_metrics
 from tests.unit.conftest import QUEUE_URL, record_requests
-from tests.unit.test_worker_handler import job_body, record
+from tests.unit.test_worker_handler import details, job_body, record
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -48,8 +48,8 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.usefixtures("clean_metrics")
 
 JOBS = [f"{n:08x}-abcd-4bcd-8bcd-0123456789ab" for n in range(1, 9)]
-# One report at its worst with a single attempt: 2 s to connect and 5 s to read.
-ONE_ATTEMPT_S = worst_case_call_s(1)
+# One report at its worst, as these tests set it.
+REPORT_S = 7.0
 
 
 def runner(client: CodePipelineClient, work: Callable[[Job], Any], **options: Any) -> WorkRunner:
@@ -94,6 +94,7 @@ def test_no_job_starts_when_the_time_left_cannot_hold_its_limit_and_its_report(
     # Given 40 s (39 s before the deadline's margin), jobs limited to 5 s that each take 5 s, and one report at
     # its worst taking 7 s: a job starts only with 12 s left
     client, stubber = codepipeline
+    details(stubber, *JOBS[:6])
     for _ in range(6):
         stubber.add_response("put_job_success_result", {})
     sqs_client, sqs_stubber = sqs
@@ -115,7 +116,7 @@ def test_no_job_starts_when_the_time_left_cannot_hold_its_limit_and_its_report(
         clock.now += 5
         return Success()
 
-    work = runner(client, five_seconds, time_limit_s=5, max_attempts=1, isolate=False)
+    work = runner(client, five_seconds, time_limit_s=5, worst_call_s=REPORT_S, isolate=False)
 
     # When a batch of 8 comes
     answer = lambda_handler(
@@ -126,7 +127,7 @@ def test_no_job_starts_when_the_time_left_cannot_hold_its_limit_and_its_report(
     # to the queue at once, visible again for the next invocation
     expires_at = 1000.0 + 39
     assert list(started) == JOBS[:6]
-    assert all(expires_at - at >= 5 + ONE_ATTEMPT_S for at in started.values())
+    assert all(expires_at - at >= 5 + REPORT_S for at in started.values())
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m-7"}, {"itemIdentifier": "m-8"}]}
     output = emitted()
     assert output.count('"message":"no time left to start the job: it goes back to the queue"') == 2
@@ -139,7 +140,7 @@ def test_a_job_not_started_makes_no_call(codepipeline: Stubbed, clock: FakeClock
 
     with pytest.raises(JobNotStarted) as caught:
         runner(client, lambda _job: Success(), time_limit_s=5).run(
-            job_message(JOBS[0]), Deadline(clock.now + 5 + worst_case_call_s(3) - 0.001)
+            job_message(JOBS[0]), Deadline(clock.now + 5 + worst_case_call_s(3, 1.0, 2.0) - 0.001)
         )
 
     assert caught.value.job_id == JOBS[0]
@@ -153,7 +154,7 @@ def test_a_function_whose_time_cannot_hold_one_job_fails_the_invocation_and_says
     client, _ = codepipeline
     sqs_client, sqs_stubber = sqs
     sqs_stubber.add_response("change_message_visibility_batch", {"Successful": [{"Id": "0"}], "Failed": []})
-    work = runner(client, lambda _job: Success(), time_limit_s=5, max_attempts=1, isolate=False)
+    work = runner(client, lambda _job: Success(), time_limit_s=5, worst_call_s=REPORT_S, isolate=False)
 
     # Then the invocation fails (an alarm on the function's errors fires), and the log says what to change
     with pytest.raises(BatchProcessingError):
@@ -176,7 +177,7 @@ def first_of_two(
     answer: dict[str, Any] = lambda_handler(
         event(JOBS[0], JOBS[1]),
         FakeLambdaContext(remaining_ms=budget_ms),
-        runner=runner(client, work, time_limit_s=limit_s, max_attempts=1, isolate=False),
+        runner=runner(client, work, time_limit_s=limit_s, worst_call_s=REPORT_S, isolate=False),
         queue=WorkQueue(sqs_client, QUEUE_URL),
     )
     return answer
@@ -185,13 +186,14 @@ def first_of_two(
 def test_without_time_for_the_release_the_jobs_not_started_wait_for_their_visibility_timeout(
     codepipeline: Stubbed, sqs: StubbedQueue, clock: FakeClock
 ) -> None:
-    # Given 21 s, and a job (limited to 14 s, plus 7 s to report) that leaves 6 s: not enough for the next one,
-    # nor for a release at its worst (7 s)
+    # Given 21 s, and a job (limited to 14 s, plus 7 s to report) that overruns and leaves 2 s: not enough for the
+    # next one, nor for a release at its worst (3 s with the settings' defaults)
     client, stubber = codepipeline
+    details(stubber, JOBS[0])
     stubber.add_response("put_job_success_result", {})
     sqs_client, _ = sqs  # no call expected
 
-    answer = first_of_two(client, sqs_client, clock, takes_s=15, limit_s=14, budget_ms=22_000)
+    answer = first_of_two(client, sqs_client, clock, takes_s=19, limit_s=14, budget_ms=22_000)
 
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m-2"}]}
 
@@ -201,6 +203,7 @@ def test_a_release_that_fails_changes_nothing_but_the_log(
 ) -> None:
     # Given 24 s, and a job (limited to 12 s, plus 7 s to report) that leaves 12 s: not enough for the next one
     client, stubber = codepipeline
+    details(stubber, JOBS[0])
     stubber.add_response("put_job_success_result", {})
     sqs_client, sqs_stubber = sqs
     sqs_stubber.add_client_error("change_message_visibility_batch", "AWS.SimpleQueueService.NonExistentQueue")
@@ -216,10 +219,12 @@ def test_the_default_time_limit_shares_the_functions_time_among_a_full_batch(clo
     default = WorkRunner(client, None, lambda _job: Success())
     deadline = Deadline(clock.now + 299)
 
-    # 299 s, less one report at its worst (27 s with 3 attempts), for 10 jobs, less each one's overhead
-    assert default.time_limit_for(deadline) == pytest.approx((299 - worst_case_call_s(3)) / 10 - JOB_OVERHEAD_S)
+    # 299 s, less one report at its worst (12 s with 3 attempts), for 10 jobs, less each one's overhead
+    assert default.time_limit_for(deadline) == pytest.approx(
+        (299 - worst_case_call_s(3, 1.0, 2.0)) / 10 - JOB_OVERHEAD_S
+    )
     assert WorkRunner(client, None, lambda _job: Success(), batch_size=1).time_limit_for(deadline) == pytest.approx(
-        299 - worst_case_call_s(3) - JOB_OVERHEAD_S
+        299 - worst_case_call_s(3, 1.0, 2.0) - JOB_OVERHEAD_S
     )
     assert WorkRunner(client, None, lambda _job: Success(), time_limit_s=60).time_limit_for(deadline) == 60
     assert default.time_limit_for(None) is None  # no deadline, no limit
@@ -228,6 +233,7 @@ def test_the_default_time_limit_shares_the_functions_time_among_a_full_batch(clo
 
 def test_the_work_sees_its_time_limit(codepipeline: Stubbed) -> None:
     client, stubber = codepipeline
+    details(stubber, JOBS[0])
     stubber.add_response("put_job_success_result", {}, {"jobId": JOBS[0], "executionDetails": {"summary": ANY}})
     calls = record_requests(client)
 
@@ -238,7 +244,7 @@ def test_the_work_sees_its_time_limit(codepipeline: Stubbed) -> None:
         event(JOBS[0]), FakeLambdaContext(remaining_ms=60_000), runner=runner(client, timed, time_limit_s=20)
     )
 
-    [(_, params)] = calls
+    [(_, params)] = [call for call in calls if call[0] != "GetJobDetails"]
     limit, remaining = json.loads(params["executionDetails"]["summary"])
     assert limit == 20
     assert 0 < remaining <= 20
@@ -263,6 +269,7 @@ def test_work_that_hangs_is_stopped_at_its_time_limit_and_the_job_failed_and_the
         "put_job_failure_result", {}, {"jobId": JOBS[0], "failureDetails": {"type": "JobFailed", "message": message}}
     )
     stubber.add_response("put_job_success_result", {}, {"jobId": JOBS[1]})
+    details(stubber, JOBS[0], JOBS[1])
 
     def first_hangs(job: Job) -> Outcome:
         return hang(job) if job.id == JOBS[0] else Success()
@@ -280,6 +287,7 @@ def test_work_that_hangs_is_stopped_at_its_time_limit_and_the_job_failed_and_the
 def test_work_stopped_at_its_limit_continues_from_its_last_checkpoint(codepipeline: Stubbed) -> None:
     # The checkpoint is the work's first step, then it hangs; the limit leaves it 5 s to get there
     client, stubber = codepipeline
+    details(stubber, JOBS[0])
     stubber.add_response(
         "put_job_success_result",
         {},
@@ -301,6 +309,7 @@ def test_work_stopped_at_its_limit_continues_from_its_last_checkpoint(codepipeli
 
 def test_a_checkpoint_is_checked_where_the_work_makes_it(codepipeline: Stubbed) -> None:
     client, stubber = codepipeline
+    details(stubber, JOBS[0])
     stubber.add_response("put_job_failure_result", {}, {"jobId": JOBS[0], "failureDetails": ANY})
     calls = record_requests(client)
 
@@ -310,12 +319,13 @@ def test_a_checkpoint_is_checked_where_the_work_makes_it(codepipeline: Stubbed) 
 
     runner(client, bad, time_limit_s=30).run(job_message(JOBS[0]))
 
-    [(_, params)] = calls
+    [(_, params)] = [call for call in calls if call[0] != "GetJobDetails"]
     assert params["failureDetails"]["message"].startswith("The work function returned an invalid StillRunning")
 
 
 def test_what_the_work_started_is_stopped_with_it(codepipeline: Stubbed) -> None:
     client, stubber = codepipeline
+    details(stubber, JOBS[0])
     stubber.add_response(
         "put_job_success_result", {}, {"jobId": JOBS[0], "continuationToken": ANY, "executionDetails": ANY}
     )
@@ -328,7 +338,7 @@ def test_what_the_work_started_is_stopped_with_it(codepipeline: Stubbed) -> None
 
     runner(client, spawn, time_limit_s=5).run(job_message(JOBS[0]))
 
-    [(_, params)] = calls
+    [(_, params)] = [call for call in calls if call[0] != "GetJobDetails"]
     pid = int(params["continuationToken"])
     assert wait_until(lambda: not alive(pid))
 
@@ -381,7 +391,7 @@ def test_a_details_call_counts_within_the_time_limit(codepipeline: Stubbed) -> N
 
     # Then the job was stopped at its limit all the same, and failed saying so
     assert (result.result, gate.calls) == ("failed", 1)
-    [(_, params)] = calls
+    [(_, params)] = [call for call in calls if call[0] != "GetJobDetails"]
     assert "time limit of 1 s" in params["failureDetails"]["message"]
 
 
@@ -435,6 +445,7 @@ def test_whatever_the_work_does_fails_only_its_job_once(
         "put_job_failure_result", {}, {"jobId": JOBS[0], "failureDetails": {"type": "JobFailed", "message": message}}
     )
     stubber.add_response("put_job_success_result", {}, {"jobId": JOBS[1]})
+    details(stubber, JOBS[0], JOBS[1])
 
     def first_fails(job: Job) -> Outcome:
         return work(job) if job.id == JOBS[0] else Success()
@@ -450,6 +461,7 @@ def test_whatever_the_work_does_fails_only_its_job_once(
 
 def test_an_outcome_of_a_class_of_the_work_crosses_the_process(codepipeline: Stubbed) -> None:
     client, stubber = codepipeline
+    details(stubber, JOBS[0])
     stubber.add_response(
         "put_job_success_result", {}, {"jobId": JOBS[0], "executionDetails": {"summary": "from a subclass"}}
     )
@@ -466,6 +478,7 @@ def test_the_works_own_metrics_are_published_once_and_the_parents_by_the_parent(
     codepipeline: Stubbed, capfd: pytest.CaptureFixture[str]
 ) -> None:
     client, stubber = codepipeline
+    details(stubber, JOBS[0])
     stubber.add_response("put_job_success_result", {})
     metrics.add_metric(name="PendingInTheParent", unit="Count", value=1)
 
@@ -552,4 +565,6 @@ def test_the_runner_takes_its_limits_from_the_settings() -> None:
 
     built = WorkRunner.from_settings(settings)
 
-    assert (built.time_limit_for(None), built._isolate, built.reserve_s) == (42, False, ONE_ATTEMPT_S)
+    # Its reserve: completing the job's once-only record and its report, each one attempt at its worst
+    one_call_s = worst_case_call_s(1, settings.connect_timeout_s, settings.read_timeout_s)
+    assert (built.time_limit_for(None), built._isolate, built.reserve_s) == (42, False, 2 * one_call_s)

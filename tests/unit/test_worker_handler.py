@@ -13,7 +13,7 @@ from codepipeline_worker.shared.adapter import CodePipelineAdapter
 from codepipeline_worker.shared.messages import JobMessage
 from codepipeline_worker.work import Failure, Success
 from codepipeline_worker.work.handler import lambda_handler, process_batch
-from codepipeline_worker.work.runner import WorkRunner
+from codepipeline_worker.work.runner import JOB_OVERHEAD_S, WorkRunner
 from tests.conftest import FakeLambdaContext, emitted_metrics
 from tests.unit.conftest import CLIENT_TOKEN
 
@@ -146,7 +146,9 @@ def test_a_batch_in_which_every_record_fails_fails_the_invocation() -> None:
         process_batch(event, None, WorkRunner(None, None, lambda _job: Success()))  # type: ignore[arg-type]
 
 
-def test_the_work_function_sees_the_invocations_deadline_less_a_margin(codepipeline: Stubbed) -> None:
+def test_the_work_function_sees_its_share_of_the_invocations_deadline_less_a_margin(codepipeline: Stubbed) -> None:
+    # Given a batch of one, 30 s left, and no JOB_TIME_LIMIT_S: the job's limit is the invocation's time less the
+    # deadline's margin (1 s), less its report at its worst and its overhead
     client, stubber = codepipeline
     details(stubber, JOB_A)
     stubber.add_response("put_job_success_result", {}, {"jobId": JOB_A})
@@ -156,15 +158,13 @@ def test_the_work_function_sees_the_invocations_deadline_less_a_margin(codepipel
         remaining.append(job.remaining_time_s())
         return Success()
 
-    lambda_handler(
-        {"Records": [record("m-a", job_body(JOB_A))]},
-        FakeLambdaContext(remaining_ms=30_000),
-        runner=stubbed_runner(client, timed),
-    )
+    runner = WorkRunner(CodePipelineAdapter(client), None, timed, batch_size=1, isolate=False)
+    lambda_handler({"Records": [record("m-a", job_body(JOB_A))]}, FakeLambdaContext(remaining_ms=30_000), runner=runner)
 
     [left] = remaining
     assert left is not None
-    assert 28.0 < left <= 29.0
+    limit = 29.0 - runner.reserve_s - JOB_OVERHEAD_S
+    assert limit - 1.0 < left <= limit
 
 
 def test_the_default_runner_is_built_from_the_environment() -> None:

@@ -79,6 +79,7 @@ class DeadLetterService:
         tokens: ClientTokenStore | None,
         work_function: str,
         *,
+        one_attempt_s: float = worst_case_call_s(1, 1.0, 2.0),
         check: Callable[[str], str | None] = work_function_problem,
     ) -> None:
         self._codepipeline = codepipeline
@@ -87,7 +88,7 @@ class DeadLetterService:
         self._check = check
         self._problem: str | None = None
         self._checked = False
-        self.reserve_s = RESERVED_CALLS * worst_case_call_s(1)
+        self.reserve_s = RESERVED_CALLS * one_attempt_s
 
     @classmethod
     def from_settings(cls, settings: DeadLetterSettings) -> DeadLetterService:
@@ -95,6 +96,7 @@ class DeadLetterService:
             CodePipelineAdapter(create_codepipeline_client(settings)),
             checked_token_store(settings),
             settings.work_function,
+            one_attempt_s=worst_case_call_s(1, settings.connect_timeout_s, settings.read_timeout_s),
         )
 
     def work_function_problem(self) -> str | None:

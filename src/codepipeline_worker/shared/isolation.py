@@ -142,8 +142,8 @@ def _watch(
             answer = None
         elif kind == "ask":
             try:
-                answer = _within(serve, payload, deadline)
-            except _LimitReached:
+                answer = within(serve, payload, deadline)
+            except LimitReached:
                 return Ended("timed_out")
         else:
             answer = serve(payload)
@@ -153,14 +153,14 @@ def _watch(
                 delivered(payload, answer)
 
 
-class _LimitReached(Exception):
-    pass
+class LimitReached(Exception):
+    """`within` reached its deadline before the call ended."""
 
 
-def _within(serve: Callable[[Any], Any], request: Any, deadline: float | None) -> Any:
-    """`serve(request)` for a child that waits for the answer, bounded by the child's time limit: what the
-    parent does for the child (an SDK call) counts within it. At the limit the call is left to finish in its
-    thread, its answer unused."""
+def within(serve: Callable[[Any], Any], request: Any, deadline: float | None) -> Any:
+    """`serve(request)`, bounded by `deadline` (time.monotonic()): what the parent does for the child (an SDK call)
+    counts within the child's time limit. At the deadline LimitReached is raised, and the call is left to finish
+    in its thread, its answer unused."""
     if deadline is None:
         return serve(request)
     answers: list[Any] = []
@@ -176,7 +176,7 @@ def _within(serve: Callable[[Any], Any], request: Any, deadline: float | None) -
     thread.start()
     thread.join(max(0.0, deadline - time.monotonic()))
     if thread.is_alive():
-        raise _LimitReached
+        raise LimitReached
     if errors:
         raise errors[0]
     return answers[0]

@@ -36,6 +36,7 @@ default_runner = WorkRunner.from_settings(settings)
 default_queue = (
     open_work_queue(settings.job_queue_url, settings, max_attempts=RELEASE_ATTEMPTS) if settings.job_queue_url else None
 )
+RELEASE_CALL_S = worst_case_call_s(RELEASE_ATTEMPTS, settings.connect_timeout_s, settings.read_timeout_s)
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -86,7 +87,7 @@ def _not_started(exc: JobNotStarted, *, first: bool, limit: float | None) -> Non
 
 def _release(queue: WorkQueue | None, receipt_handles: list[str], deadline: Deadline | None) -> None:
     """Make the jobs not started visible again now, if the call fits before the deadline."""
-    if queue is None or (deadline is not None and deadline.remaining() < worst_case_call_s(RELEASE_ATTEMPTS)):
+    if queue is None or (deadline is not None and deadline.remaining() < RELEASE_CALL_S):
         return
     try:
         kept = queue.release(receipt_handles)

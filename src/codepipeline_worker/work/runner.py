@@ -45,7 +45,7 @@ from ..shared.adapter import (
     worst_case_call_s,
 )
 from ..shared.entry_point import load_work_function
-from ..shared.isolation import run_in_child
+from ..shared.isolation import LimitReached, run_in_child, within
 from ..shared.models import JobType, ResultModel
 from ..shared.observability import logger, metrics
 from ..shared.tokens import checked_token_store
@@ -74,10 +74,11 @@ REJECTED_CODES = frozenset(
         "OutputVariablesSizeExceededException",
     }
 )
-# The calls a job makes after its time limit: completing its once-only record, reporting its result. (Reading its
-# details counts within the limit; writing its record comes before, and what it takes is taken from the limit.) A
-# job starts only while the invocation holds its limit plus these.
-RESERVED_CALLS = 2
+# The calls a job makes after its time limit: reporting its result, and before that completing its once-only
+# record (with `once`). Reading its details counts within the limit; writing its record comes before it, and what
+# that takes is taken from the limit. A job starts only while the invocation holds its limit plus these.
+REPORT_CALLS = 1
+RECORD_CALLS = 1
 # What one job costs beyond its work, for the default limit to leave: a fork, a report that does not take its
 # worst case, logs. (Measured: a few milliseconds locally, a CodePipeline call's ~0.1 s on AWS.)
 JOB_OVERHEAD_S = 0.5
@@ -226,7 +227,8 @@ class WorkRunner:
         self._batch_size = batch_size
         self._isolate = isolate
         # By default, the worst case of a call with the settings' defaults (3 attempts, 1 s to connect, 2 s to read).
-        self.reserve_s = RESERVED_CALLS * (worst_call_s if worst_call_s is not None else worst_case_call_s(3, 1.0, 2.0))
+        call_s = worst_call_s if worst_call_s is not None else worst_case_call_s(3, 1.0, 2.0)
+        self.reserve_s = (REPORT_CALLS + (RECORD_CALLS if once is not None else 0)) * call_s
 
     @classmethod
     def from_settings(cls, settings: WorkerSettings) -> WorkRunner:
@@ -327,14 +329,18 @@ class WorkRunner:
             self._check_time(message, deadline, limit)
         ends_at = None if limit is None else time.monotonic() + limit
         attempt = _Attempt(message, self._load_details(token), [token.get_secret_value()] if token else [])
-        first = attempt.fetch()  # before any of the user's code; within the job's limit
-        attempt.note(first)
-        if isinstance(first, str):
-            if first in STALE_CODES:  # not this worker's any more: nothing runs, now or at a later delivery
-                return {"stale": first}
-            raise _DetailsUnavailable(first)
-        attempt.first = first
-        outcome, problem = self._outcome(attempt, limit, ends_at)
+        try:
+            first = within(lambda _request: attempt.fetch(), None, ends_at)  # before any of the user's code
+        except LimitReached:
+            outcome, problem = _timed_out(limit or 0.0, None)
+        else:
+            attempt.note(first)
+            if isinstance(first, str):
+                if first in STALE_CODES:  # not this worker's any more: nothing runs, now or at a later delivery
+                    return {"stale": first}
+                raise _DetailsUnavailable(first)
+            attempt.first = first
+            outcome, problem = self._outcome(attempt, limit, ends_at)
         if attempt.details_error is not None:  # renewing the artifact credentials failed
             if attempt.details_error in STALE_CODES:
                 return {"stale": attempt.details_error}
