@@ -123,11 +123,15 @@ class WorkQueues:
     def is_empty(self) -> bool:
         return self.depth() == (0, 0)
 
-    def set_aside(self, body: str) -> None:
-        """Put a message on the (FIFO) dead-letter queue, as the work queue's redrive does."""
+    def send(self, body: str, url: str | None = None) -> None:
+        """Put a message on the (FIFO) work queue, or on its dead-letter queue as the redrive does: a new copy,
+        never deduplicated."""
         job = json.loads(body).get("jobId", "")
         self.client.send_message(
-            QueueUrl=self.dlq_url, MessageBody=body, MessageGroupId=str(job), MessageDeduplicationId=str(uuid.uuid4())
+            QueueUrl=url or self.url,
+            MessageBody=body,
+            MessageGroupId=str(job),
+            MessageDeduplicationId=str(uuid.uuid4()),
         )
 
     def dead_letters(self) -> list[str]:

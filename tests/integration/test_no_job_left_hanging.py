@@ -177,7 +177,9 @@ def dead_letters(
     endpoint: LocalCodePipeline,
     secrets_url: str,
     secret_id: str,
+    *,
     work_queue: WorkQueues,
+    job_table: str,
 ) -> Any:
     def factory(
         work_function: str = "codepipeline_worker.examples.url_gate:check_url", secret: str | None = None
@@ -185,7 +187,11 @@ def dead_letters(
         monkeypatch.setenv("AWS_ENDPOINT_URL_CODEPIPELINE", endpoint.url)
         monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", secrets_url)
         monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", secrets_url)
-        variables = {"CLIENT_TOKEN_SECRET_ID": secret or secret_id, "WORK_FUNCTION": work_function}
+        variables = {
+            "CLIENT_TOKEN_SECRET_ID": secret or secret_id,
+            "WORK_FUNCTION": work_function,
+            "JOB_TABLE_NAME": job_table,
+        }
         settings = load_config(DeadLetterSettings, {**TEST_ENV, **variables})
         return DeadLetters(work_queue, DeadLetterService.from_settings(settings))
 
@@ -241,11 +247,20 @@ def test_a_job_whose_work_keeps_failing_is_dead_lettered_and_failed_back_once(
     assert work_queue.dead_letters() == []
 
     # And a dead letter delivered again finds the job ended: done, not failed twice
-    work_queue.set_aside(worker.bodies[0])
+    work_queue.send(worker.bodies[0], work_queue.dlq_url)
     assert handler.consume() == (1, 0)
     assert handler.answers[-1] == {"batchItemFailures": []}
     assert events(endpoint, job_id).count("failed") == 1
     assert endpoint.stats()["calls"]["PutJobFailureResult"] == 2  # the second refused: the job had ended
+
+    # And a late copy of its message on the work queue (a hand-off sent again) runs nothing: the dead-letter
+    # handler marked the job's once-only record done
+    endpoint.set_faults(Faults())
+    work_queue.send(worker.bodies[0])
+    assert worker.consume() == (1, 0)
+    assert work_runs(tmp_path) == [job_id]
+    assert worker.answers[-1] == {"batchItemFailures": []}
+    assert events(endpoint, job_id).count("failed") == 1
 
 
 def test_an_unimportable_work_function_fails_its_jobs_back_as_a_configuration_error(
@@ -301,7 +316,7 @@ def test_a_partner_dead_letter_without_its_token_waits_on_the_dead_letter_queue(
     # Given a partner job's dead letter, and a dead-letter handler whose secret has no token for its client
     job_id = partner_job(endpoint)
     body = json.dumps({"version": 1, "jobId": job_id, "jobType": "thirdParty", "clientId": CLIENT_ID})
-    work_queue.set_aside(body)
+    work_queue.send(body, work_queue.dlq_url)
 
     # Then it is not failed back now, and stays on the dead-letter queue to be tried again
     assert dead_letters(secret=empty_secret_id).consume() == (1, 1)

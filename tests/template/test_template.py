@@ -230,7 +230,7 @@ def test_the_work_function_is_granted_exactly_its_operations_and_what_its_event_
     assert release["Resource"] == "GetAtt:WorkQueue.Arn"
 
 
-@pytest.mark.parametrize("function", [ACKNOWLEDGER, WORKER])
+@pytest.mark.parametrize("function", FUNCTIONS)
 def test_each_owners_operations_are_granted_only_when_action_types_name_that_owner(function: str) -> None:
     both = granted(Stack(ActionTypes=TWO_TYPES), function)
     custom_only = granted(Stack(), function)  # the default: Custom/Build/MyTool/1
@@ -248,12 +248,13 @@ def test_each_owners_operations_are_granted_only_when_action_types_name_that_own
 def test_each_function_reaches_only_its_own_records_in_the_job_table() -> None:
     stack = Stack()
     keys = {}
-    for function, prefix in ((ACKNOWLEDGER, "handoff#*"), (WORKER, "work#*")):
+    for function, prefix in ((ACKNOWLEDGER, "handoff#*"), (WORKER, "work#*"), (DEAD_LETTER, "work#*")):
         [items] = [s for s in statements(stack, function) if s["Resource"] == "GetAtt:JobTable.Arn"]
         assert items["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [prefix]}}
         keys[function] = set(items["Action"])
     assert keys[ACKNOWLEDGER] == {a for a in ACKNOWLEDGER_OPERATIONS if a.startswith("dynamodb:")} - {"dynamodb:Query"}
     assert keys[WORKER] == IDEMPOTENCY_OPERATIONS
+    assert keys[DEAD_LETTER] == {"dynamodb:UpdateItem"}  # a failed-back job's record marked done, nothing read
     # The reconciler's query, on the sparse index that holds the hand-off records only
     [query] = [s for s in statements(stack, ACKNOWLEDGER) if s["Action"] == ["dynamodb:Query"]]
     assert query["Resource"] == "GetAtt:JobTable.Arn/index/pending"
@@ -261,9 +262,9 @@ def test_each_function_reaches_only_its_own_records_in_the_job_table() -> None:
 
 
 def test_the_dead_letter_handler_is_granted_exactly_its_operations_on_the_dead_letter_queue() -> None:
-    stack = Stack(ClientTokenSecretArn=SECRET)
+    stack = Stack(ActionTypes=TWO_TYPES, ClientTokenSecretArn=SECRET)
     assert granted(stack, DEAD_LETTER) == DEAD_LETTER_OPERATIONS | {SECRET_READ} | SQS_POLLER_ACTIONS
-    assert granted(Stack(), DEAD_LETTER) == DEAD_LETTER_OPERATIONS | SQS_POLLER_ACTIONS
+    assert granted(Stack(ActionTypes=TWO_TYPES), DEAD_LETTER) == DEAD_LETTER_OPERATIONS | SQS_POLLER_ACTIONS
     assert all(s["Effect"] == "Allow" for s in statements(stack, DEAD_LETTER))
     [poller] = [s for s in statements(stack, DEAD_LETTER) if s["Action"] == sorted(SQS_POLLER_ACTIONS)]
     assert poller["Resource"] == "GetAtt:WorkDeadLetterQueue.Arn"
@@ -607,7 +608,7 @@ def test_the_job_table_is_kept_on_demand_encrypted_recoverable_and_expiring() ->
     schema = {k: properties[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes")}
     assert schema == {k: v for k, v in JOB_TABLE_SCHEMA.items() if k != "BillingMode"}
     assert JOB_TABLE_SCHEMA["GlobalSecondaryIndexes"][0]["IndexName"] == HANDOFF_INDEX
-    for function in (ACKNOWLEDGER, WORKER):
+    for function in FUNCTIONS:
         assert environment(stack, function)["JOB_TABLE_NAME"] == TABLE_NAME
 
 

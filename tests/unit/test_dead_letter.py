@@ -12,12 +12,15 @@ from botocore.stub import ANY
 
 from codepipeline_worker.dead_letter import handler as dead_letter_handler
 from codepipeline_worker.dead_letter.handler import lambda_handler
-from codepipeline_worker.dead_letter.service import DeadLetterService, NotFailedBack
+from codepipeline_worker.dead_letter.service import ENDED_ANSWER, DeadLetterService, NotFailedBack
 from codepipeline_worker.shared.adapter import CodePipelineAdapter, worst_case_call_s
 from codepipeline_worker.shared.deadline import Deadline
 from codepipeline_worker.shared.messages import JobMessage
+from codepipeline_worker.work.once import RunOnce
+from codepipeline_worker.work.runner import WorkRunner
 from tests.conftest import FakeLambdaContext, emitted_metrics
-from tests.unit.conftest import CLIENT_ID, CLIENT_TOKEN, record_requests, secret_response, token_store
+from tests.unit.conftest import CLIENT_ID, CLIENT_TOKEN, TABLE, record_requests, secret_response, token_store
+from tests.unit.test_once import stored
 from tests.unit.test_worker_handler import record
 
 if TYPE_CHECKING:
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
     from mypy_boto3_codepipeline import CodePipelineClient
 
     from codepipeline_worker.shared.adapter import ClientTokenStore
-    from tests.unit.conftest import Stubbed, StubbedSecrets
+    from tests.unit.conftest import Stubbed, StubbedSecrets, StubbedTable
 
 pytestmark = pytest.mark.usefixtures("clean_metrics")
 
@@ -241,3 +244,62 @@ def test_no_dead_letter_is_started_without_time_for_its_calls(codepipeline: Stub
 def test_the_default_service_is_built_from_the_environment() -> None:
     assert dead_letter_handler.settings.work_function == "codepipeline_worker.examples.url_gate:check_url"
     assert dead_letter_handler.default_service.work_function_problem() is None
+
+
+# -- a job failed back never runs afterwards ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", ["failed back", "already ended"])
+def test_a_job_failed_back_has_its_once_only_record_marked_done_and_a_late_copy_runs_nothing(
+    answer: str, codepipeline: Stubbed, dynamodb: StubbedTable
+) -> None:
+    # Given a dead letter whose job is failed back now, or had already ended
+    client, stubber = codepipeline
+    table, table_stubber = dynamodb
+    message = JobMessage(job_id=JOB, job_type="custom")
+    if answer == "failed back":
+        stubber.add_response("put_job_failure_result", {})
+    else:
+        stubber.add_client_error("put_job_failure_result", "InvalidJobStateException", http_status_code=400)
+    table_stubber.add_response("update_item", {})
+    writes = record_requests(table)
+    once = RunOnce(table, TABLE)
+    handler = DeadLetterService(CodePipelineAdapter(client), None, "mytool.deploy:run", once, check=lambda _: None)
+
+    # When the handler has dealt with it
+    handler.fail_back(message, 6)
+
+    # Then the job's once-only record is marked done, with an answer that runs nothing
+    [(operation, params)] = writes
+    assert (operation, params["Key"]) == ("UpdateItem", {"id": {"S": f"work#{message.dedup_id}"}})
+    record = json.loads(params["ExpressionAttributeValues"][":response_data"]["S"])
+    assert record == ENDED_ANSWER
+    # And a copy of its message delivered to the work function later is done with, its work not run, nothing
+    # asked of CodePipeline
+    table_stubber.add_client_error(
+        "put_item",
+        "ConditionalCheckFailedException",
+        http_status_code=400,
+        modeled_fields={"Item": stored("COMPLETED", record)},
+    )
+    runner = WorkRunner(CodePipelineAdapter(client), None, lambda _job: pytest.fail("ran"), RunOnce(table, TABLE))
+    calls = record_requests(client)
+    assert runner.run(message).result == "stale"
+    assert calls == []
+
+
+def test_a_once_only_record_not_marked_done_leaves_the_job_failed_back(
+    codepipeline: Stubbed, dynamodb: StubbedTable, emitted: Callable[[], str]
+) -> None:
+    client, stubber = codepipeline
+    table, table_stubber = dynamodb
+    stubber.add_response("put_job_failure_result", {})
+    table_stubber.add_client_error("update_item", "InternalServerError", http_status_code=500)
+    handler = DeadLetterService(
+        CodePipelineAdapter(client), None, "mytool.deploy:run", RunOnce(table, TABLE), check=lambda _: None
+    )
+
+    result = handler.fail_back(JobMessage(job_id=JOB, job_type="custom"), 6)
+
+    assert result.result == "failedBack"
+    assert "the job's once-only record was not marked done" in emitted()

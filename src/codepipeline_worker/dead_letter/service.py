@@ -12,6 +12,8 @@ the client token read by clientId), saying why and how many deliveries there wer
   letter failed it) counts as done.
 - A failure report that does not go through (throttling after retries, the network, no client token, a
   refusal) raises `NotFailedBack`: the message stays on the dead-letter queue and is tried again later.
+- Once the job has ended, its once-only record (work.once) is marked done, so that a copy of its message that
+  still reaches the work function (a hand-off the reconciler sent again) runs nothing.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from ..shared.adapter import (
     ClientTokenStore,
     CodePipelineAdapter,
     create_codepipeline_client,
+    create_dynamodb_client,
     worst_case_call_s,
 )
 from ..shared.entry_point import work_function_problem
 from ..shared.models import JobType, ResultModel
 from ..shared.observability import logger, metrics
 from ..shared.tokens import checked_token_store
+from ..work.once import RecordUnavailable, RunOnce
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,6 +47,8 @@ if TYPE_CHECKING:
     from ..shared.messages import JobMessage
     from .config import DeadLetterSettings
 
+# What the job's once-only record holds once its dead letter has ended it: a delivery of its message reports nothing.
+ENDED_ANSWER = {"stale": "FailedBackFromDeadLetter"}
 # A dead letter starts while its calls (reading the client token for a partner job, the failure report) can each
 # make one attempt at its slowest before the deadline. Unlike a job's work, nothing is lost if the function is
 # ended after that: the message comes back, and a failure that went through makes the next try find the job
@@ -78,6 +84,7 @@ class DeadLetterService:
         codepipeline: CodePipelineAdapter,
         tokens: ClientTokenStore | None,
         work_function: str,
+        once: RunOnce | None = None,
         *,
         one_attempt_s: float = worst_case_call_s(1, 1.0, 2.0),
         check: Callable[[str], str | None] = work_function_problem,
@@ -85,6 +92,7 @@ class DeadLetterService:
         self._codepipeline = codepipeline
         self._tokens = tokens
         self._work_function = work_function
+        self._once = once
         self._check = check
         self._problem: str | None = None
         self._checked = False
@@ -96,6 +104,7 @@ class DeadLetterService:
             CodePipelineAdapter(create_codepipeline_client(settings)),
             checked_token_store(settings),
             settings.work_function,
+            RunOnce(create_dynamodb_client(settings), settings.job_table_name) if settings.job_table_name else None,
             one_attempt_s=worst_case_call_s(1, settings.connect_timeout_s, settings.read_timeout_s),
         )
 
@@ -125,6 +134,7 @@ class DeadLetterService:
             return self._not_put(message, exc.code)
         finally:
             logger.remove_keys(["job_id", "job_type"])
+        self._ended(message)
         metrics.add_metric(name="JobsFailedBack", unit=MetricUnit.Count, value=1)
         result = DeadLetterResult(
             job_id=message.job_id,
@@ -165,10 +175,21 @@ class DeadLetterService:
 
     def _not_put(self, message: JobMessage, code: str) -> DeadLetterResult:
         if code in STALE_CODES:
+            self._ended(message)
             metrics.add_metric(name="DeadLettersAlreadyDone", unit=MetricUnit.Count, value=1)
             logger.info("dead letter: the job had already ended", job_id=message.job_id, error=code)
             return DeadLetterResult(job_id=message.job_id, job_type=message.job_type, result="alreadyDone", error=code)
         raise _not_failed_back(message, code)
+
+    def _ended(self, message: JobMessage) -> None:
+        """Mark the job's once-only record done. Best effort: the job has ended in CodePipeline, and the work
+        function reads a job's details before it runs anything (an ended job's are refused)."""
+        if self._once is None:
+            return
+        try:
+            self._once.record(message, ENDED_ANSWER)
+        except RecordUnavailable as exc:
+            logger.warning("dead letter: the job's once-only record was not marked done", error=exc.code)
 
     def _token(self, message: JobMessage) -> SecretStr:
         code = "ClientTokenNotConfigured"

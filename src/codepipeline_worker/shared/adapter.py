@@ -87,8 +87,11 @@ WORKER_OPERATIONS = frozenset(
 IDEMPOTENCY_OPERATIONS = frozenset(
     {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 )
-# The dead-letter handler's calls: it fails back the job of each message the work queue set aside.
-DEAD_LETTER_OPERATIONS = frozenset({"codepipeline:PutJobFailureResult", "codepipeline:PutThirdPartyJobFailureResult"})
+# The dead-letter handler's calls: it fails back the job of each message the work queue set aside, and marks the
+# job's once-only record done.
+DEAD_LETTER_OPERATIONS = frozenset(
+    {"codepipeline:PutJobFailureResult", "codepipeline:PutThirdPartyJobFailureResult", "dynamodb:UpdateItem"}
+)
 # The work function's own call on the work queue: the jobs an invocation had no time to start are made visible
 # again at once (the IAM action is sqs:ChangeMessageVisibility).
 WORK_QUEUE_OPERATIONS = frozenset({"sqs:ChangeMessageVisibilityBatch"})
@@ -230,6 +233,7 @@ def _client(
     settings: CommonSettings,
     pool: int,
     long_poll_s: int = 0,
+    *,
     max_attempts: int | None = None,
     session: botocore.session.Session | None = None,
 ) -> Any:
@@ -252,7 +256,7 @@ def open_work_queue(
 ) -> WorkQueue:
     """The work queue. A consumer that long-polls for `long_poll_s` seconds waits that much longer for answers;
     `max_attempts` overrides AWS_MAX_ATTEMPTS."""
-    client: SQSClient = _client("sqs", settings, pool, long_poll_s, max_attempts)
+    client: SQSClient = _client("sqs", settings, pool, long_poll_s, max_attempts=max_attempts)
     return WorkQueue(client, queue_url)
 
 
