@@ -31,9 +31,10 @@ from codepipeline_worker.work import Job, Success
 from codepipeline_worker.work import config as worker_config
 from codepipeline_worker.work.config import WorkerSettings
 from codepipeline_worker.work.handler import lambda_handler
+from codepipeline_worker.work.once import RunOnce
 from codepipeline_worker.work.runner import JOB_OVERHEAD_S, JobNotStarted, WorkRunner
 from tests.conftest import TEST_ENV, FakeLambdaContext, emitted_metrics
-from tests.unit.conftest import QUEUE_URL, record_requests
+from tests.unit.conftest import QUEUE_URL, TABLE, record_requests
 from tests.unit.test_worker_handler import details, job_body, record
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
     from codepipeline_worker.shared.isolation import Channel
     from codepipeline_worker.work import Outcome
-    from tests.unit.conftest import Stubbed, StubbedQueue
+    from tests.unit.conftest import Stubbed, StubbedQueue, StubbedTable
 
 pytestmark = pytest.mark.usefixtures("clean_metrics")
 
@@ -145,6 +146,88 @@ def test_a_job_not_started_makes_no_call(codepipeline: Stubbed, clock: FakeClock
 
     assert caught.value.job_id == JOBS[0]
     assert calls == []
+
+
+def test_a_job_not_started_writes_no_once_only_record(
+    codepipeline: Stubbed, dynamodb: StubbedTable, clock: FakeClock
+) -> None:
+    # Given a runner with once-only records: its reserve holds the record's completion and the report
+    client, _ = codepipeline
+    table, _ = dynamodb
+    calls, writes = record_requests(client), record_requests(table)
+    work = runner(client, lambda _job: Success(), once=RunOnce(table, TABLE), time_limit_s=5)
+    assert work.reserve_s == 2 * worst_case_call_s(3, 1.0, 2.0)
+
+    # When the time left is just short of the limit and that reserve
+    with pytest.raises(JobNotStarted):
+        work.run(job_message(JOBS[0]), Deadline(clock.now + 5 + work.reserve_s - 0.001))
+
+    # Then nothing was called, nothing written: the job is as it was, for the next invocation
+    assert (calls, writes) == ([], [])
+
+
+def test_a_job_whose_record_took_its_time_is_not_started_and_its_record_deleted(
+    codepipeline: Stubbed, dynamodb: StubbedTable, clock: FakeClock
+) -> None:
+    # Given the time for one job with 1 s to spare, and a once-only record whose write takes 6 s: what is left
+    # after it cannot hold any work with the calls after it
+    client, _ = codepipeline
+    table, table_stubber = dynamodb
+    table_stubber.add_response("put_item", {})
+    table_stubber.add_response("delete_item", {})
+    table.meta.events.register("after-call.dynamodb.PutItem", lambda **_: setattr(clock, "now", clock.now + 6))
+    calls, writes = record_requests(client), record_requests(table)
+    work = runner(client, lambda _job: pytest.fail("started"), once=RunOnce(table, TABLE), time_limit_s=5)
+
+    # When the job comes
+    with pytest.raises(JobNotStarted):
+        work.run(job_message(JOBS[0]), Deadline(clock.now + 5 + work.reserve_s + 1))
+
+    # Then it was not started, nothing asked of CodePipeline, and its record is gone: the next delivery runs it
+    assert calls == []
+    assert [operation for operation, _ in writes] == ["PutItem", "DeleteItem"]
+
+
+def test_work_stopped_at_its_limit_is_stored_and_reported_once_and_a_redelivery_runs_nothing(
+    codepipeline: Stubbed, dynamodb: StubbedTable, tmp_path: Path
+) -> None:
+    # Given work that hangs, limited to 1 s, on a runner with once-only records
+    client, stubber = codepipeline
+    table, table_stubber = dynamodb
+    details(stubber, JOBS[0])
+    stubber.add_response("put_job_failure_result", {}, {"jobId": JOBS[0], "failureDetails": ANY})
+    table_stubber.add_response("put_item", {})
+    table_stubber.add_response("update_item", {})
+    writes = record_requests(table)
+    runs = tmp_path / "runs"
+
+    def hangs(job: Job) -> Outcome:
+        with runs.open("a") as marks:
+            marks.write(job.id + "\n")
+        return hang(job)
+
+    work = runner(client, hangs, once=RunOnce(table, TABLE), time_limit_s=1)
+
+    # When it runs, is stopped and reported
+    assert work.run(job_message(JOBS[0])).result == "failed"
+
+    # Then its failure was stored with its record before the report
+    [(_, put), (_, update)] = writes
+    stored_answer = json.loads(update["ExpressionAttributeValues"][":response_data"]["S"])
+    assert stored_answer["kind"] == "failure"
+    assert stored_answer["outcome"]["message"].startswith("The work did not finish within its time limit of 1 s")
+    # And a redelivery (its report lost, say) reports that failure again and runs nothing
+    table_stubber.add_client_error(
+        "put_item",
+        "ConditionalCheckFailedException",
+        http_status_code=400,
+        modeled_fields={
+            "Item": {**put["Item"], "status": {"S": "COMPLETED"}, "data": {"S": json.dumps(stored_answer)}}
+        },
+    )
+    stubber.add_client_error("put_job_failure_result", "InvalidJobStateException", http_status_code=400)
+    assert work.run(job_message(JOBS[0])).result == "stale"
+    assert runs.read_text().split() == [JOBS[0]]
 
 
 def test_a_function_whose_time_cannot_hold_one_job_fails_the_invocation_and_says_why(
