@@ -1,6 +1,8 @@
 """The life-cycle fault run (`make chaos`), at the size CI affords: both functions' real handlers in killable
-processes, Lambda's asynchronous retries and SQS's event source around them, and every fault injected. The run
-judges each job (see chaos.verdict); this test fails on any violation, and checks that the faults happened."""
+processes, Lambda's asynchronous retries and SQS's event sources around them (the dead-letter handler's included),
+and every fault injected, the work side's too (work that hangs, raises SystemExit, or stalls its invocation into
+the function's timeout at every delivery). The run judges each job (see chaos.verdict); this test fails on any
+violation, and checks that the faults happened."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def test_every_job_ends_once_with_its_work_run_once_under_kills_duplicates_and_ambiguous_sends(tmp_path: Path) -> None:
+def test_every_job_ends_once_with_its_work_run_once_under_kills_duplicates_ambiguous_sends_and_work_faults(
+    tmp_path: Path,
+) -> None:
     verdict = run(ChaosConfig.ci(), tmp_path)
 
     print(f"\n{verdict.table()}")
@@ -30,3 +34,15 @@ def test_every_job_ends_once_with_its_work_run_once_under_kills_duplicates_and_a
     )
     assert counts["CodePipeline faults (endpoint)"].get("throttle", 0) > 0
     assert counts["jobs delivered more than once"] > 0
+    # The work side's faults happened too, and ended as they should (chaos.verdict.check_work_side): work that
+    # hung stopped at its time limit, work that raised SystemExit, invocations killed at the function's timeout,
+    # and jobs whose five deliveries all failed, failed back by the dead-letter handler
+    stopped, exited = (int(n) for n in counts["jobs failed at their time limit / by SystemExit"].split(" / "))
+    assert stopped > 0
+    assert exited > 0
+    assert counts["work invocations killed at their timeout"] >= 5
+    handled, failed_back = (
+        int(n) for n in counts["dead letters handled / jobs failed back by their handler"].split(" / ")
+    )
+    assert handled > 0
+    assert failed_back > 0

@@ -1,7 +1,7 @@
 """One execution environment of a function, as Lambda runs it: a process that imports the handler (the cold
 start), then handles one invocation at a time, until it is killed.
 
-    python -m chaos.child acknowledger|work
+    python -m chaos.child acknowledger|work|dead_letter
 
 Requests come on stdin, one JSON line each: {"invocation", "event", "remainingMs"}. Each answer goes on the
 process's original stdout, one JSON line: {"invocation", "result"} or {"invocation", "errorType",
@@ -24,6 +24,7 @@ from codepipeline_worker.work.consume import LocalContext
 HANDLERS = {
     "acknowledger": "codepipeline_worker.acknowledger.handler",
     "work": "codepipeline_worker.work.handler",
+    "dead_letter": "codepipeline_worker.dead_letter.handler",
 }
 
 

@@ -64,9 +64,10 @@ class Cluster:
         self.queue_url, self.dlq_url = create_work_queues(
             self.sqs, "chaos", config.visibility_timeout_s, config.max_receive_count
         )
-        self.queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        self.queue_arn, self.dlq_arn = (
+            self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            for url in (self.queue_url, self.dlq_url)
+        )
         self.table = create_job_table(self.client("dynamodb"), "chaos-jobs")
         self.secret_id = "chaos-client-tokens"  # noqa: S105 - the secret's name
         self.client("secretsmanager").create_secret(
@@ -110,6 +111,7 @@ class Cluster:
             "CONNECT_TIMEOUT_S": str(config.connect_timeout_s),
             "READ_TIMEOUT_S": str(config.read_timeout_s),
             "WORK_FUNCTION": "chaos.work:run",
+            "JOB_TIME_LIMIT_S": str(config.job_time_limit_s),
             "CHAOS_RUNS_FILE": str(self.workdir / "runs.jsonl"),
             "POWERTOOLS_SERVICE_NAME": "codepipeline-job-worker",
             "POWERTOOLS_METRICS_NAMESPACE": "Chaos",

@@ -13,6 +13,7 @@ import json
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -36,7 +37,7 @@ class Invocation:
     """One invocation of one function: what it was given, and how it ended."""
 
     id: str
-    function: str  # acknowledger | work
+    function: str  # acknowledger | work | dead_letter
     kind: str  # direct | batch | scheduled | started | sqs
     event: Any
     jobs: list[str]
@@ -74,7 +75,7 @@ class Record:
 
     invocations: list[Invocation] = field(default_factory=list)
     failure_destination: list[dict[str, Any]] = field(default_factory=list)
-    deliveries: int = 0  # SQS messages handed to the work function
+    deliveries: Counter[str] = field(default_factory=Counter)  # SQS messages handed to each function
 
 
 class Invoker:
@@ -199,10 +200,24 @@ class AsyncLambda:
 
 
 class SqsEventSource:
-    """The work function's event source mapping on the FIFO work queue: batches of up to 10 messages, one
-    invocation at a time per environment, partial batch failures."""
+    """An event source mapping on a FIFO queue: batches of up to 10 messages, one invocation at a time per
+    environment, partial batch failures. The work function's on the work queue; with `dead_letters`, the
+    dead-letter handler's (one environment) on the work queue's dead-letter queue."""
 
-    def __init__(self, cluster: Cluster, config: ChaosConfig, invoker: Invoker, record: Record, logs: Path) -> None:
+    # moto's receive (its redrive to the dead-letter queue) is not safe from several threads at once: one
+    # receive at a time, whichever queue.
+    _receiving = threading.Lock()
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        config: ChaosConfig,
+        invoker: Invoker,
+        record: Record,
+        logs: Path,
+        *,
+        dead_letters: bool = False,
+    ) -> None:
         self._cluster = cluster
         self._config = config
         self._invoker = invoker
@@ -210,9 +225,14 @@ class SqsEventSource:
         self._stopping = threading.Event()
         self._busy = 0
         self._lock = threading.Lock()
-        self._receiving = threading.Lock()
+        self.function = "dead_letter" if dead_letters else "work"
+        self.queue_url = cluster.dlq_url if dead_letters else cluster.queue_url
+        self._queue_arn = cluster.dlq_arn if dead_letters else cluster.queue_arn
+        self._timeout_s = config.dead_letter_timeout_s if dead_letters else config.work_timeout_s
+        count = 1 if dead_letters else config.environments
         self.environments = [
-            Environment("work", cluster.environment("work"), logs / f"work-{n}.log") for n in range(config.environments)
+            Environment(self.function, cluster.environment(self.function), logs / f"{self.function}-{n}.log")
+            for n in range(count)
         ]
         self._threads = [threading.Thread(target=self._serve, args=(e,), daemon=True) for e in self.environments]
 
@@ -234,35 +254,37 @@ class SqsEventSource:
                     self._busy -= 1
 
     def _receive(self) -> list[Any]:
-        """One receive, one at a time: moto's receive (its redrive to the dead-letter queue) is not safe from
-        several threads at once. An error is a receive that found nothing; the poller goes on, as Lambda's does."""
+        """One receive, one at a time (see `_receiving`), not waiting: the lock is not held through a long poll.
+        An error is a receive that found nothing; the poller goes on, as Lambda's does."""
         with self._receiving:
             try:
                 messages: list[Any] = self._cluster.sqs.receive_message(
-                    QueueUrl=self._cluster.queue_url,
+                    QueueUrl=self.queue_url,
                     MaxNumberOfMessages=10,
-                    WaitTimeSeconds=1,
+                    WaitTimeSeconds=0,
                     VisibilityTimeout=self._config.visibility_timeout_s,
                     MessageSystemAttributeNames=["All"],
                 ).get("Messages", [])
             except ClientError:
-                return []
+                messages = []
+        if not messages:
+            self._stopping.wait(0.2)
         return messages
 
     def _deliver(self, environment: Environment, messages: list[Any]) -> None:
         """One invocation on a received batch. What is not deleted comes back; a receipt handle that has expired
         (the message came back meanwhile, to another receive) deletes nothing, as SQS would."""
-        event = as_sqs_event(messages, self._cluster.queue_arn, REGION)
+        event = as_sqs_event(messages, self._queue_arn, REGION)
         jobs = [_job_of(m["Body"]) for m in messages]
-        invocation = Invocation(self._invoker.next_id("work"), "work", "sqs", event, jobs)
-        self._record.deliveries += len(messages)
-        reply = self._invoker.invoke(environment, invocation, int(self._config.work_timeout_s * 1000))
+        invocation = Invocation(self._invoker.next_id(self.function), self.function, "sqs", event, jobs)
+        self._record.deliveries[self.function] += len(messages)
+        reply = self._invoker.invoke(environment, invocation, int(self._timeout_s * 1000))
         if reply.failed:  # the whole batch comes back after its visibility timeout
             return
         answer = reply.result if isinstance(reply.result, dict) else {}
         for handle in settled(messages, answer.get("batchItemFailures")):
             with contextlib.suppress(ClientError):
-                self._cluster.sqs.delete_message(QueueUrl=self._cluster.queue_url, ReceiptHandle=handle)
+                self._cluster.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=handle)
 
     def busy(self) -> bool:
         with self._lock:

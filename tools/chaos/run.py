@@ -50,21 +50,25 @@ def run(config: ChaosConfig, workdir: Path | None = None, *, rules: list[KillRul
         invoker = Invoker(config, record, kill_rules(config) if rules is None else rules)
         acknowledger = AsyncLambda(cluster, config, invoker, record, folder)
         work = SqsEventSource(cluster, config, invoker, record, folder)
+        dead_letters = SqsEventSource(cluster, config, invoker, record, folder, dead_letters=True)
+        sources = (work, dead_letters)
         arrivals = Arrivals()
         stop = threading.Event()
         ticker = threading.Thread(target=_tick, args=(config, acknowledger, arrivals, stop), daemon=True)
         acknowledger.start()
-        work.start()
+        for source in sources:
+            source.start()
         ticker.start()
         started = time.monotonic()
         try:
             jobs = _arrive(config, cluster, acknowledger, arrivals)
-            _settle(config, cluster, acknowledger, work, time.monotonic())
+            _settle(config, cluster, acknowledger, sources, time.monotonic())
         finally:
             stop.set()
             ticker.join()
             acknowledger.stop()
-            work.stop()
+            for source in sources:
+                source.stop()
         seconds = time.monotonic() - started
         return judge(config, cluster, record, reports, arrivals, jobs, folder, seconds)
 
@@ -163,20 +167,29 @@ def _started_event() -> dict[str, Any]:
 
 
 def _settle(
-    config: ChaosConfig, cluster: Cluster, acknowledger: AsyncLambda, work: SqsEventSource, since: float
+    config: ChaosConfig,
+    cluster: Cluster,
+    acknowledger: AsyncLambda,
+    sources: tuple[SqsEventSource, ...],
+    since: float,
 ) -> None:
-    """Wait until every job has ended and nothing is left to run, or the time limit."""
+    """Wait until every job has ended and nothing is left to run (on the work queue or its dead-letter queue),
+    or the time limit."""
     while time.monotonic() - since < config.time_limit_s:
         time.sleep(1.0)
         states = {job["status"] for job in cluster.endpoint.store.jobs()}
-        if states <= {"Succeeded", "Failed"} and acknowledger.idle() and not work.busy() and _queue_empty(cluster):
+        if (
+            states <= {"Succeeded", "Failed"}
+            and acknowledger.idle()
+            and not any(source.busy() for source in sources)
+            and all(_queue_empty(cluster, source.queue_url) for source in sources)
+        ):
             return
 
 
-def _queue_empty(cluster: Cluster) -> bool:
+def _queue_empty(cluster: Cluster, url: str) -> bool:
     attributes = cluster.sqs.get_queue_attributes(
-        QueueUrl=cluster.queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     )["Attributes"]
     return (
         int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 0

@@ -7,7 +7,13 @@ Each job (follow-up jobs of continuations included) must:
 - have its work run more than once only when a kill interrupted an earlier run: every run after the first is
   matched by a run whose invocation was killed;
 - never have its work started after it ended;
-- never run at all if it was failed back (the queue certainly refused it).
+- never run at all if it was failed back (the queue certainly refused it);
+- end as its work says: a job whose work hangs fails at its time limit, one whose work raises SystemExit fails
+  saying so, one whose work stalls its invocation into the function's timeout (every time) is failed back by the
+  dead-letter handler; any job may also be failed back by the dead-letter handler when its message shared five
+  killed invocations;
+- if its message reached the dead-letter queue, have ended: failed back by the dead-letter handler once, or
+  ended before (its message can share five killed invocations after its report); and leave no dead letter.
 And nothing the endpoint handed out (nonces, client tokens, artifact credentials) appears in any log, result,
 queue message, once-only record or failure record, except in the failure record of a job event whose every
 delivery was killed: Lambda keeps the killed event's payload (documented in docs/design.md).
@@ -92,6 +98,7 @@ class Facts:
     texts: dict[str, str]  # where secrets must not be: name -> text
     left_on_queue: int
     dead_letters: list[str]
+    behaviours: dict[str, str]  # each job's ChaosBehaviour (follow-up jobs carry their first job's)
 
 
 @dataclass
@@ -117,6 +124,16 @@ def _ended_at(job: dict[str, Any]) -> float | None:
 
 def _failed_back(job: dict[str, Any]) -> bool:
     return any("could not put it on its work queue" in str(e.get("failureMessage", "")) for e in job["history"])
+
+
+# How each way a job fails begins its failure message (runner, dead_letter.service).
+TIME_LIMIT_FAILURE = "The work did not finish within its time limit"
+SYSTEM_EXIT_FAILURE = "The work function raised SystemExit"
+DEAD_LETTER_FAILURE = "The job worker did not complete this job"
+
+
+def _failure(job: dict[str, Any]) -> str:
+    return next((str(e.get("failureMessage", "")) for e in job["history"] if e["event"] == "failed"), "")
 
 
 def check_jobs(facts: Facts) -> list[str]:
@@ -167,7 +184,36 @@ def check_queues(facts: Facts) -> list[str]:
     return found
 
 
-CHECKS: list[Callable[[Facts], list[str]]] = [check_jobs, check_secrets, check_queues]
+EXPECTED_FAILURES = {
+    "hang": (TIME_LIMIT_FAILURE, DEAD_LETTER_FAILURE),
+    "exit": (SYSTEM_EXIT_FAILURE, DEAD_LETTER_FAILURE),
+    "stall": (DEAD_LETTER_FAILURE,),
+}
+
+
+def check_work_side(facts: Facts) -> list[str]:
+    """Each work-side fault ends its job as it should; every dead letter is failed back, once."""
+    found = []
+    for job_id, job in facts.jobs.items():
+        expected = EXPECTED_FAILURES.get(facts.behaviours.get(job_id, ""))
+        if expected is not None and job["status"] in ENDED:
+            failure = _failure(job)
+            if job["status"] != "Failed" or not failure.startswith(expected):
+                found.append(f"{job_id}: its work did {facts.behaviours[job_id]}, and it ended {job['status']}")
+    handled = {job for i in facts.record.invocations if i.function == "dead_letter" for job in i.jobs}
+    for job_id in handled:
+        job = facts.jobs.get(job_id, {})
+        if job.get("status") not in ENDED:  # failed back by the handler, or it had ended before
+            found.append(f"{job_id}: its dead letter was handled, and the job is {job.get('status')}")
+        failed_back = sum(1 for e in job.get("history", []) if DEAD_LETTER_FAILURE in str(e.get("failureMessage", "")))
+        if failed_back > 1:
+            found.append(f"{job_id}: failed back by the dead-letter handler {failed_back} times")
+    if facts.dead_letters:
+        found.append(f"{len(facts.dead_letters)} dead letter(s) left on the dead-letter queue")
+    return found
+
+
+CHECKS: list[Callable[[Facts], list[str]]] = [check_jobs, check_secrets, check_queues, check_work_side]
 
 
 def judge(  # noqa: PLR0917 - the run's parts
@@ -209,9 +255,10 @@ def _facts(  # noqa: PLR0917 - the run's parts
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
     dead = cluster.sqs.receive_message(QueueUrl=cluster.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60)
+    jobs = {job["jobId"]: job for job in cluster.endpoint.store.jobs()}
     return Facts(
         config=config,
-        jobs={job["jobId"]: job for job in cluster.endpoint.store.jobs()},
+        jobs=jobs,
         arrived=arrived,
         runs=dict(runs),
         killed={i.id for i in record.invocations if i.reply is not None and i.reply.killed},
@@ -221,6 +268,10 @@ def _facts(  # noqa: PLR0917 - the run's parts
         texts=texts,
         left_on_queue=sum(int(v) for v in attributes.values()),
         dead_letters=[m["Body"] for m in dead.get("Messages", [])],
+        behaviours={
+            job_id: str((job.get("configuration") or {}).get("ChaosBehaviour", "succeed"))
+            for job_id, job in jobs.items()
+        },
     )
 
 
@@ -288,7 +339,7 @@ def _counts(facts: Facts, cluster: Cluster, arrivals: Arrivals, seconds: float) 
         "reconciled": dict(reconciled),
         "SendMessage answers (proxy)": dict(cluster.proxy.faults.counts),
         "CodePipeline faults (endpoint)": cluster.endpoint.stats()["faults"],
-        "messages delivered to the work function": facts.record.deliveries,
+        "messages delivered to the work function": facts.record.deliveries["work"],
         "work runs": sum(len(s) for s in starts.values()),
         "runs killed before their work ended": cut,
         "jobs run again (after a killed run)": reruns,
@@ -299,5 +350,19 @@ def _counts(facts: Facts, cluster: Cluster, arrivals: Arrivals, seconds: float) 
         "reports refused (job had ended)": sum(facts.reports.refused.values()),
         "failure records (killed / function error)": f"{len(killed_records)} / "
         f"{len(facts.record.failure_destination) - len(killed_records)}",
-        "dead letters": len(facts.dead_letters),
+        "jobs by behaviour": dict(Counter(facts.behaviours[job] for job in facts.arrived)),
+        "work invocations killed at their timeout": sum(
+            1
+            for i in invocations
+            if i.function == "work" and i.reply is not None and i.reply.killed and i.kill_after_s is None
+        ),
+        "jobs failed at their time limit / by SystemExit": f"{_failing(facts, TIME_LIMIT_FAILURE)} / "
+        f"{_failing(facts, SYSTEM_EXIT_FAILURE)}",
+        "dead letters handled / jobs failed back by their handler": f"{facts.record.deliveries['dead_letter']} / "
+        f"{_failing(facts, DEAD_LETTER_FAILURE)}",
+        "dead letters left": len(facts.dead_letters),
     }
+
+
+def _failing(facts: Facts, failure: str) -> int:
+    return sum(1 for job in facts.jobs.values() if job["status"] == "Failed" and _failure(job).startswith(failure))

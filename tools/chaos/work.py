@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -53,10 +54,42 @@ def continue_once(job: Job, run: Run) -> Outcome:
     return Success(summary="chaos: done in round 2")
 
 
+def _until_orphaned(limit_s: float) -> None:
+    """Wait until the process that forked this one has gone (or `limit_s`): a run that outlives its invocation
+    ends with it, as everything in a Lambda environment does, rather than linger after the harness."""
+    parent = os.getppid()
+    ends = time.monotonic() + limit_s
+    while os.getppid() == parent and time.monotonic() < ends:
+        time.sleep(0.05)
+
+
+def hang(job: Job, run: Run) -> Outcome:
+    """Never returns: the job's time limit stops it, and the job is failed saying so."""
+    _until_orphaned(600.0)
+    return Success(summary="chaos: this run was never stopped")
+
+
+def exit_(job: Job, run: Run) -> Outcome:
+    """What argparse does on bad arguments: the job fails, and only the job."""
+    raise SystemExit(2)
+
+
+def stall(job: Job, run: Run) -> Outcome:
+    """Stops the function's own process, as work that wedges it would: the invocation runs into the function's
+    timeout, and Lambda kills it there. Every delivery does the same, until the work queue sets the message
+    aside and the dead-letter handler fails the job back."""
+    os.kill(os.getppid(), signal.SIGSTOP)
+    _until_orphaned(600.0)
+    return Success(summary="chaos: this run was never stopped")
+
+
 BEHAVIOURS: dict[str, Callable[[Job, Run], Outcome]] = {
     "succeed": succeed,
     "fail": fail,
     "continue": continue_once,
+    "hang": hang,
+    "exit": exit_,
+    "stall": stall,
 }
 
 
