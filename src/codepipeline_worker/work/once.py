@@ -14,8 +14,9 @@ delivery of the same job:
 - after a run that was killed (the process ended at its timeout): the INPROGRESS record has expired with that
   invocation's deadline, so the work runs again. That is the only case in which a job's work runs twice.
 
-A work function that raises has not finished: its record is deleted, and the next delivery runs it again (work
-functions' own failures are outcomes, not exceptions: see runner).
+A run that could not start the work (the job's details could not be read, or writing the record left no time for
+it) raises: its record is deleted, and the next delivery runs it. Whatever the work function itself does (returns,
+raises anything, dies, overruns its time limit) is an outcome, stored and reported: see runner.
 
 This is Powertools Idempotency's protocol, and its record layout (adapter.RunRecords), on the work function's one
 botocore session: Powertools' DynamoDB layer imports boto3 at module level, about 40 ms of every cold start
