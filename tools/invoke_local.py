@@ -55,6 +55,7 @@ BUILD_DIR = ROOT / ".aws-sam" / "build"
 RIC_DIR = ROOT / ".aws-sam" / "ric"
 ACKNOWLEDGER = "JobWorkerFunction"
 WORKER = "WorkFunction"
+DEAD_LETTER = "DeadLetterFunction"
 FUNCTION = ACKNOWLEDGER
 AWSLAMBDARIC = "awslambdaric==4.2.2"
 CLIENT_ID = "c1e7d1a0-1234-4abc-9def-0123456789ab"

@@ -115,7 +115,7 @@ def run_event(built: Built, runner: invoke_local.Runner, name: str, *, queue: bo
 def test_every_function_of_the_template_runs_here() -> None:
     """A new function in template.yaml fails here until the tests below run it, under both runners."""
     functions = {name for name, r in Stack().source["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
-    assert functions == {invoke_local.ACKNOWLEDGER, invoke_local.WORKER}
+    assert functions == {invoke_local.ACKNOWLEDGER, invoke_local.WORKER, invoke_local.DEAD_LETTER}
 
 
 def test_samconfig_points_sam_local_invoke_at_this_machine_by_the_name_it_maps() -> None:
@@ -316,6 +316,27 @@ def test_the_work_function_runs_an_sqs_event_file_on_jobs_already_claimed(
     named = {json.loads(record["body"])["jobId"] for record in event["Records"]}
     assert before == dict.fromkeys(named, "InProgress")
     assert after == dict.fromkeys(named, "Succeeded")
+
+
+@pytest.mark.parametrize("name", SQS_EVENTS)
+def test_the_dead_letter_handler_fails_back_the_jobs_of_an_sqs_event_file(
+    built: Built, runner: invoke_local.Runner, name: str
+) -> None:
+    """The same SQS event as the dead-letter queue would deliver it: each job, InProgress, is failed back once."""
+    _, acknowledger = built
+    event = load_event(name)
+    dead_letters = invoke_local.describe_function({}, invoke_local.DEAD_LETTER)
+    with invoke_local.local_aws(event, acknowledger["environment"]["ACTION_TYPES"], runner.reachable) as local:
+        [(_, invocation)] = invoke_local.run_work_function(local, dead_letters, event, runner)
+        jobs = {job["jobId"]: job for job in local.endpoint.store.jobs()}
+
+    assert invocation.response == {"batchItemFailures": []}
+    named = {json.loads(record["body"])["jobId"] for record in event["Records"]}
+    for job_id in named:
+        failed = [h for h in jobs[job_id]["history"] if h["event"] == "failed"]
+        assert [(h["failureType"], h["failureMessage"][:40]) for h in failed] == [
+            ("JobFailed", "The job worker did not complete this job")
+        ]
 
 
 def test_parameter_overrides_reach_the_environment() -> None:

@@ -58,6 +58,7 @@ LIBRARY_VARIABLES = {
         "AWS_ENDPOINT_URL_SECRETS_MANAGER",
         "AWS_ENDPOINT_URL_DYNAMODB",
         "AWS_ENDPOINT_URL_SQS",
+        "URL_GATE_ALLOW_PRIVATE_ADDRESSES",  # the example action's, which it reads itself
     },
     DEAD_LETTER: {
         "POWERTOOLS_PARAMETERS_MAX_AGE",
