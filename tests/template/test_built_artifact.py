@@ -299,23 +299,31 @@ def test_the_work_function_runs_the_queued_jobs_and_reports_batch_item_failures(
         assert invocation.peak_memory_mb < worker["memory"], invocation.peak_memory_mb
 
 
+def on_event_file(
+    built: Built, runner: invoke_local.Runner, name: str, function: dict[str, Any]
+) -> tuple[invoke_local.Invocation, set[str], dict[str, str], dict[str, dict[str, Any]]]:
+    """A built function on an SQS event file, its jobs seeded InProgress: its invocation, the jobs the file names,
+    their states before, and every job after."""
+    _, acknowledger = built
+    event = load_event(name)
+    with invoke_local.local_aws(event, acknowledger["environment"]["ACTION_TYPES"], runner.reachable) as local:
+        before = states(local)
+        [(_, invocation)] = invoke_local.run_work_function(local, function, event, runner)
+        after = {job["jobId"]: job for job in local.endpoint.store.jobs()}
+    named = {json.loads(record["body"])["jobId"] for record in event["Records"]}
+    return invocation, named, before, after
+
+
 @pytest.mark.parametrize("name", SQS_EVENTS)
 def test_the_work_function_runs_an_sqs_event_file_on_jobs_already_claimed(
     built: Built, runner: invoke_local.Runner, name: str
 ) -> None:
     """What `make invoke EVENT=events/work/batch.json` runs: the SQS event as it is, its jobs seeded InProgress."""
-    _, acknowledger = built
-    event = load_event(name)
-    worker = work_function()
-    with invoke_local.local_aws(event, acknowledger["environment"]["ACTION_TYPES"], runner.reachable) as local:
-        before = states(local)
-        [(_, invocation)] = invoke_local.run_work_function(local, worker, event, runner)
-        after = states(local)
+    invocation, named, before, after = on_event_file(built, runner, name, work_function())
 
     assert invocation.response == {"batchItemFailures": []}
-    named = {json.loads(record["body"])["jobId"] for record in event["Records"]}
     assert before == dict.fromkeys(named, "InProgress")
-    assert after == dict.fromkeys(named, "Succeeded")
+    assert {job_id: after[job_id]["status"] for job_id in named} == dict.fromkeys(named, "Succeeded")
 
 
 @pytest.mark.parametrize("name", SQS_EVENTS)
@@ -323,17 +331,13 @@ def test_the_dead_letter_handler_fails_back_the_jobs_of_an_sqs_event_file(
     built: Built, runner: invoke_local.Runner, name: str
 ) -> None:
     """The same SQS event as the dead-letter queue would deliver it: each job, InProgress, is failed back once."""
-    _, acknowledger = built
-    event = load_event(name)
     dead_letters = invoke_local.describe_function({}, invoke_local.DEAD_LETTER)
-    with invoke_local.local_aws(event, acknowledger["environment"]["ACTION_TYPES"], runner.reachable) as local:
-        [(_, invocation)] = invoke_local.run_work_function(local, dead_letters, event, runner)
-        jobs = {job["jobId"]: job for job in local.endpoint.store.jobs()}
+    invocation, named, before, after = on_event_file(built, runner, name, dead_letters)
 
     assert invocation.response == {"batchItemFailures": []}
-    named = {json.loads(record["body"])["jobId"] for record in event["Records"]}
+    assert before == dict.fromkeys(named, "InProgress")
     for job_id in named:
-        failed = [h for h in jobs[job_id]["history"] if h["event"] == "failed"]
+        failed = [h for h in after[job_id]["history"] if h["event"] == "failed"]
         assert [(h["failureType"], h["failureMessage"][:40]) for h in failed] == [
             ("JobFailed", "The job worker did not complete this job")
         ]
