@@ -206,6 +206,17 @@ def test_serve_with_moto_keeps_artifacts_in_its_s3() -> None:
         assert process.wait(timeout=30) == 0
 
 
+def test_serve_on_a_busy_port_says_so_in_one_line(endpoint: LocalCodePipeline) -> None:
+    port = endpoint.url.rsplit(":", 1)[-1]
+
+    done = run_cli("serve", "--port", port)
+
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"error: port {port} on 127.0.0.1 is in use: choose another, --port N (make endpoint ENDPOINT_PORT=N)"
+    ]
+
+
 def test_an_endpoint_that_stops_answering_has_no_effect_and_recovers(endpoint: LocalCodePipeline) -> None:
     # Given an endpoint that answers two calls, then stops answering
     jobs = [endpoint.store.create_job("Custom/Build/MyTool/1") for _ in range(3)]

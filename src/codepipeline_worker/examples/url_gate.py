@@ -19,9 +19,25 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
-from ..work import Failure, Job, Outcome, StillRunning, Success
+from ..work import ConfigurationProperty, Failure, Job, Outcome, StillRunning, Success
 
 TIMEOUT_S = 5.0
+
+# Registered with the custom action type by the stack (RegisterCustomActionType=true).
+CONFIGURATION_PROPERTIES = [
+    ConfigurationProperty(
+        name="Url",
+        description="The http:// or https:// address to check",
+        required=True,
+        example="https://example.com/health",
+    ),
+    ConfigurationProperty(
+        name="ExpectedStatus", description="The HTTP status that passes (default 200)", type="Number"
+    ),
+    ConfigurationProperty(
+        name="MaxChecks", description="How many checks, one per claim, before the job fails (default 10)", type="Number"
+    ),
+]
 
 
 def check_url(job: Job) -> Outcome:

@@ -2,7 +2,9 @@
 
 What a work function of yours imports:
 
-    from codepipeline_worker.work import Failure, Job, StillRunning, Success
+    from codepipeline_worker.work import ConfigurationProperty, Failure, Job, StillRunning, Success
+
+    CONFIGURATION_PROPERTIES = [ConfigurationProperty(name="Target", required=True, example="staging")]
 
     def run(job: Job) -> Success | Failure | StillRunning:
         source = job.input().extract("/tmp/source")           # the input artifact, unzipped
@@ -25,10 +27,12 @@ from .job import (
     Success,
     WorkFunction,
 )
+from .properties import ConfigurationProperty
 
 __all__ = [
     "ArtifactCredentials",
     "ArtifactError",
+    "ConfigurationProperty",
     "CurrentRevision",
     "EncryptionKey",
     "Failure",
