@@ -31,6 +31,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def process_batch(event: dict[str, Any], deadline: float | None, runner: WorkRunner | None = None) -> dict[str, Any]:
     """Run every job of an SQS event; answer the records to deliver again (`batchItemFailures`)."""
     active = runner or default_runner
+    logger.debug("batch received", records=len(event.get("Records") or []))
 
     def record_handler(record: SQSRecord) -> dict[str, Any]:
         try:

@@ -21,6 +21,7 @@ What happens to the queue message:
 from __future__ import annotations
 
 import importlib
+import time
 import traceback
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -176,6 +177,15 @@ class WorkRunner:
                 details = JobDetails.from_job_data(data)
                 if details.artifact_credentials is not None:
                     known_secrets.extend(details.artifact_credentials.secrets())
+                # The configuration's names only: a property may be secret
+                logger.debug(
+                    "job details fetched",
+                    configuration_keys=sorted(details.configuration),
+                    input_artifacts=len(details.input_artifacts),
+                    output_artifacts=len(details.output_artifacts),
+                    artifact_credentials=details.artifact_credentials is not None,
+                    continuation=details.continuation_token is not None,
+                )
                 return details
             raise error
 
@@ -193,6 +203,13 @@ class WorkRunner:
     # -- the work function -----------------------------------------------------------------------------
 
     def _outcome(self, job: Job) -> Outcome:
+        remaining = job.remaining_time_s()
+        logger.debug(
+            "running the work function",
+            work_function=getattr(self._work, "__qualname__", type(self._work).__name__),
+            seconds_left=None if remaining is None else round(remaining, 3),
+        )
+        started = time.monotonic()
         try:
             outcome = self._work(job)
         except _DetailsUnavailable:  # renewing the artifact credentials failed: the message comes back
@@ -208,6 +225,9 @@ class WorkRunner:
             return Failure(message=f"The work function returned an invalid {exc.title}: {problems}")
         except Exception as exc:  # noqa: BLE001 - any failure of the user's code becomes the job's failure
             return _raised(exc)
+        logger.debug(
+            "the work function returned", outcome=type(outcome).__name__, seconds=round(time.monotonic() - started, 3)
+        )
         if not isinstance(outcome, _OUTCOME_TYPES):
             logger.error("the work function returned something else", returned_type=type(outcome).__name__)
             return Failure(
