@@ -182,6 +182,6 @@ action:
 	@$(PYTHON) tools/new_action.py "$(NAME)"
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(JS_SDK)/node_modules .aws-sam build bench/build .hypothesis \
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam build bench/build .hypothesis \
 		.mypy_cache .pytest_cache .ruff_cache .coverage *.egg-info
-	find . -name __pycache__ -not -path './.git/*' -prune -exec rm -rf {} +
+	find . \( -name __pycache__ -o -name node_modules \) -not -path './.git/*' -prune -exec rm -rf {} +
