@@ -44,7 +44,12 @@ def test_a_property_is_the_request_codepipeline_takes_without_its_local_example(
             [{"name": "A", "queryable": True, "required": True, "secret": True}],
             "1: a queryable property must be required and not secret",
         ),
-        ([{"name": "A", "hidden": True}], "1.hidden: Extra inputs are not permitted"),
+        ([{"name": "A", "hidden": True}], "1.hidden: Unexpected keyword argument"),
+        # A property built in code is checked as well: building one checks nothing, at no cold-start cost
+        (
+            [ConfigurationProperty(name="ok"), ConfigurationProperty(name="")],
+            "2.name: String should have at least 1 character",
+        ),
         ([{"name": "A"}, {"name": "A"}], "names listed more than once: A"),
         ([{"name": f"P{n}"} for n in range(11)], "11 properties; CodePipeline allows 10 per action type"),
         (

@@ -7,6 +7,7 @@ old one. An update that would give the same version other properties fails, nami
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -73,7 +74,7 @@ def requested_properties(resource: ActionTypeResource) -> list[dict[str, Any]]:
         names = [p.name for p in declared]
         if key in names:
             at = names.index(key)
-            declared[at] = declared[at].model_copy(update={"queryable": True})
+            declared[at] = replace(declared[at], queryable=True)
         else:
             declared.append(
                 ConfigurationProperty(
@@ -85,7 +86,7 @@ def requested_properties(resource: ActionTypeResource) -> list[dict[str, Any]]:
                 )
             )
     try:
-        checked = validate_properties([p.model_dump() for p in declared])
+        checked = validate_properties(declared)
     except ValueError as exc:
         raise RegistrationError(f"WorkEntryPoint {resource.work_entry_point} with PollQueryParam: {exc}") from None
     return [p.as_request() for p in checked]

@@ -13,6 +13,8 @@ What a work function of yours imports:
         return Success(summary="built")
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .artifacts import ArtifactError, InputArtifact, OutputArtifact, UnsafeArtifact
 from .job import (
     ArtifactCredentials,
@@ -27,7 +29,20 @@ from .job import (
     Success,
     WorkFunction,
 )
-from .properties import ConfigurationProperty
+
+if TYPE_CHECKING:
+    from .properties import ConfigurationProperty
+
+
+def __getattr__(name: str) -> Any:
+    """ConfigurationProperty, imported on first use: a work function that declares no properties does not pay
+    for it at cold start."""
+    if name == "ConfigurationProperty":
+        from .properties import ConfigurationProperty  # noqa: PLC0415 - see above
+
+        return ConfigurationProperty
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ArtifactCredentials",

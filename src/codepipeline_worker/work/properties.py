@@ -14,21 +14,29 @@ required ones are set. `example` is for local runs only: `make run` and `make in
 from __future__ import annotations
 
 import importlib
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import ConfigDict, Field
 
 from ..shared.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 DECLARATION = "CONFIGURATION_PROPERTIES"
 # CodePipeline's limit on an action type's configuration properties.
 MAX_PROPERTIES = 10
 
 
-class ConfigurationProperty(BaseModel):
-    """One property of the action's configuration, as CreateCustomActionType takes it."""
+@dataclass(frozen=True, kw_only=True)
+class ConfigurationProperty:
+    """One property of the action's configuration, as CreateCustomActionType takes it. A plain dataclass, so that
+    declaring properties costs the work function's cold start nothing; `validate_properties` holds them to
+    CodePipeline's rules (`make run`, `make invoke` and the stack's registration do)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(min_length=1, max_length=50)]
     description: Annotated[str, Field(min_length=1, max_length=160)] | None = None
@@ -40,13 +48,8 @@ class ConfigurationProperty(BaseModel):
     # PollForJobs' queryParam may filter on it: at most one per action type, required and not secret.
     queryable: bool = False
     type: Literal["String", "Number", "Boolean"] = "String"
-    example: Annotated[str, Field(max_length=1000)] | None = Field(None, description="local runs only")
-
-    @model_validator(mode="after")
-    def _queryable_is_required_and_not_secret(self) -> ConfigurationProperty:
-        if self.queryable and (self.secret or not self.required):
-            raise ValueError("a queryable property must be required and not secret")
-        return self
+    # For local runs only: `make run` and `make invoke` give their jobs this value.
+    example: Annotated[str, Field(max_length=1000)] | None = None
 
     def as_request(self) -> dict[str, Any]:
         """The property as CreateCustomActionType's `configurationProperties` item (`example` stays local)."""
@@ -65,6 +68,9 @@ class ConfigurationProperty(BaseModel):
 
 
 def _checked(properties: tuple[ConfigurationProperty, ...]) -> tuple[ConfigurationProperty, ...]:
+    for position, prop in enumerate(properties, start=1):
+        if prop.queryable and (prop.secret or not prop.required):
+            raise ValueError(f"{position}: a queryable property must be required and not secret")
     names = [p.name for p in properties]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -76,14 +82,22 @@ def _checked(properties: tuple[ConfigurationProperty, ...]) -> tuple[Configurati
     return properties
 
 
-_PROPERTIES: TypeAdapter[tuple[ConfigurationProperty, ...]] = TypeAdapter(tuple[ConfigurationProperty, ...])
+@cache
+def _adapter() -> TypeAdapter[tuple[ConfigurationProperty, ...]]:
+    from pydantic import TypeAdapter  # noqa: PLC0415 - only where properties are checked, never at cold start
+
+    return TypeAdapter(tuple[ConfigurationProperty, ...])
 
 
 def validate_properties(value: Any) -> tuple[ConfigurationProperty, ...]:
     """A list of ConfigurationProperty (or of dicts with its fields), checked against CodePipeline's rules.
     Raises ValueError naming what is wrong."""
+    if isinstance(value, list | tuple):  # each field checked again, however the property was built
+        value = [vars(p) if isinstance(p, ConfigurationProperty) else p for p in value]
+    from pydantic import ValidationError  # noqa: PLC0415 - as above
+
     try:
-        properties = _PROPERTIES.validate_python(value)
+        properties = _adapter().validate_python(value)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p + 1) if isinstance(p, int) else p for p in e['loc']) or 'value'}: "
