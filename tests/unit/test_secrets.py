@@ -239,7 +239,7 @@ def test_artifact_failures_leak_nothing_even_when_s3_echoes_the_credentials(
 
     from codepipeline_worker.shared.adapter import CodePipelineAdapter
     from codepipeline_worker.shared.messages import JobMessage
-    from codepipeline_worker.work import Failure, Job, Outcome
+    from codepipeline_worker.work import Failure
     from codepipeline_worker.work import job as job_module
     from codepipeline_worker.work.runner import WorkRunner
 
