@@ -47,21 +47,24 @@ help:
 	@echo "make chaos  the life-cycle fault run: 500 jobs through both functions under kills and faults; prints the counts"
 	@echo "make clean  remove everything generated: the venvs, builds, caches"
 
-# The venv, and src/ (the functions' CodeUri: the library and your actions) on its path, as Lambda puts the
-# code's root on its path: what the deployed function can import, `make run` and `consume` can import.
+# src/ (the functions' CodeUri: the library and your actions) on the venv's path, as Lambda puts the code's root
+# on its path: what the deployed function can import, `make run` and `consume` can import.
+CODEURI_ON_PATH := $(BIN)/python -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "codeuri.pth").write_text("$(abspath src)\n")'
+
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { $(NO_PYTHON); }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "codeuri.pth").write_text("$(abspath src)\n")'
 
 $(RUN_STAMP): pyproject.toml src/requirements.txt | $(BIN)/python
 	@echo "installing the runtime dependencies and the local services into $(VENV) (once)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[local]'
+	@$(CODEURI_ON_PATH)
 	touch $@
 
 $(STAMP): pyproject.toml src/requirements.txt | $(BIN)/python
 	@echo "installing the development toolchain into $(VENV) (once)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@$(CODEURI_ON_PATH)
 	touch $@ $(RUN_STAMP)
 
 venv: $(STAMP)
