@@ -56,26 +56,32 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--architecture", choices=sorted(ELF_MACHINES.values()))
     parser.add_argument("--print", action="store_true", help="print the architecture the stack deploys")
+    parser.add_argument("--build", type=Path, default=BUILD, help="the build to check (default: .aws-sam/build)")
     args = parser.parse_args(argv)
     expected, source = deploy_architecture(args.architecture)
     if args.print:
         print(expected)
         return 0
-    if not (BUILD / "template.yaml").is_file():
-        print(f"{BUILD.relative_to(ROOT)}: nothing built; make build builds for {expected} ({source})", file=sys.stderr)
+    build: Path = args.build
+    if not (build / "template.yaml").is_file():
+        print(f"{_shown(build)}: nothing built; make build builds for {expected} ({source})", file=sys.stderr)
         return 1
-    wrong = {arch: path for arch, path in native_architectures(BUILD).items() if arch != expected}
+    wrong = {arch: path for arch, path in native_architectures(build).items() if arch != expected}
     if wrong:
         arch, path = next(iter(wrong.items()))
         print(
-            f"{path.relative_to(ROOT)} is {arch} code, but the stack deploys {expected} ({source}): "
+            f"{_shown(path)} is {arch} code, but the stack deploys {expected} ({source}): "
             f"make build builds {expected}; to deploy {arch}, set Architecture={arch} in samconfig.toml "
             "(sam deploy --guided asks)",
             file=sys.stderr,
         )
         return 1
-    print(f"{BUILD.relative_to(ROOT)}: native code for {expected}, the architecture deployed ({source})")
+    print(f"{_shown(build)}: native code for {expected}, the architecture deployed ({source})")
     return 0
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 if __name__ == "__main__":

@@ -734,3 +734,38 @@ def test_the_outputs_name_the_action_type_the_queues_and_the_functions() -> None
         "WorkFunctionName": "Ref:WorkFunction",
         "WorkLogGroupName": "Ref:WorkLogGroup",
     }
+
+
+# -- the guard between make build and sam deploy ---------------------------------------------------------------
+
+
+def fake_build(root: Path, machine: int) -> Path:
+    """A build whose one shared object is an ELF header for `machine` (62 x86_64, 183 aarch64)."""
+    library = root / "build" / "WorkFunction" / "pydantic_core" / "_pydantic_core.so"
+    library.parent.mkdir(parents=True)
+    library.write_bytes(b"\x7fELF" + bytes(14) + machine.to_bytes(2, "little") + bytes(44))
+    (root / "build" / "template.yaml").write_text("Resources: {}\n")
+    return root / "build"
+
+
+def deploy_check(*args: str) -> subprocess.CompletedProcess[str]:
+    return run(str(ROOT / ".venv-sam" / "bin" / "python"), str(ROOT / "tools" / "deploy_check.py"), *args)
+
+
+def test_make_deploy_refuses_a_build_for_another_architecture(tmp_path: Path) -> None:
+    """What `make invoke` used to leave in .aws-sam/build on this machine: x86_64 code, for an arm64 stack."""
+    host_build = fake_build(tmp_path, 62)
+
+    refused = deploy_check("--build", str(host_build))
+    chosen = deploy_check("--build", str(host_build), "--architecture", "x86_64")
+
+    assert deploy_check("--print").stdout == "arm64\n"  # the template's default; samconfig.toml sets none
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == [
+        f"{host_build}/WorkFunction/pydantic_core/_pydantic_core.so is x86_64 code, but the stack deploys arm64 "
+        "(template.yaml's default): make build builds arm64; to deploy x86_64, set Architecture=x86_64 in "
+        "samconfig.toml (sam deploy --guided asks)"
+    ]
+    assert chosen.returncode == 0, chosen.stderr
+    arm = deploy_check("--build", str(fake_build(tmp_path / "arm", 183)))
+    assert arm.returncode == 0, arm.stderr
