@@ -10,16 +10,19 @@ from typing import Any
 
 import pytest
 
+import finish_build
 import invoke_local
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 class Builds:
-    """The commands the build ran: `sam build` (which writes one function directory) and the bytecode step."""
+    """The commands the build ran: `sam build` (which writes one function directory), and the post-build step
+    (tools/finish_build.py) on each build directory."""
 
     def __init__(self) -> None:
         self.commands: list[list[str]] = []
+        self.finished: list[Path] = []
 
     def run(self, command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         self.commands.append(command)
@@ -52,6 +55,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def builds(monkeypatch: pytest.MonkeyPatch) -> Builds:
     recorder = Builds()
     monkeypatch.setattr(subprocess, "run", recorder.run)
+    monkeypatch.setattr(finish_build, "finish", recorder.finished.append)
     return recorder
 
 
@@ -64,6 +68,7 @@ def test_the_host_build_goes_to_build_sam_host_for_this_machine(project: Path, b
     overrides = sam_build[sam_build.index("--parameter-overrides") + 1]
     assert overrides == f"LogLevel=DEBUG Architecture={invoke_local.host_architecture()}"
     assert artifact == project / "build" / "sam-host" / "build" / invoke_local.ACKNOWLEDGER
+    assert builds.finished == [project / "build" / "sam-host" / "build"]
     assert not (project / ".aws-sam").exists()
 
 
