@@ -58,7 +58,7 @@ LIBRARY_VARIABLES = {
         "AWS_ENDPOINT_URL_SECRETS_MANAGER",
         "AWS_ENDPOINT_URL_DYNAMODB",
     },
-    REGISTRAR: {"POWERTOOLS_PARAMETERS_MAX_AGE"},
+    REGISTRAR: {"POWERTOOLS_PARAMETERS_MAX_AGE", "AWS_ENDPOINT_URL_CODEPIPELINE"},
 }
 SETTINGS: dict[str, type[CommonSettings]] = {ACKNOWLEDGER: Settings, WORKER: WorkerSettings, REGISTRAR: CommonSettings}
 # What Lambda's SQS event source mapping needs of the function's role ("Execution role permissions" in the
