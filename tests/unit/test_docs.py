@@ -64,8 +64,36 @@ def test_every_template_parameter_named_exists(document: Path) -> None:
     assert unknown_parameters(text) | (parameter_table(text) - template_parameters()) == set()
 
 
-def test_the_readme_names_every_template_parameter_in_its_table() -> None:
-    assert parameter_table((ROOT / "README.md").read_text()) == template_parameters()
+def test_the_reference_names_every_template_parameter_in_its_table() -> None:
+    assert parameter_table((ROOT / "docs" / "reference.md").read_text()) == template_parameters()
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.name)
+def test_every_link_to_a_heading_leads_to_one(document: Path) -> None:
+    text = document.read_text()
+    broken = []
+    for target, fragment in re.findall(r"\]\(([^)#\s]*)#([^)\s]+)\)", text):
+        if re.match(r"^[a-z]+:", target):
+            continue
+        linked = (document.parent / target) if target else document
+        headings = {anchor(h) for h in re.findall(r"^#+ (.+)$", linked.read_text(), flags=re.MULTILINE)}
+        if fragment not in headings:
+            broken.append(f"{target}#{fragment}")
+    assert broken == []
+
+
+def test_the_readme_is_a_short_path_with_a_table_of_contents() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert len(text.encode()) <= 15 * 1024
+    contents = text.split("## Contents", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"\(#([^)]+)\)", contents)
+    headings = [anchor(h) for h in re.findall(r"^## (.+)$", text, flags=re.MULTILINE) if h != "Contents"]
+    assert listed == headings
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.name)
