@@ -1,30 +1,37 @@
 """`make invoke EVENT=events/<file>.json [FUNCTION=WorkFunction]`: `sam local invoke` without Docker.
 
-Builds the functions with `sam build` (for this machine's architecture), then runs the built artifact under the
-Lambda Runtime Interface Emulator that ships inside the aws-sam-cli wheel, with awslambdaric on python3.13, in
-the environment template.yaml gives it (parameter defaults and overrides applied, as the SAM CLI resolves them).
-It listens on 127.0.0.1 only. By default the function talks to an embedded local CodePipeline endpoint, seeded
-with the jobs the event names, and to moto's Secrets Manager (partner tokens) and SQS: the job worker hands the
-jobs it claims to a work queue there. The seeded jobs' `Url` is a local page that answers 200, for the example
-action.
+Builds the functions with `sam build` for this machine's architecture into build/sam-host/ (never into
+.aws-sam/build, which `make build` fills for the template's architecture and `sam deploy` ships), skipping the
+build when nothing it reads has changed. Then runs the built artifact under the Lambda Runtime Interface Emulator
+that ships inside the aws-sam-cli wheel, with awslambdaric on python3.13, in the environment template.yaml gives
+it (parameter defaults and overrides applied, as the SAM CLI resolves them). It listens on 127.0.0.1 only. By
+default the function talks to an embedded local CodePipeline endpoint, seeded with the jobs the event names, and
+to moto's Secrets Manager (partner tokens) and SQS: the job worker hands the jobs it claims to a work queue
+there. The seeded jobs carry the work function's example configuration (for the example action, a local page
+that answers 200).
 
 - A job worker event (events/*.json) runs JobWorkerFunction; with `--function WorkFunction`, the work function
   then runs on what the work queue holds, as one SQS event, as Lambda's event source would, and reports.
 - An SQS event (events/work/*.json) runs WorkFunction on it, the jobs its messages name seeded as claimed.
 
 `--endpoint URL` uses a CodePipeline endpoint of yours (job worker events only; no work queue). The last
-function's response goes to stdout, the logs to stderr, as `sam local invoke` does. `--docker` runs the same
-through the SAM CLI's own `sam local invoke`, in Docker (tools/sam_local.py).
+function's response goes to stdout, the logs and what each job reported to stderr, as `sam local invoke` does;
+the exit status is 1 when a function failed (its response is an error) or answered the event as failed.
+`--docker` runs the same through the SAM CLI's own `sam local invoke`, in Docker (tools/sam_local.py), on the
+same host build.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import logging
+import math
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -40,6 +47,7 @@ import boto3
 import finish_build
 from codepipeline_local import LocalCodePipeline, ServiceError, StatusPages
 from codepipeline_worker.work.consume import as_sqs_event, settled
+from life_cycle import reported
 from local_resources import create_job_table, create_work_queues
 
 if TYPE_CHECKING:
@@ -51,14 +59,22 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 SAM_VENV = ROOT / ".venv-sam"
-BUILD_DIR = ROOT / ".aws-sam" / "build"
-RIC_DIR = ROOT / ".aws-sam" / "ric"
+# The host build: apart from .aws-sam/, which holds the deployable build. build.toml lands beside the build dir.
+HOST_BUILD = ROOT / "build" / "sam-host"
+BUILD_DIR = HOST_BUILD / "build"
+CACHE_DIR = HOST_BUILD / "cache"
+INPUTS_STAMP = HOST_BUILD / "inputs.sha256"
+# What the build reads: a change to any of these builds again.
+BUILD_INPUTS = ("template.yaml", "samconfig.toml", "src", "tools/finish_build.py")
+RIC_DIR = ROOT / "build" / "awslambdaric"
 ACKNOWLEDGER = "JobWorkerFunction"
 WORKER = "WorkFunction"
 DEAD_LETTER = "DeadLetterFunction"
 FUNCTION = ACKNOWLEDGER
 AWSLAMBDARIC = "awslambdaric==4.2.2"
 CLIENT_ID = "c1e7d1a0-1234-4abc-9def-0123456789ab"
+PARTNER = "ThirdParty/Deploy/PartnerTool/2"
+EXAMPLE = "codepipeline_worker.examples.url_gate:check_url"
 INVOCATIONS = "/2015-03-31/functions/function/invocations"
 REGION = "us-east-1"
 
@@ -83,19 +99,55 @@ def tool_environment() -> dict[str, str]:
 
 
 def build(overrides: dict[str, str]) -> Path:
-    """`sam build` for this machine's architecture, then the post-build step of `make build` (tools/finish_build.py:
-    the acknowledger's SDK data limited, bytecode compiled); returns the built job worker's directory
-    (`artifact(WORKER)` is the work function's)."""
-    parameters = " ".join(f"{k}={v}" for k, v in {"Architecture": host_architecture(), **overrides}.items())
+    """`sam build` for this machine's architecture into build/sam-host/, then the post-build step of `make build`
+    (tools/finish_build.py: the acknowledger's SDK data limited, bytecode compiled); skipped when nothing it reads
+    changed since the last build. Returns the built job worker's directory (`artifact(WORKER)` is the work
+    function's)."""
+    parameters = {**overrides, "Architecture": host_architecture()}
+    fingerprint = build_fingerprint(parameters)
+    if INPUTS_STAMP.is_file() and INPUTS_STAMP.read_text() == fingerprint:
+        print(f"build: nothing changed since the last build ({BUILD_DIR.relative_to(ROOT)})", file=sys.stderr)
+        return artifact(ACKNOWLEDGER)
+    INPUTS_STAMP.unlink(missing_ok=True)
+    print(f"build: sam build for {host_architecture()} into {BUILD_DIR.relative_to(ROOT)}", file=sys.stderr)
+    HOST_BUILD.mkdir(parents=True, exist_ok=True)
+    # Run from build/sam-host/: a cached build keeps the functions' dependencies in .aws-sam/deps under the
+    # working directory, and prunes the ones its own build graph does not name.
     subprocess.run(  # noqa: S603 - the project's own SAM CLI
-        sam("build", "--parameter-overrides", parameters),
-        cwd=ROOT,
+        sam(
+            "build",
+            "--template-file",
+            str(ROOT / "template.yaml"),
+            "--config-file",
+            str(ROOT / "samconfig.toml"),
+            "--build-dir",
+            str(BUILD_DIR),
+            "--cache-dir",
+            str(CACHE_DIR),
+            "--parameter-overrides",
+            " ".join(f"{k}={v}" for k, v in parameters.items()),
+        ),
+        cwd=HOST_BUILD,
         env=tool_environment(),
         check=True,
         stdout=sys.stderr,
     )
     finish_build.finish(BUILD_DIR)
+    INPUTS_STAMP.write_text(fingerprint)
     return artifact(ACKNOWLEDGER)
+
+
+def build_fingerprint(parameters: dict[str, str]) -> str:
+    """A digest of everything the host build depends on: the template, samconfig.toml, every file under src/
+    (the functions' CodeUri: the library, your actions, requirements.txt), the parameters, this interpreter."""
+    digest = hashlib.sha256(json.dumps([sorted(parameters.items()), sys.version]).encode())
+    for name in BUILD_INPUTS:
+        top = ROOT / name
+        files = sorted(top.rglob("*")) if top.is_dir() else [top]
+        for path in files:
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def artifact(function: str) -> Path:
@@ -206,7 +258,34 @@ class RunningFunction:
         with self.log_path.open() as log:
             log.seek(offset)
             logs = log.read()
-        return Invocation(response, logs, _peak_memory_mb(self.pid))
+        peak = _peak_memory_mb(self.pid)
+        return Invocation(response, true_report(logs, peak), peak)
+
+
+def true_report(logs: str, peak_memory_mb: float | None) -> str:
+    """The logs with the emulator's REPORT line made true, as Lambda reports: Init Duration from the emulator's
+    INIT REPORT, Duration from its INVOKE RTDONE (the emulator counts the init in), Billed Duration rounded up
+    from it, and Max Memory Used the runtime's measured peak (the emulator prints the memory size)."""
+    init = re.search(r"INIT REPORT\(durationMs: ([0-9.]+)\)", logs)
+    done = re.search(r"INVOKE RTDONE\(status: \w+, produced bytes: \d+, duration: ([0-9.]+)ms\)", logs)
+    lines = logs.splitlines(keepends=True)
+    for n, line in enumerate(lines):
+        if not line.startswith("REPORT RequestId:"):
+            continue
+        fields = {k: v for k, _, v in (part.partition(": ") for part in line.rstrip().split("\t")) if v}
+        if init:
+            fields["Init Duration"] = f"{float(init.group(1)):.2f} ms"
+        else:
+            fields.pop("Init Duration", None)
+        if done:
+            duration = float(done.group(1))
+            fields["Duration"] = f"{duration:.2f} ms"
+            fields["Billed Duration"] = f"{math.ceil(duration)} ms"
+        if peak_memory_mb is not None:
+            fields["Max Memory Used"] = f"{math.ceil(peak_memory_mb)} MB"
+        order = ["REPORT RequestId", "Duration", "Billed Duration", "Memory Size", "Max Memory Used", "Init Duration"]
+        lines[n] = "\t".join(f"{k}: {fields[k]}" for k in order if k in fields) + "\n"
+    return "".join(lines)
 
 
 @contextlib.contextmanager
@@ -330,10 +409,16 @@ def _same(url: str) -> str:
 
 
 @contextlib.contextmanager
-def local_aws(event: Any, action_types: str, reachable: Callable[[str], str] = _same) -> Iterator[LocalAws]:
+def local_aws(
+    event: Any,
+    action_types: str,
+    reachable: Callable[[str], str] = _same,
+    configuration: dict[str, str] | None = None,
+) -> Iterator[LocalAws]:
     """The local CodePipeline endpoint, seeded with the jobs the event names, and moto's Secrets Manager (the
-    partner tokens) and SQS (the work queue); the seeded jobs' `Url` is a local page that answers 200.
-    `environment` and the jobs' `Url` hold the function's view of these servers (`Runner.reachable`)."""
+    partner tokens), SQS (the work queue) and DynamoDB (the job table). The seeded jobs carry `configuration`
+    (your action's example configuration); None gives the example action's: a `Url` of a local page that answers
+    200. `environment` and the jobs' `Url` hold the function's view of these servers (`Runner.reachable`)."""
     from moto.server import ThreadedMotoServer  # noqa: PLC0415 - only when the embedded endpoints are used
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -342,17 +427,21 @@ def local_aws(event: Any, action_types: str, reachable: Callable[[str], str] = _
     try:
         with LocalCodePipeline() as endpoint, StatusPages({"/healthy": [200]}) as pages:
             moto_url = "http://{}:{}".format(*moto.get_host_and_port())
-            token = uuid.uuid4().hex  # throwaway, for the partner jobs this run creates
+            tokens = client_tokens(event)
             secret_id = f"client-tokens-{uuid.uuid4().hex[:8]}"
-            tokens = dict.fromkeys([CLIENT_ID, *(m.get("clientId") for m in _job_messages(event))], token)
-            tokens.pop(None, None)
             _moto_client("secretsmanager", moto_url).create_secret(Name=secret_id, SecretString=json.dumps(tokens))
             sqs: SQSClient = _moto_client("sqs", moto_url)
             name = f"work-{uuid.uuid4().hex[:8]}"
             queue_url, _ = create_work_queues(sqs, name)  # the template's FIFO work queue and job table
             table = create_job_table(_moto_client("dynamodb", moto_url), name)
             attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
-            seed(endpoint, event, action_types, token, {"Url": reachable(pages.url("/healthy"))})
+            seed(
+                endpoint,
+                event,
+                action_types,
+                tokens,
+                {"Url": reachable(pages.url("/healthy"))} if configuration is None else configuration,
+            )
             yield LocalAws(
                 endpoint,
                 {
@@ -379,6 +468,28 @@ def local_aws(event: Any, action_types: str, reachable: Callable[[str], str] = _
         moto.stop()
 
 
+def client_tokens(event: Any) -> dict[str, str]:
+    """The partner secret for the event, clientId to clientToken: the token a job of the event gives for its
+    clientId, and a throwaway one for every other clientId (the seeded jobs', the SQS event's messages')."""
+    token = uuid.uuid4().hex
+    tokens = {CLIENT_ID: token}
+    for message in _job_messages(event):
+        tokens.setdefault(str(message.get("clientId") or CLIENT_ID), token)
+    for job in _direct_jobs(event):
+        if isinstance(job.get("clientId"), str):
+            given = job.get("clientToken")
+            tokens[job["clientId"]] = given if isinstance(given, str) and given else tokens.get(job["clientId"], token)
+    return tokens
+
+
+def _direct_jobs(event: Any) -> list[dict[str, Any]]:
+    """The job events a direct event or a batch names."""
+    if not isinstance(event, dict):
+        return []
+    jobs = event.get("jobs", [event] if "jobId" in event else [])
+    return [job for job in jobs if isinstance(job, dict) and "jobId" in job] if isinstance(jobs, list) else []
+
+
 def _moto_client(service: Literal["secretsmanager", "sqs", "dynamodb"], url: str) -> Any:
     return boto3.client(
         service,
@@ -393,28 +504,28 @@ def seed(
     endpoint: LocalCodePipeline,
     event: Any,
     action_types: str,
-    token: str,
+    tokens: dict[str, str],
     configuration: dict[str, str] | None = None,
 ) -> None:
     """Jobs for the event: the job a direct event names, dispatched with its nonce; queued jobs to poll; the jobs
-    an SQS event's messages name, claimed. Each with `configuration` as its action configuration."""
+    an SQS event's messages name, claimed. Each with `configuration` as its action configuration, and a partner
+    job with its clientId's token in `tokens` (the event's own token when it gives one)."""
     if not isinstance(event, dict):
         return
+    partner = next((t for t in action_types.split(",") if t.startswith("ThirdParty/")), PARTNER)
     for message in _job_messages(event):
-        _seed_claimed(endpoint, message, action_types, token, configuration)
-    for job in event.get("jobs", [event] if "jobId" in event else []):
-        if not isinstance(job, dict) or "jobId" not in job:
-            continue
+        _seed_claimed(endpoint, message, action_types, tokens, configuration)
+    for job in _direct_jobs(event):
         nonce = str(job.get("nonce", "1"))
         with contextlib.suppress(ValueError):  # an id the endpoint refuses is the event's problem to show
             if "clientToken" in job or "clientId" in job:
-                partner = next((t for t in action_types.split(",") if t.startswith("ThirdParty/")), None)
+                client_id = str(job.get("clientId") or CLIENT_ID)
                 endpoint.store.create_job(
-                    partner or "ThirdParty/Deploy/PartnerTool/2",
+                    partner,
                     job_id=job["jobId"],
                     dispatched_nonce=nonce,
-                    client_id=job.get("clientId", CLIENT_ID),
-                    client_token=job.get("clientToken", token),
+                    client_id=client_id,
+                    client_token=str(job.get("clientToken") or tokens.get(client_id, tokens[CLIENT_ID])),
                     configuration=configuration,
                 )
             else:
@@ -429,7 +540,7 @@ def seed(
             for _ in range(2):
                 if action_type.startswith("ThirdParty/"):
                     endpoint.store.create_job(
-                        action_type, client_id=CLIENT_ID, client_token=token, configuration=configuration
+                        action_type, client_id=CLIENT_ID, client_token=tokens[CLIENT_ID], configuration=configuration
                     )
                 else:
                     endpoint.store.create_job(action_type, configuration=configuration)
@@ -451,19 +562,21 @@ def _seed_claimed(
     endpoint: LocalCodePipeline,
     message: dict[str, Any],
     action_types: str,
-    token: str,
+    tokens: dict[str, str],
     configuration: dict[str, str] | None,
 ) -> None:
     """The job a work-queue message names, as the job worker left it: created, dispatched and acknowledged."""
     job_id = message["jobId"]
     with contextlib.suppress(ValueError, ServiceError):  # an id the endpoint refuses is the event's to show
         if message.get("jobType") == "thirdParty":
-            partner = next((t for t in action_types.split(",") if t.startswith("ThirdParty/")), None)
+            partner = next((t for t in action_types.split(",") if t.startswith("ThirdParty/")), PARTNER)
+            client_id = str(message.get("clientId") or CLIENT_ID)
+            token = tokens.get(client_id, tokens[CLIENT_ID])
             endpoint.store.create_job(
-                partner or "ThirdParty/Deploy/PartnerTool/2",
+                partner,
                 job_id=job_id,
                 dispatched_nonce="1",
-                client_id=str(message.get("clientId") or CLIENT_ID),
+                client_id=client_id,
                 client_token=token,
                 configuration=configuration,
             )
@@ -478,6 +591,10 @@ def _seed_claimed(
 # -- command line -------------------------------------------------------------------------------------------
 
 
+class UsageError(Exception):
+    """A setting, file or parameter make invoke cannot use: one line names it, and nothing runs."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -490,20 +607,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--endpoint", help="a CodePipeline endpoint of yours instead of the embedded one")
     parser.add_argument("--parameter-overrides", default="", help="template parameters, Key=Value separated by spaces")
-    parser.add_argument("--no-build", action="store_true", help="use the existing .aws-sam/build")
+    parser.add_argument("--no-build", action="store_true", help="use the existing host build (build/sam-host)")
     parser.add_argument(
         "--docker", action="store_true", help="run the functions with the SAM CLI's own `sam local invoke`, in Docker"
     )
     args = parser.parse_args(argv)
 
-    overrides = dict(pair.split("=", 1) for pair in args.parameter_overrides.split())
-    event = json.loads(args.event.read_text())
-    sqs_event = isinstance(event, dict) and "Records" in event
-    function = args.function or (WORKER if sqs_event else ACKNOWLEDGER)
-    if sqs_event and function == ACKNOWLEDGER:
-        parser.error(f"an SQS event is for {WORKER}")
-    if args.endpoint and function == WORKER:
-        parser.error(f"{WORKER} runs against the embedded endpoints only (no --endpoint)")
+    try:
+        overrides = parse_overrides(args.parameter_overrides)
+        event = load_event(args.event)
+        sqs_event = isinstance(event, dict) and "Records" in event
+        function = args.function or (WORKER if sqs_event else ACKNOWLEDGER)
+        if sqs_event and function == ACKNOWLEDGER:
+            raise UsageError(f"FUNCTION={ACKNOWLEDGER}: {args.event} is an SQS event, for {WORKER}")
+        if args.endpoint and function == WORKER:
+            raise UsageError(f"{WORKER} runs against the embedded endpoints only (no --endpoint)")
+        check_overrides(overrides, template_parameters())
+        worker = describe_function(overrides, WORKER)
+        configuration = work_configuration(worker["environment"]["WORK_FUNCTION"])
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     if not args.no_build:
         build(overrides)
 
@@ -516,21 +640,126 @@ def main(argv: list[str] | None = None) -> int:
         local = None
         acknowledger = describe_function(overrides, ACKNOWLEDGER)
         if not args.endpoint:
-            local = stack.enter_context(local_aws(event, acknowledger["environment"]["ACTION_TYPES"], runner.reachable))
-        before = _states(local)
+            action_types = acknowledger["environment"]["ACTION_TYPES"]
+            local = stack.enter_context(local_aws(event, action_types, runner.reachable, configuration))
+        before = {job["jobId"]: job["status"] for job in _jobs(local)}
         queued = None
         if sqs_event:
-            runs = run_work_function(cast("LocalAws", local), describe_function(overrides, WORKER), event, runner)
+            runs = run_work_function(cast("LocalAws", local), worker, event, runner)
         else:
             runs = [(acknowledger, run_job_worker(local, acknowledger, event, args.endpoint, runner))]
             if local is not None:
                 queued = local.queued()
                 if function == WORKER:
-                    runs.extend(run_work_function(local, describe_function(overrides, WORKER), runner=runner))
-        after = _states(local)
+                    runs.extend(run_work_function(local, worker, runner=runner))
+        after = _jobs(local)
 
     show(runs, queued, function, before, after)
-    return 0
+    failed = [(described, _failure(invocation.response)) for described, invocation in runs]
+    for described, failure in failed:
+        if failure:
+            print(f"{described['name']} failed: {failure}", file=sys.stderr)
+    return 1 if any(failure for _, failure in failed) else 0
+
+
+def parse_overrides(text: str) -> dict[str, str]:
+    """`Key=Value Key=Value`, as --parameter-overrides takes them."""
+    pairs = text.split()
+    malformed = [pair for pair in pairs if "=" not in pair or pair.startswith("=")]
+    if malformed:
+        raise UsageError(f"OVERRIDES: {' '.join(malformed)}: each override is Key=Value, separated by spaces")
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+def load_event(path: Path) -> Any:
+    """The event file, or a UsageError naming it: missing, or not JSON (with where)."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UsageError(f"EVENT={path}: {exc.strerror or type(exc).__name__} (the examples: events/*.json)") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"EVENT={path}: not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+
+
+def template_parameters() -> dict[str, dict[str, Any]]:
+    """template.yaml's Parameters, as the SAM CLI reads them."""
+    done = subprocess.run(  # noqa: S603 - the project's own SAM CLI environment
+        [str(SAM_VENV / "bin" / "python"), str(ROOT / "tools" / "sam_inspect.py"), "parameters", "template.yaml"],
+        cwd=ROOT,
+        env=tool_environment(),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    parameters: dict[str, dict[str, Any]] = json.loads(done.stdout)
+    return parameters
+
+
+def check_overrides(overrides: dict[str, str], parameters: dict[str, dict[str, Any]]) -> None:
+    """Each override against its parameter's constraints, as CloudFormation checks them at deploy, before the
+    build: raises a UsageError naming every one that breaks them."""
+    problems = []
+    for name, value in overrides.items():
+        parameter = parameters.get(name)
+        if parameter is None:
+            problems.append(f"{name}: template.yaml has no such parameter")
+        elif name == "Architecture" and value != host_architecture():
+            problems.append(
+                f"Architecture={value}: make invoke runs the functions on this machine ({host_architecture()}); "
+                f"make build builds {value} for deploy"
+            )
+        else:
+            problem = _breaks(parameter, value)
+            if problem:
+                problems.append(f"{name}={value}: {problem}")
+    if problems:
+        raise UsageError("\n".join(f"OVERRIDES: {problem}" for problem in problems))
+
+
+def _breaks(parameter: dict[str, Any], value: str) -> str | None:
+    """What the value breaks of the parameter's AllowedValues, AllowedPattern, Number type, MinValue and
+    MaxValue, MinLength and MaxLength (the first); None when it fits."""
+    return next(_problems(parameter, value), None)
+
+
+def _problems(parameter: dict[str, Any], value: str) -> Iterator[str]:
+    allowed = [str(v) for v in parameter.get("AllowedValues", [])]
+    if allowed and value not in allowed:
+        yield f"must be one of {', '.join(allowed)}"
+    pattern = parameter.get("AllowedPattern")
+    if pattern and re.fullmatch(pattern, value) is None:
+        yield parameter.get("ConstraintDescription") or f"must match {pattern}"
+    if parameter.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            yield "must be a number"
+            return
+        if "MinValue" in parameter and number < float(parameter["MinValue"]):
+            yield f"must be at least {parameter['MinValue']}"
+        if "MaxValue" in parameter and number > float(parameter["MaxValue"]):
+            yield f"must be at most {parameter['MaxValue']}"
+    if "MinLength" in parameter and len(value) < int(parameter["MinLength"]):
+        yield f"must be at least {parameter['MinLength']} characters"
+    if "MaxLength" in parameter and len(value) > int(parameter["MaxLength"]):
+        yield f"must be at most {parameter['MaxLength']} characters"
+
+
+def work_configuration(work_function: str) -> dict[str, str] | None:
+    """The configuration the seeded jobs carry for the work function: None for the example action (a local
+    page's Url), your action's declared examples otherwise. A module that cannot be imported is a UsageError."""
+    if work_function == EXAMPLE:
+        return None
+    from codepipeline_worker.shared.errors import ConfigurationError  # noqa: PLC0415 - only for your action
+    from codepipeline_worker.work.properties import declared_properties, example_configuration  # noqa: PLC0415
+
+    try:
+        return example_configuration(declared_properties(work_function))
+    except ConfigurationError as exc:
+        problem = str(exc).removeprefix("invalid configuration: WORK_FUNCTION: ")
+        raise UsageError(f"WORK_FUNCTION={work_function}: {problem}") from None
 
 
 def show(
@@ -538,27 +767,37 @@ def show(
     queued: int | None,
     function: str,
     before: dict[str, str],
-    after: dict[str, str],
+    after: list[dict[str, Any]],
 ) -> None:
     """As `sam local invoke` shows a run: the logs on stderr, the (last) response on stdout; then what the work
-    queue got and each job's state before and after."""
+    queue got, each job's state before and after, and what the work function reported for it."""
     for described, invocation in runs:
         print(f"== {described['name']}", file=sys.stderr)
         print(invocation.logs, file=sys.stderr, end="")
-        if invocation.peak_memory_mb is not None:
-            print(
-                f"peak memory of the runtime: {invocation.peak_memory_mb:.0f} MB of {described['memory']} MB",
-                file=sys.stderr,
-            )
         if invocation is not runs[-1][1]:
             print(f"response: {json.dumps(invocation.response)}", file=sys.stderr)
     if queued is not None:
         print(f"work queue: {queued} job(s) handed off", file=sys.stderr)
     if function == WORKER and runs[-1][0]["name"] != WORKER:
         print(f"{WORKER} not run: nothing was handed off", file=sys.stderr)
-    for job_id, state in after.items():
-        print(f"job {job_id}: {before.get(job_id)} -> {state}", file=sys.stderr)
+    for job in after:
+        print(f"job {job['jobId']}: {before.get(job['jobId'])} -> {job['status']}", file=sys.stderr)
+        said = reported(job)
+        if said is not None:
+            print(f"   reported: {said}", file=sys.stderr)
     print(json.dumps(runs[-1][1].response))
+
+
+def _failure(response: Any) -> str | None:
+    """What failed, in one line, or None: a function error (what Lambda answers when the handler raised or the
+    runtime failed), or an event the job worker answered as failed (invalid, or its one job refused)."""
+    if not isinstance(response, dict):
+        return None
+    if "errorType" in response:
+        return f"{response['errorType']}: {response.get('errorMessage')}"
+    if isinstance(response.get("error"), str):
+        return f"{response['error']}: {response.get('message') or response.get('reason')}"
+    return None
 
 
 def run_job_worker(
@@ -610,8 +849,8 @@ def _non_empty(environment: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in environment.items() if v != ""}
 
 
-def _states(local: LocalAws | None) -> dict[str, str]:
-    return {} if local is None else {j["jobId"]: j["status"] for j in local.endpoint.store.jobs()}
+def _jobs(local: LocalAws | None) -> list[dict[str, Any]]:
+    return [] if local is None else local.endpoint.store.jobs()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@ boto3 and pydantic versions than the function, and prints JSON.
     .venv-sam/bin/python tools/sam_inspect.py function template.yaml JobWorkerFunction [Key=Value ...]
         name, handler, runtime, timeout, memory and environment, resolved as `sam local invoke` resolves them
         (a value the SAM CLI cannot resolve, such as the work queue's GetAtt QueueUrl, is empty, as there)
+    .venv-sam/bin/python tools/sam_inspect.py parameters template.yaml
+        the template's Parameters
+    .venv-sam/bin/python tools/sam_inspect.py parse samples/pipeline.yaml
+        the template as the SAM CLI parses it (short-form intrinsic functions in their long form)
     .venv-sam/bin/python tools/sam_inspect.py transform template.yaml [Key=Value ...]
         the CloudFormation template the AWS::Serverless transform makes, with the parsed source beside it
     .venv-sam/bin/python tools/sam_inspect.py images python3.13 x86_64
@@ -109,6 +113,10 @@ def main(argv: list[str]) -> int:
     if command == "function":
         name, *pairs = rest
         answer = describe_function(template, name, dict(p.split("=", 1) for p in pairs))
+    elif command == "parameters":
+        answer = yaml_parse(Path(template).read_text()).get("Parameters", {})
+    elif command == "parse":
+        answer = yaml_parse(Path(template).read_text())
     else:
         answer = transformed(template, dict(p.split("=", 1) for p in rest))
     print(json.dumps(answer))

@@ -379,7 +379,8 @@ class BridgeRelay:
 
 
 class SamLocal:
-    """Runs the built functions (.aws-sam/build) with `sam local invoke` in Docker: a `invoke_local.Runner`."""
+    """Runs the host build (build/sam-host/, as make invoke builds it) with `sam local invoke` in Docker: a
+    `invoke_local.Runner`."""
 
     def __init__(self, overrides: dict[str, str] | None = None, template: Path = BUILD_DIR / "template.yaml") -> None:
         self.overrides = {"Architecture": host_architecture(), **(overrides or {})}

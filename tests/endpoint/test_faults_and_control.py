@@ -206,17 +206,29 @@ def test_serve_with_moto_keeps_artifacts_in_its_s3() -> None:
         assert process.wait(timeout=30) == 0
 
 
+def test_serve_on_a_busy_port_says_so_in_one_line(endpoint: LocalCodePipeline) -> None:
+    port = endpoint.url.rsplit(":", 1)[-1]
+
+    done = run_cli("serve", "--port", port)
+
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"error: port {port} on 127.0.0.1 is in use: choose another, --port N (make endpoint ENDPOINT_PORT=N)"
+    ]
+
+
 def test_an_endpoint_that_stops_answering_has_no_effect_and_recovers(endpoint: LocalCodePipeline) -> None:
     # Given an endpoint that answers two calls, then stops answering
     jobs = [endpoint.store.create_job("Custom/Build/MyTool/1") for _ in range(3)]
     endpoint.set_faults(Faults(hang_after=2))
-    client = client_for(endpoint.url, read_timeout=0.3)
+    # (the calls it answers wait as long as a loaded machine needs; only the one it does not answer is cut short)
+    client, impatient = client_for(endpoint.url), client_for(endpoint.url, read_timeout=0.3)
     assert len(client.poll_for_jobs(actionTypeId=CUSTOM)["jobs"]) == 1
     assert len(client.poll_for_jobs(actionTypeId=CUSTOM)["jobs"]) == 1
 
     # When a third call is made, then it times out and changed nothing
     with pytest.raises(ReadTimeoutError):
-        client.poll_for_jobs(actionTypeId=CUSTOM)
+        impatient.poll_for_jobs(actionTypeId=CUSTOM)
     assert [endpoint.store.job(j)["status"] for j in jobs].count("Queued") == 1
     assert endpoint.stats()["faults"]["hang"] == 1
 

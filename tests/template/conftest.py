@@ -91,8 +91,19 @@ class Stack:
 
     def __init__(self, **overrides: str) -> None:
         answer = sam_inspect("transform", "template.yaml", *(f"{k}={v}" for k, v in sorted(overrides.items())))
-        self.source: dict[str, Any] = answer["source"]
-        self.template: dict[str, Any] = answer["transformed"]
+        self._load(answer["source"], answer["transformed"], overrides)
+
+    @classmethod
+    def plain(cls, path: str, **overrides: str) -> Stack:
+        """A CloudFormation template without the SAM transform (the sample pipeline), as parsed."""
+        stack = cls.__new__(cls)
+        source = sam_inspect("parse", path)
+        stack._load(source, source, overrides)
+        return stack
+
+    def _load(self, source: dict[str, Any], template: dict[str, Any], overrides: dict[str, str]) -> None:
+        self.source: dict[str, Any] = source
+        self.template: dict[str, Any] = template
         defaults = {name: str(p.get("Default", "")) for name, p in self.template["Parameters"].items()}
         self.values = {**defaults, **overrides, **PSEUDO}
         self.conditions = {name: self.value(c) for name, c in self.template.get("Conditions", {}).items()}
@@ -124,11 +135,13 @@ class Stack:
     def _getatt(self, arg: str | list[str]) -> str:
         return f"GetAtt:{'.'.join(arg) if isinstance(arg, list) else arg}"
 
-    def _sub(self, text: str) -> str:
-        """${Name} is a parameter's value or Ref:Name; ${Name.Attribute} is GetAtt:Name.Attribute."""
+    def _sub(self, arg: str | list[Any]) -> str:
+        """${Name} is a variable's or a parameter's value, or Ref:Name; ${Name.Attribute} is GetAtt:Name.Attribute."""
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.value(arg[1]))
+        values = {**self.values, **variables}
 
         def resolve(name: str) -> str:
-            return str(self.values.get(name, f"GetAtt:{name}" if "." in name else f"Ref:{name}"))
+            return str(values.get(name, f"GetAtt:{name}" if "." in name else f"Ref:{name}"))
 
         return re.sub(r"\$\{([^}]+)\}", lambda m: resolve(m.group(1)), text)
 

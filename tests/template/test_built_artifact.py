@@ -1,24 +1,31 @@
-"""End to end: `sam build`, then the built artifacts run two ways on every events/ file, with the same expected
-outcomes: under the Lambda Runtime Interface Emulator on this machine (what `make invoke` runs), and in Docker
-through the SAM CLI's own `sam local invoke` (what `make invoke DOCKER=1` and `make sam-local` run). The job
-worker handles each event against the local endpoint, claims the seeded jobs and hands them to a work queue in
-moto; the work function runs the queued jobs and reports them.
+"""End to end: `sam build` for this machine into build/sam-host/, then the built artifacts run two ways on every
+events/ file, with the same expected outcomes: under the Lambda Runtime Interface Emulator on this machine (what
+`make invoke` runs), and in Docker through the SAM CLI's own `sam local invoke` (what `make invoke DOCKER=1` and
+`make sam-local` run). The job worker handles each event against the local endpoint, claims the seeded jobs and
+hands them to a work queue in moto; the work function runs the queued jobs and reports them; the action-type
+function registers the action type on the local endpoint.
 
 Without Docker, the `sam local invoke` half is skipped with one line saying why, except in CI (CI=true), where a
-missing Docker is a failure: `.ci/run` starts it."""
+missing Docker is a failure: `.ci/run` starts it. None of it touches .aws-sam/, which holds the build `sam deploy`
+ships."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import http.server
 import json
+import math
+import re
 import shlex
 import subprocess
 import sys
 import sysconfig
+import threading
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import botocore
@@ -30,27 +37,49 @@ from codepipeline_worker.shared.adapter import ACKNOWLEDGER_SERVICES
 from tests.conftest import EVENTS, load_event
 from tests.template.conftest import ROOT, Stack
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 Built = tuple[Path, dict[str, Any]]
 RUNTIME_PYTHON = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+DEPLOYABLE = ROOT / ".aws-sam"
+REGISTRAR = "ActionTypeFunction"
 
 # Every events/ file and what it comes to: the job worker's claims (acknowledged, and refused with
-# ClientIdRequired), a partner job that cannot be handed off, an invalid event; the work function's SQS events.
+# ClientIdRequired), an invalid event; the work function's SQS events. Every example partner event carries its
+# clientId, by which the work side reads the token: each is claimed and handed off.
 CLAIMS = {
     "custom-job.json": (1, 0),
+    "partner-job.json": (1, 0),
     "partner-job-client-id.json": (1, 0),
-    # A partner job handed off needs its clientId, by which the work side reads the token: one that comes
-    # with a token only is not claimed (ClientIdRequired), and CodePipeline dispatches it again
-    "batch.json": (3, 1),
+    "partner-job-token-only.json": (1, 0),
+    "batch.json": (4, 0),
     "scheduled.json": (2, 0),
     "action-started.json": (2, 0),
 }
+# A partner job handed off needs its clientId: the same events without it are not claimed (ClientIdRequired),
+# and CodePipeline dispatches the job again
 WITHOUT_CLIENT_ID = ["partner-job.json", "partner-job-token-only.json"]
 INVALID = ["invalid-typo.json", "invalid-docs-example-id.json", "invalid-lambda-invoke.json"]
 SQS_EVENTS = ["work/batch.json"]
 
 
+def snapshot(top: Path) -> dict[str, tuple[int, int]] | None:
+    """Every file under `top`, with its size and modification time; None when `top` does not exist."""
+    if not top.exists():
+        return None
+    return {str(p.relative_to(top)): (p.stat().st_size, p.stat().st_mtime_ns) for p in top.rglob("*") if p.is_file()}
+
+
 @pytest.fixture(scope="module")
-def built() -> Built:
+def deployable_before() -> dict[str, tuple[int, int]] | None:
+    return snapshot(DEPLOYABLE)
+
+
+@pytest.fixture(scope="module")
+def built(deployable_before: dict[str, tuple[int, int]] | None) -> Built:
+    # A real build, not one skipped because nothing changed since the last: what it writes is under test
+    invoke_local.INPUTS_STAMP.unlink(missing_ok=True)
     return invoke_local.build({}), invoke_local.describe_function({})
 
 
@@ -90,12 +119,23 @@ class Run:
     left: int | None = None
 
 
-def run_event(built: Built, runner: invoke_local.Runner, name: str, *, queue: bool = True, work: bool = False) -> Run:
-    """The job worker on an events/ file, as `make invoke` runs it; with `work`, then the work function on what it
-    queued, as `make invoke FUNCTION=WorkFunction` does. Without `queue`, the job worker has no work queue, as
-    under a bare `sam local invoke`, where the template's JOB_QUEUE_URL resolves to nothing."""
+def run_event(
+    built: Built,
+    runner: invoke_local.Runner,
+    name: str,
+    *,
+    queue: bool = True,
+    work: bool = False,
+    without: str | None = None,
+) -> Run:
+    """The job worker on an events/ file (`without` one of its keys), as `make invoke` runs it; with `work`, then
+    the work function on what it queued, as `make invoke FUNCTION=WorkFunction` does. Without `queue`, the job
+    worker has no work queue, as under a bare `sam local invoke`, where the template's JOB_QUEUE_URL resolves to
+    nothing."""
     _, function = built
     event = load_event(name)
+    if without:
+        del event[without]
     environment = {k: v for k, v in function["environment"].items() if v != ""}
     with invoke_local.local_aws(event, environment["ACTION_TYPES"], runner.reachable) as local:
         environment.update(local.environment)
@@ -115,7 +155,7 @@ def run_event(built: Built, runner: invoke_local.Runner, name: str, *, queue: bo
 def test_every_function_of_the_template_runs_here() -> None:
     """A new function in template.yaml fails here until the tests below run it, under both runners."""
     functions = {name for name, r in Stack().source["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
-    assert functions == {invoke_local.ACKNOWLEDGER, invoke_local.WORKER, invoke_local.DEAD_LETTER}
+    assert functions == {invoke_local.ACKNOWLEDGER, invoke_local.WORKER, invoke_local.DEAD_LETTER, REGISTRAR}
 
 
 def test_samconfig_points_sam_local_invoke_at_this_machine_by_the_name_it_maps() -> None:
@@ -130,7 +170,20 @@ def test_samconfig_points_sam_local_invoke_at_this_machine_by_the_name_it_maps()
 def test_every_event_file_has_an_expected_outcome() -> None:
     """A new events/ file fails here until the tests below say what it comes to, under both runners."""
     files = {str(path.relative_to(EVENTS)) for path in EVENTS.rglob("*.json")}
-    assert files == {*CLAIMS, *WITHOUT_CLIENT_ID, *INVALID, *SQS_EVENTS}
+    assert files == {*CLAIMS, *INVALID, *SQS_EVENTS}
+
+
+def test_the_host_build_leaves_the_deployable_build_as_it_was(
+    built: Built, deployable_before: dict[str, tuple[int, int]] | None
+) -> None:
+    """`make build` fills .aws-sam/build for the template's architecture; `make invoke`, `make test` and
+    `make bench` build for this machine elsewhere (this build is theirs), so `sam deploy` never ships it."""
+    artifact, _ = built
+    assert DEPLOYABLE not in artifact.parents
+    assert artifact.is_relative_to(invoke_local.BUILD_DIR)
+    assert snapshot(DEPLOYABLE) == deployable_before
+    # `sam local invoke` (make invoke DOCKER=1, make sam-local) runs the same host build
+    assert sam_local.SamLocal().template == invoke_local.BUILD_DIR / "template.yaml"
 
 
 def test_the_artifacts_hold_the_functions_and_their_pinned_dependencies(built: Built) -> None:
@@ -227,13 +280,32 @@ def test_each_event_claims_its_jobs_then_the_work_function_reports_them(
 def test_a_partner_job_without_its_client_id_is_not_claimed_for_the_work_queue(
     built: Built, runner: invoke_local.Runner, name: str
 ) -> None:
-    run = run_event(built, runner, name)
+    run = run_event(built, runner, name, without="clientId")
 
     # Returned, not raised: the event holds a client token, which a failed invocation's record would keep
     assert (run.invocation.response["outcome"], run.invocation.response["error"]) == ("failed", "ClientIdRequired")
     assert "errorType" not in run.invocation.response
     assert list(run.states.values()) == ["Dispatched"]
     assert run.queued == 0
+
+
+@pytest.mark.parametrize("name", ["custom-job.json", "scheduled.json"])
+def test_the_report_line_is_true(built: Built, name: str) -> None:
+    """The emulator prints the memory size as Max Memory Used and a near-zero Init Duration, and counts the init
+    into Duration; make invoke's REPORT line says what Lambda's would."""
+    invocation = run_event(built, invoke_local.Emulator(), name).invocation
+
+    [report] = [line for line in invocation.logs.splitlines() if line.startswith("REPORT RequestId:")]
+    fields = dict(part.split(": ", 1) for part in report.split("\t"))
+    assert invocation.peak_memory_mb is not None
+    assert fields["Max Memory Used"] == f"{math.ceil(invocation.peak_memory_mb)} MB"
+    assert fields["Memory Size"] == "128 MB"
+    [init] = re.findall(r"INIT REPORT\(durationMs: ([0-9.]+)\)", invocation.logs)
+    assert fields["Init Duration"] == f"{float(init):.2f} ms"
+    rtdone = r"INVOKE RTDONE\(status: success, produced bytes: \d+, duration: ([0-9.]+)ms\)"
+    [done] = re.findall(rtdone, invocation.logs)
+    assert fields["Duration"] == f"{float(done):.2f} ms"
+    assert fields["Billed Duration"] == f"{math.ceil(float(done))} ms"
 
 
 @pytest.mark.parametrize(("name", "claimed"), [("partner-job.json", 1), ("batch.json", 4)])
@@ -354,3 +426,160 @@ def test_parameter_overrides_reach_the_environment() -> None:
     )
     assert (worker["name"], worker["timeout"], worker["memory"]) == (invoke_local.WORKER, 900, 512)
     assert worker["environment"]["WORK_FUNCTION"] == "mypackage.actions:run"
+
+
+# -- make invoke's command line ------------------------------------------------------------------------------
+
+
+def test_make_invoke_shows_what_the_work_function_reported_and_exits_0(
+    built: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = invoke_local.main(["events/custom-job.json", "--function", "WorkFunction", "--no-build"])
+
+    err = capsys.readouterr().err
+    assert status == 0
+    assert "job 11111111-abcd-1111-abcd-111111abcdef: Dispatched -> Succeeded" in err
+    assert re.search(r"reported: succeeded: http://127\.0\.0\.1:\d+/healthy answered 200 at check 1", err)
+
+
+def test_make_invoke_exits_1_when_the_event_fails(built: Built, capsys: pytest.CaptureFixture[str]) -> None:
+    status = invoke_local.main(["events/invalid-typo.json", "--no-build"])
+
+    assert status == 1
+    assert "JobWorkerFunction failed: InvalidJobEvent: invalid event" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        # Every bad override at once, each named with what it breaks
+        (
+            ["--parameter-overrides", "ActionTypes=custom/Build MaxBatchSize=500 WorkFunction=x:run"],
+            [
+                "OVERRIDES: ActionTypes=custom/Build: Owner/Category/Provider/Version",
+                "OVERRIDES: MaxBatchSize=500: must be at most 100",
+                "OVERRIDES: WorkFunction: template.yaml has no such parameter",
+            ],
+        ),
+        (["--parameter-overrides", "LogLevel"], ["OVERRIDES: LogLevel: each override is Key=Value"]),
+        (["--parameter-overrides", "Architecture=arm64"], ["OVERRIDES: Architecture=arm64: make invoke runs the"]),
+        (
+            ["--parameter-overrides", "WorkEntryPoint=actions.not_there:run"],
+            ["WORK_FUNCTION=actions.not_there:run: module actions.not_there cannot be imported"],
+        ),
+    ],
+)
+def test_make_invoke_refuses_bad_settings_in_one_line_each_before_building(
+    arguments: list[str], says: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(invoke_local, "build", _no_build)
+
+    status = invoke_local.main(["events/custom-job.json", *arguments])
+
+    lines = capsys.readouterr().err.splitlines()
+    assert status == 2
+    assert len(lines) == len(says)
+    for line, said in zip(lines, says, strict=True):
+        assert line.startswith(said), line
+
+
+def test_make_invoke_names_an_event_file_that_is_not_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(invoke_local, "build", _no_build)
+    event = tmp_path / "broken.json"
+    event.write_text('{"jobId": "11111111-abcd-1111-abcd-111111abcdef",\n "nonce": }')
+
+    assert invoke_local.main([str(event)]) == 2
+    assert invoke_local.main([str(tmp_path / "missing.json")]) == 2
+
+    assert capsys.readouterr().err.splitlines() == [
+        f"EVENT={event}: not JSON: Expecting value at line 2, column 11",
+        f"EVENT={tmp_path / 'missing.json'}: No such file or directory (the examples: events/*.json)",
+    ]
+
+
+def _no_build(overrides: dict[str, str]) -> Path:
+    raise AssertionError("built, though the settings were refused")
+
+
+# -- the action-type function (RegisterCustomActionType=true) -------------------------------------------------
+
+
+class _Answers(http.server.BaseHTTPRequestHandler):
+    """CloudFormation's ResponseURL: keeps each answer PUT to it."""
+
+    answers: list[dict[str, Any]]
+
+    def do_PUT(self) -> None:
+        self.answers.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def response_url() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    answers: list[dict[str, Any]] = []
+    handler = type("Answers", (_Answers,), {"answers": answers})
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}/stack-response", answers
+        finally:
+            server.shutdown()
+
+
+def test_the_action_type_function_registers_the_action_type_and_removes_it(
+    built: Built, runner: invoke_local.Runner
+) -> None:
+    """The stack's custom resource, built: Create registers the first of ActionTypes with the properties the
+    work function declares, Delete removes it; each request answered on its ResponseURL."""
+    _, acknowledger = built
+    registrar = invoke_local.describe_function({"RegisterCustomActionType": "true"}, REGISTRAR)
+    action_type = acknowledger["environment"]["ACTION_TYPES"].split(",")[0]
+    request = {
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/worker/1",
+        "RequestId": "request-1",
+        "LogicalResourceId": "ActionType",
+        "ResourceType": "Custom::ActionType",
+        "ResourceProperties": {
+            "ActionType": action_type,
+            "WorkEntryPoint": work_function()["environment"]["WORK_FUNCTION"],
+            "PollQueryParam": "",
+        },
+    }
+    with (
+        invoke_local.local_aws({}, action_type, runner.reachable) as local,
+        response_url() as (url, answers),
+    ):
+        environment = {**{k: v for k, v in registrar["environment"].items() if v != ""}, **local.environment}
+        with runner.running(registrar, environment) as running:
+            created = running.invoke({**request, "RequestType": "Create", "ResponseURL": runner.reachable(url)})
+            registered = custom_action_types(local)
+            deleted = running.invoke(
+                {
+                    **request,
+                    "RequestType": "Delete",
+                    "ResponseURL": runner.reachable(url),
+                    "PhysicalResourceId": action_type,
+                }
+            )
+            left = custom_action_types(local)
+
+    assert [a["Status"] for a in answers] == ["SUCCESS", "SUCCESS"], answers
+    assert created.response["Data"] == {"ActionType": action_type}
+    assert deleted.response["PhysicalResourceId"] == action_type
+    assert {p["name"] for p in registered[action_type]["actionConfigurationProperties"]} >= {"Url"}
+    assert action_type not in left
+
+
+def custom_action_types(local: invoke_local.LocalAws) -> dict[str, dict[str, Any]]:
+    """The endpoint's custom action types, by Owner/Category/Provider/Version."""
+    listed = local.endpoint.store.list_action_types({"actionOwnerFilter": "Custom"})["actionTypes"]
+    keys = ("owner", "category", "provider", "version")
+    return {"/".join(t["id"][k] for k in keys): t for t in listed}

@@ -6,7 +6,7 @@ import ast
 import json
 import re
 import subprocess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aws_lambda_powertools.utilities.batch import EventType
@@ -24,6 +24,7 @@ from codepipeline_worker.shared.adapter import (
     HANDOFF_INDEX,
     IDEMPOTENCY_OPERATIONS,
     WORK_QUEUE_OPERATIONS,
+    REGISTRAR_OPERATIONS,
     WORKER_OPERATIONS,
 )
 from codepipeline_worker.shared.config import (
@@ -35,13 +36,18 @@ from codepipeline_worker.shared.config import (
 from codepipeline_worker.shared.errors import ConfigurationError
 from codepipeline_worker.work import handler as worker_handler
 from codepipeline_worker.work.config import DEFAULT_WORK_FUNCTION, WorkerSettings
+from codepipeline_worker.work.properties import declared_properties
 from local_resources import JOB_TABLE_SCHEMA, MAX_RECEIVE_COUNT, WORK_QUEUE_ATTRIBUTES
 from tests.template.conftest import ROOT, Stack, sam_inspect, tool_env
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 ACKNOWLEDGER = "JobWorkerFunction"
 WORKER = "WorkFunction"
 DEAD_LETTER = "DeadLetterFunction"
-FUNCTIONS = [ACKNOWLEDGER, WORKER, DEAD_LETTER]
+REGISTRAR = "ActionTypeFunction"
+FUNCTIONS = [ACKNOWLEDGER, WORKER, DEAD_LETTER, REGISTRAR]
 # Read by the libraries the code uses rather than by its own configuration: Powertools Parameters' cache age,
 # and the SDK's endpoint variables (empty in AWS; set for local invoke). The dead-letter handler makes no SQS call.
 LIBRARY_VARIABLES = {
@@ -66,11 +72,13 @@ LIBRARY_VARIABLES = {
         "AWS_ENDPOINT_URL_SECRETS_MANAGER",
         "AWS_ENDPOINT_URL_DYNAMODB",
     },
+    REGISTRAR: {"POWERTOOLS_PARAMETERS_MAX_AGE", "AWS_ENDPOINT_URL_CODEPIPELINE"},
 }
 SETTINGS: dict[str, type[CommonSettings]] = {
     ACKNOWLEDGER: Settings,
     WORKER: WorkerSettings,
     DEAD_LETTER: DeadLetterSettings,
+    REGISTRAR: CommonSettings,
 }
 # IAM's name for an SQS batch operation: the action of its single form.
 IAM_ACTIONS = {"sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility"}
@@ -89,6 +97,7 @@ NO_RESOURCE_TYPE = {
     "codepipeline:PutJobSuccessResult",
     "codepipeline:PutThirdPartyJobFailureResult",
     "codepipeline:PutThirdPartyJobSuccessResult",
+    "codepipeline:ListActionTypes",
 }
 SECRET_READ = "secretsmanager:GetSecretValue"
 TWO_TYPES = "Custom/Build/MyTool/1,ThirdParty/Deploy/PartnerTool/2"
@@ -125,17 +134,39 @@ def test_cfn_lint_is_clean() -> None:
     assert (done.returncode, done.stdout) == (0, ""), done.stdout
 
 
+def test_cfn_lint_is_clean_on_the_sample_pipeline() -> None:
+    done = run(str(ROOT / ".venv-sam" / "bin" / "cfn-lint"), "samples/pipeline.yaml")
+    assert (done.returncode, done.stdout) == (0, ""), done.stdout
+
+
+def test_the_sample_pipeline_runs_the_action_type_the_stack_outputs_with_the_example_configuration() -> None:
+    worker = Stack()
+    output = worker.value(worker.template["Outputs"]["ActionType"]["Value"])
+    sample = Stack.plain("samples/pipeline.yaml", ActionType=output)
+    assert re.fullmatch(sample.template["Parameters"]["ActionType"]["AllowedPattern"], output)
+    assert sample.template["Parameters"]["ActionType"]["Default"] == output
+    [stage] = [s for s in sample.template["Resources"]["Pipeline"]["Properties"]["Stages"] if s["Name"] == "Check"]
+    [action] = stage["Actions"]
+    assert sample.value(action["ActionTypeId"]) == dict(
+        zip(("Owner", "Category", "Provider", "Version"), output.split("/"), strict=True)
+    )
+    required = {p.name for p in declared_properties(DEFAULT_WORK_FUNCTION) if p.required}
+    assert required <= set(action["Configuration"]) <= {p.name for p in declared_properties(DEFAULT_WORK_FUNCTION)}
+    assert sample.value(action["Configuration"]) == {"Url": "https://example.com/"}
+
+
 def test_sam_validate_lint_is_clean() -> None:
     done = run(str(ROOT / ".venv-sam" / "bin" / "sam"), "validate", "--lint")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "is a valid SAM Template" in done.stdout
 
 
-def test_checkov_passes_and_every_skip_is_reasoned_in_metadata() -> None:
+def checkov(template: Path) -> set[tuple[str, str]]:
+    """checkov on a template: it must pass; returns the (check, resource) pairs it skipped."""
     done = run(
         str(ROOT / ".venv-checkov" / "bin" / "checkov"),
         "-f",
-        "template.yaml",
+        str(template),
         "--framework",
         "cloudformation",
         "--skip-download",
@@ -145,7 +176,18 @@ def test_checkov_passes_and_every_skip_is_reasoned_in_metadata() -> None:
     report = json.loads(done.stdout)
     assert done.returncode == 0, report["results"].get("failed_checks")
     assert report["summary"]["failed"] == 0
-    skipped = {(c["check_id"], c["resource"].split(".")[-1]) for c in report["results"]["skipped_checks"]}
+    return {(c["check_id"], c["resource"].split(".")[-1]) for c in report["results"]["skipped_checks"]}
+
+
+def test_checkov_passes_and_every_skip_is_reasoned_in_metadata(tmp_path: Path) -> None:
+    # checkov leaves out resources whose condition is false with the parameters' defaults: the action type's
+    # function and log group are checked in a copy of the template that registers the action type by default.
+    source = (ROOT / "template.yaml").read_text()
+    registering = tmp_path / "template.yaml"
+    declaration = '  RegisterCustomActionType:\n    Type: String\n    Default: "{}"'
+    registering.write_text(source.replace(declaration.format("false"), declaration.format("true")))
+    assert registering.read_text() != source
+    skipped = checkov(ROOT / "template.yaml") | checkov(registering)
     declared = set()
     for name, resource in Stack().source["Resources"].items():
         for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
@@ -207,6 +249,7 @@ def test_the_declared_operations_are_the_ones_the_code_calls() -> None:
         | IDEMPOTENCY_OPERATIONS
         | WORK_QUEUE_OPERATIONS
         | DEAD_LETTER_OPERATIONS
+        | REGISTRAR_OPERATIONS
     )
 
 
@@ -273,7 +316,7 @@ def test_the_dead_letter_handler_is_granted_exactly_its_operations_on_the_dead_l
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_only_actions_without_a_resource_type_are_granted_on_star(function: str) -> None:
-    stack = Stack(ActionTypes=TWO_TYPES, ClientTokenSecretArn=SECRET)
+    stack = Stack(ActionTypes=TWO_TYPES, ClientTokenSecretArn=SECRET, RegisterCustomActionType="true")
     on_star = {a for s in statements(stack, function) if s["Resource"] == "*" for a in s["Action"]}
     assert on_star <= NO_RESOURCE_TYPE
     assert on_star == granted(stack, function) & NO_RESOURCE_TYPE
@@ -304,7 +347,7 @@ def test_the_acknowledger_sends_to_the_work_queue_and_sam_to_the_failure_queue_o
 @pytest.mark.parametrize(("tracing", "xray"), [("Disabled", False), ("Active", True)])
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_the_x_ray_policy_and_mode_follow_the_tracing_parameter(function: str, tracing: str, xray: bool) -> None:
-    stack = Stack(Tracing=tracing)
+    stack = Stack(Tracing=tracing, RegisterCustomActionType="true")
     managed = stack.resource(f"{function}Role")["Properties"]["ManagedPolicyArns"]
     assert managed[0] == "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
     assert any("XrayWriteOnly" in arn for arn in managed) is xray
@@ -353,8 +396,10 @@ def environment(stack: Stack, function: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_the_environment_is_exactly_what_the_code_reads(function: str) -> None:
-    variables = environment(Stack(), function)
+    variables = environment(Stack(RegisterCustomActionType="true"), function)
     configuration = {field.alias for field in SETTINGS[function].model_fields.values()}
+    if function == REGISTRAR:
+        configuration -= {"CLIENT_TOKEN_SECRET_ID", "JOB_TABLE_NAME"}  # it reads no partner token, keeps no records
 
     assert configuration <= set(variables), configuration - set(variables)
     assert set(variables) - configuration == LIBRARY_VARIABLES[function]
@@ -724,80 +769,56 @@ def example_properties() -> set[str]:
     return set(re.findall(r'config\.get\("(\w+)"', source))
 
 
-def action_type(**overrides: str) -> dict[str, Any]:
-    stack = Stack(RegisterCustomActionType="true", **overrides)
-    assert stack.conditions["RegisterActionType"] is True
-    properties: dict[str, Any] = stack.value(stack.resource("CustomActionType")["Properties"])
-    return properties
-
-
-EXAMPLE_PROPERTIES = [
-    {
-        "Name": "Url",
-        "Description": "The http:// or https:// address to check",
-        "Key": False,
-        "Required": True,
-        "Secret": False,
-        "Type": "String",
-    },
-    {
-        "Name": "ExpectedStatus",
-        "Description": "The HTTP status that passes (default 200)",
-        "Key": False,
-        "Required": False,
-        "Secret": False,
-        "Type": "Number",
-    },
-    {
-        "Name": "MaxChecks",
-        "Description": "How many checks, one per claim, before the job fails (default 10)",
-        "Key": False,
-        "Required": False,
-        "Secret": False,
-        "Type": "Number",
-    },
-]
-QUERYABLE = {
-    "Name": "ProjectName",
-    "Description": "The property PollForJobs filters on (POLL_QUERY_PARAM)",
-    "Key": True,
-    "Required": True,
-    "Secret": False,
-    "Queryable": True,
-    "Type": "String",
-}
-
-
-def test_the_custom_action_type_is_registered_only_when_asked() -> None:
+def test_the_action_type_is_registered_only_when_asked() -> None:
     stack = Stack()
-    assert stack.resource("CustomActionType")["Condition"] == "RegisterActionType"
     assert stack.conditions["RegisterActionType"] is False
-    action = action_type(PollQueryParam="ProjectName=web")
-    assert (action["Category"], action["Provider"], action["Version"]) == ("Build", "MyTool", "1")
+    for name in (REGISTRAR, "ActionType", "ActionTypeLogGroup"):
+        assert stack.source["Resources"][name]["Condition"] == "RegisterActionType"
+    registered = Stack(RegisterCustomActionType="true", ActionTypes=TWO_TYPES, PollQueryParam="ProjectName=web")
+    resource = registered.resource("ActionType")
+    assert resource["Type"] == "Custom::CodePipelineActionType"
+    # The first action type, the work function's module and the query parameter: what the custom resource reads
+    assert registered.value(resource["Properties"]) == {
+        "ServiceToken": f"GetAtt:{REGISTRAR}.Arn",
+        "ActionType": "Custom/Build/MyTool/1",
+        "WorkEntryPoint": DEFAULT_WORK_FUNCTION,
+        "PollQueryParam": "ProjectName=web",
+    }
+    properties = registered.resource(REGISTRAR)["Properties"]
+    assert properties["Handler"] == "codepipeline_worker.registrar.handler.lambda_handler"
+    # The same code as the work function: it imports the work function's module
+    assert registered.source["Resources"][REGISTRAR]["Properties"]["CodeUri"] == "src/"
+    assert registered.source["Resources"][WORKER]["Properties"]["CodeUri"] == "src/"
 
 
-@pytest.mark.parametrize(
-    ("overrides", "expected"),
-    [
-        ({}, EXAMPLE_PROPERTIES),
-        ({"PollQueryParam": "ProjectName=web"}, [QUERYABLE, *EXAMPLE_PROPERTIES]),
-        ({"WorkEntryPoint": "mypackage.actions:run", "PollQueryParam": "ProjectName=web"}, [QUERYABLE]),
-        ({"WorkEntryPoint": "mypackage.actions:run"}, None),
-    ],
-)
-def test_the_registered_action_type_declares_the_example_properties_with_the_example_work_function(
-    overrides: dict[str, str], expected: list[dict[str, Any]] | None
-) -> None:
-    assert action_type(**overrides).get("ConfigurationProperties") == expected
-    assert {p["Name"] for p in EXAMPLE_PROPERTIES} == example_properties()
-    # CodePipeline allows one queryable property per action type
-    assert sum(1 for p in expected or [] if p.get("Queryable")) <= 1
+def test_the_action_type_function_may_register_and_delete_that_action_type_only() -> None:
+    stack = Stack(RegisterCustomActionType="true", ActionTypes="Custom/Deploy/Gate/3,ThirdParty/Deploy/PartnerTool/2")
+    assert granted(stack, REGISTRAR) == REGISTRAR_OPERATIONS
+    [register] = [s for s in statements(stack, REGISTRAR) if "codepipeline:CreateCustomActionType" in s["Action"]]
+    assert register["Action"] == ["codepipeline:CreateCustomActionType", "codepipeline:DeleteCustomActionType"]
+    assert register["Resource"] == "arn:aws:codepipeline:us-east-1:123456789012:actiontype:Custom/Deploy/Gate/3"
 
 
-def test_the_outputs_name_the_queues_and_the_functions() -> None:
-    stack = Stack()
+def test_the_functions_share_their_metadata_so_that_sam_build_builds_their_code_once() -> None:
+    """`sam build` groups functions with the same CodeUri, runtime, architecture and Metadata into one build;
+    any difference in Metadata builds (and installs the dependencies of) each function on its own."""
+    functions = {n: r for n, r in Stack().source["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    assert set(functions) == {ACKNOWLEDGER, WORKER, REGISTRAR}
+    assert len({json.dumps(f.get("Metadata"), sort_keys=True) for f in functions.values()}) == 1
+    assert {f["Properties"]["CodeUri"] for f in functions.values()} == {"src/"}
+
+
+def test_the_example_declares_every_property_it_reads() -> None:
+    declared = {p.name: p for p in declared_properties(DEFAULT_WORK_FUNCTION)}
+    assert set(declared) == example_properties()
+    assert [name for name, p in declared.items() if p.required] == ["Url"]
+
+
+def test_the_outputs_name_the_action_type_the_queues_and_the_functions() -> None:
+    stack = Stack(ActionTypes=TWO_TYPES)
     outputs = {name: stack.value(o["Value"]) for name, o in stack.template["Outputs"].items()}
     assert outputs == {
+        "ActionType": "Custom/Build/MyTool/1",
         "JobWorkerFunctionName": "Ref:JobWorkerFunction",
         "JobWorkerFunctionArn": "GetAtt:JobWorkerFunction.Arn",
         "LogGroupName": "Ref:JobWorkerLogGroup",
@@ -810,3 +831,38 @@ def test_the_outputs_name_the_queues_and_the_functions() -> None:
         "DeadLetterFunctionName": "Ref:DeadLetterFunction",
         "DeadLetterLogGroupName": "Ref:DeadLetterLogGroup",
     }
+
+
+# -- the guard between make build and sam deploy ---------------------------------------------------------------
+
+
+def fake_build(root: Path, machine: int) -> Path:
+    """A build whose one shared object is an ELF header for `machine` (62 x86_64, 183 aarch64)."""
+    library = root / "build" / "WorkFunction" / "pydantic_core" / "_pydantic_core.so"
+    library.parent.mkdir(parents=True)
+    library.write_bytes(b"\x7fELF" + bytes(14) + machine.to_bytes(2, "little") + bytes(44))
+    (root / "build" / "template.yaml").write_text("Resources: {}\n")
+    return root / "build"
+
+
+def deploy_check(*args: str) -> subprocess.CompletedProcess[str]:
+    return run(str(ROOT / ".venv-sam" / "bin" / "python"), str(ROOT / "tools" / "deploy_check.py"), *args)
+
+
+def test_make_deploy_refuses_a_build_for_another_architecture(tmp_path: Path) -> None:
+    """What `make invoke` used to leave in .aws-sam/build on this machine: x86_64 code, for an arm64 stack."""
+    host_build = fake_build(tmp_path, 62)
+
+    refused = deploy_check("--build", str(host_build))
+    chosen = deploy_check("--build", str(host_build), "--architecture", "x86_64")
+
+    assert deploy_check("--print").stdout == "arm64\n"  # the template's default; samconfig.toml sets none
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == [
+        f"{host_build}/WorkFunction/pydantic_core/_pydantic_core.so is x86_64 code, but the stack deploys arm64 "
+        "(template.yaml's default): make build builds arm64; to deploy x86_64, set Architecture=x86_64 in "
+        "samconfig.toml (sam deploy --guided asks)"
+    ]
+    assert chosen.returncode == 0, chosen.stderr
+    arm = deploy_check("--build", str(fake_build(tmp_path / "arm", 183)))
+    assert arm.returncode == 0, arm.stderr

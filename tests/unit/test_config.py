@@ -323,3 +323,38 @@ def test_a_bad_work_function_fails_the_workers_cold_start(reference: str, expect
 
     assert done.returncode != 0
     assert f"ConfigurationError: invalid configuration: {expected}" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("module", "environ", "expected"),
+    [
+        # A bad common variable (read first, for the logger) and the function's own: one error names both
+        (
+            "codepipeline_worker.acknowledger.handler",
+            {"POWERTOOLS_LOG_LEVEL": "verbose", "MAX_BATCH_SIZE": "500"},
+            "invalid configuration: POWERTOOLS_LOG_LEVEL: Input should be 'DEBUG', 'INFO', 'WARNING', 'ERROR' or "
+            "'CRITICAL'; MAX_BATCH_SIZE: Input should be less than or equal to 100",
+        ),
+        (
+            "codepipeline_worker.work.handler",
+            {"POWERTOOLS_LOG_LEVEL": "verbose", "WORK_FUNCTION": "not a reference"},
+            "invalid configuration: POWERTOOLS_LOG_LEVEL: Input should be 'DEBUG', 'INFO', 'WARNING', 'ERROR' or "
+            "'CRITICAL'; WORK_FUNCTION: String should match pattern",
+        ),
+    ],
+)
+def test_every_bad_variable_is_named_in_one_cold_start_error(
+    module: str, environ: dict[str, str], expected: str
+) -> None:
+    done = _import_in_a_fresh_interpreter(module, {**os.environ, **environ})
+
+    assert done.returncode != 0
+    [error] = [line for line in done.stderr.splitlines() if line.startswith("codepipeline_worker.")]
+    assert error.startswith(f"codepipeline_worker.shared.errors.ConfigurationError: {expected}"), error
+
+
+def test_a_lower_case_owner_is_the_only_problem_named() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({"ACTION_TYPES": "custom/Build/MyTool/1"})
+
+    assert str(caught.value) == "invalid configuration: ACTION_TYPES[1].owner: Input should be 'ThirdParty' or 'Custom'"

@@ -683,12 +683,11 @@ def test_a_partner_job_without_client_id_is_refused_before_any_call(
     sqs_calls = record_requests(sqs_client)
     service = make_service(client, handoffs=handoffs(sqs_client, dynamodb[0]))
 
-    single = lambda_handler(load_event("partner-job.json"), lambda_context, service=service)
-    result = lambda_handler(
-        {"jobs": [load_event("partner-job.json"), load_event("partner-job-token-only.json")]},
-        lambda_context,
-        service=service,
-    )
+    # Given the example partner events without their clientId
+    with_token, token_only = (without_client_id(n) for n in ("partner-job.json", "partner-job-token-only.json"))
+
+    single = lambda_handler(with_token, lambda_context, service=service)
+    result = lambda_handler({"jobs": [with_token, token_only]}, lambda_context, service=service)
 
     assert (single["outcome"], single["error"]) == ("failed", "ClientIdRequired")
     assert "needs its clientId" in single["reason"]
@@ -716,7 +715,7 @@ def test_without_a_queue_nothing_is_handed_off(
 
     polled = lambda_handler(load_event("scheduled.json"), lambda_context, service=service)
     # A partner job without clientId is claimed as before: only the work side needs the clientId
-    direct = lambda_handler(load_event("partner-job.json"), lambda_context, service=service)
+    direct = lambda_handler(without_client_id("partner-job.json"), lambda_context, service=service)
 
     assert polled["results"] == [
         {
@@ -1084,3 +1083,10 @@ def test_a_partner_job_already_in_progress_is_left_to_the_reconciler(
     # Then the job is not dropped: a `claimed` record, free to settle, lets the next poll send it
     assert (result["error"], result["handoff"]) == ("NonceUnavailable", "pending")
     assert [r["state"] for r in items(table_calls, "PutItem")] == ["claiming", "claimed"]
+
+
+def without_client_id(name: str) -> dict[str, Any]:
+    """An events/ file without its clientId: a partner event that can be claimed, but not handed off."""
+    event: dict[str, Any] = load_event(name)
+    del event["clientId"]
+    return event

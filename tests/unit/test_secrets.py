@@ -11,6 +11,7 @@ import pytest
 
 from codepipeline_worker.acknowledger import handler
 from codepipeline_worker.acknowledger.handler import lambda_handler
+from codepipeline_worker.work import Job, Outcome, Success
 from tests.conftest import FakeLambdaContext
 from tests.unit.conftest import CLIENT_ID, make_service, make_settings, record_requests, secret_response, token_store
 
@@ -238,7 +239,7 @@ def test_artifact_failures_leak_nothing_even_when_s3_echoes_the_credentials(
 
     from codepipeline_worker.shared.adapter import CodePipelineAdapter
     from codepipeline_worker.shared.messages import JobMessage
-    from codepipeline_worker.work import Failure, Job, Outcome
+    from codepipeline_worker.work import Failure
     from codepipeline_worker.work import job as job_module
     from codepipeline_worker.work.runner import WorkRunner
 
@@ -287,3 +288,109 @@ def test_artifact_failures_leak_nothing_even_when_s3_echoes_the_credentials(
     [failure] = [params for name, params in requests if name == "PutJobFailureResult"]
     assert code in failure["failureDetails"]["message"]
     assert_clean(json.dumps(result.to_json()), json.dumps(failure), emitted())
+
+
+# -- the work side, and what DEBUG adds ----------------------------------------------------------------------
+
+CONFIGURATION_SECRET = "configuration-secret-Pw4q"  # an action property marked secret reaches the job as is
+
+
+def work_batch(client: CodePipelineClient, tokens: Any, work: Callable[[Job], Outcome]) -> dict[str, Any]:
+    """The work function's Lambda entry on one custom and one partner job, each with secret details."""
+    from codepipeline_worker.shared.adapter import CodePipelineAdapter
+    from codepipeline_worker.shared.messages import JobMessage
+    from codepipeline_worker.work.handler import process_batch
+    from codepipeline_worker.work.runner import WorkRunner
+
+    messages = [
+        JobMessage(job_id=CUSTOM_ID, job_type="custom"),
+        JobMessage(job_id=PARTNER_ID, job_type="thirdParty", client_id=CLIENT_ID),
+    ]
+    event = {
+        "Records": [
+            {"messageId": f"m{n}", "receiptHandle": f"r{n}", "body": m.to_body(), "attributes": {}}
+            for n, m in enumerate(messages)
+        ]
+    }
+    return process_batch(event, None, WorkRunner(CodePipelineAdapter(client), tokens, work))
+
+
+def stub_work_calls(codepipeline: Stubbed, secrets: StubbedSecrets) -> Any:
+    _, stubber = codepipeline
+    sm_client, sm_stubber = secrets
+    configuration = {"configuration": {"ApiKey": CONFIGURATION_SECRET}}
+    data = {"actionConfiguration": configuration, "artifactCredentials": CREDENTIALS}
+    stubber.add_response("get_job_details", {"jobDetails": {"id": CUSTOM_ID, "data": data}})
+    stubber.add_response("put_job_success_result", {})
+    sm_stubber.add_response("get_secret_value", secret_response({CLIENT_ID: SECRET_TOKEN}))
+    stubber.add_response("get_third_party_job_details", {"jobDetails": {"id": PARTNER_ID, "data": data}})
+    stubber.add_response("put_third_party_job_failure_result", {})
+    return token_store(sm_client)
+
+
+def secret_reading_work(job: Job) -> Outcome:
+    """Reads every secret it is given; fails a partner job with all of them in its exception's message."""
+    key = job.configuration["ApiKey"]
+    assert job.artifact_credentials is not None
+    if job.type == "custom":
+        return Success(summary="deployed")
+    raise RuntimeError(f"{key} {job.artifact_credentials.secrets()}")
+
+
+def test_the_work_side_leaks_nothing_at_debug(
+    codepipeline: Stubbed, secrets: StubbedSecrets, emitted: Callable[[], str]
+) -> None:
+    client, _ = codepipeline
+    tokens = stub_work_calls(codepipeline, secrets)
+
+    answer = work_batch(client, tokens, secret_reading_work)
+
+    output = emitted()
+    assert answer == {"batchItemFailures": []}
+    for secret in (*SECRETS, CONFIGURATION_SECRET):
+        assert secret not in output, f"{secret!r} leaked"
+    assert_clean(json.dumps(answer))
+
+
+def test_debug_logs_each_step_by_name_and_count(
+    codepipeline: Stubbed, secrets: StubbedSecrets, emitted: Callable[[], str]
+) -> None:
+    client, stubber = codepipeline
+    tokens = stub_work_calls(codepipeline, secrets)
+    stubber.add_response("acknowledge_job", {"status": "InProgress"})
+
+    work_batch(client, tokens, secret_reading_work)
+    run({"jobId": CUSTOM_ID, "nonce": NONCE}, make_service(client))
+    debug = [json.loads(line) for line in emitted().splitlines() if line.startswith('{"level":"DEBUG"')]
+
+    steps = {line["message"]: line for line in debug}
+    assert set(steps) >= {
+        "handling the event",
+        "acknowledging a custom job",
+        "batch received",
+        "job details fetched",
+        "running the work function",
+        "the work function returned",
+    }
+    assert steps["job details fetched"]["configuration_keys"] == ["ApiKey"]
+    assert steps["job details fetched"]["artifact_credentials"] is True
+    assert steps["the work function returned"]["outcome"] == "Success"
+    assert steps["running the work function"]["work_function"] == "secret_reading_work"
+
+
+def test_info_logs_none_of_the_debug_lines(
+    codepipeline: Stubbed, secrets: StubbedSecrets, emitted: Callable[[], str]
+) -> None:
+    from codepipeline_worker.shared.observability import logger
+
+    client, _ = codepipeline
+    tokens = stub_work_calls(codepipeline, secrets)
+    logger.setLevel(logging.INFO)
+    try:
+        work_batch(client, tokens, secret_reading_work)
+    finally:
+        logger.setLevel(logging.DEBUG)
+
+    output = emitted()
+    assert '"message":"job reported"' in output
+    assert '"level":"DEBUG"' not in output

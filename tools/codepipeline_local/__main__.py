@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import io
 import json
 import logging
@@ -56,14 +57,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     with _local_aws(args) as aws_url:
-        endpoint = LocalCodePipeline(
-            host=args.host,
-            port=args.port,
-            dispatch_timeout_s=args.dispatch_timeout,
-            action_timeout_s=args.action_timeout,
-            credentials_ttl_s=args.credentials_ttl,
-            aws_url=aws_url,
-        )
+        try:
+            endpoint = LocalCodePipeline(
+                host=args.host,
+                port=args.port,
+                dispatch_timeout_s=args.dispatch_timeout,
+                action_timeout_s=args.action_timeout,
+                credentials_ttl_s=args.credentials_ttl,
+                aws_url=aws_url,
+            )
+        except OSError as error:
+            reason = "is in use" if error.errno == errno.EADDRINUSE else f"cannot be listened on ({error.strerror})"
+            where = f"port {args.port} on {args.host}"
+            print(f"error: {where} {reason}: choose another, --port N (make endpoint ENDPOINT_PORT=N)", file=sys.stderr)
+            return 1
         print(f"local CodePipeline endpoint on {endpoint.url}", flush=True)
         print(f"export AWS_ENDPOINT_URL_CODEPIPELINE={endpoint.url}", flush=True)
         if aws_url:

@@ -247,7 +247,14 @@ class Claimer:
 
     def _prepare(self, job: JobEvent, message: JobMessage | None) -> _Ready:
         if isinstance(job, CustomJobEvent):
+            logger.debug("acknowledging a custom job", job_id=job.job_id)
             return _Ready(job.nonce, None, message or self._message(job))
+        logger.debug(
+            "acknowledging a partner job",
+            job_id=job.job_id,
+            client_token_from="event" if job.client_token else "secret",
+            nonce_from="event" if job.nonce else "GetThirdPartyJobDetails",
+        )
         token = job.client_token or self.token_for(job.client_id)
         nonce = job.nonce
         if nonce is None:
@@ -292,13 +299,14 @@ class Claimer:
         """Queue the message; fail the job back only when the queue certainly refused it. PENDING: it may be on
         the queue, or the failure report failed: the caller records it."""
         try:
-            handoffs.queue.send(message.to_body(), message.dedup_id)
+            message_id = handoffs.queue.send(message.to_body(), message.dedup_id)
         except AwsCallError as exc:
             if not exc.certain:
                 logger.warning("hand-off outcome unknown: recorded for the reconciler", job_id=job_id, error=exc.code)
                 return Sent(Handoff.PENDING, exc.code)
             error = exc.code
         else:
+            logger.debug("job handed off", job_id=job_id, message_id=message_id, with_context=message.has_context)
             return Sent(Handoff.QUEUED)
         failure = {"type": "SystemUnavailable", "message": HANDOFF_FAILURE_MESSAGE.format(code=error)}
         try:

@@ -180,6 +180,7 @@ class JobService:
 
     def handle(self, event: Event, deadline: Deadline) -> dict[str, Any]:
         """Do what the event asks and return the JSON-serializable result."""
+        logger.debug("handling the event", event_type=type(event).__name__, seconds_left=round(deadline.remaining(), 3))
         if isinstance(event, CustomJobEvent | ThirdPartyJobEvent):
             return self.acknowledge(event, deadline)
         if isinstance(event, JobBatchEvent):
@@ -290,6 +291,8 @@ class JobService:
             state.polls += 1
             state.jobs_found += len(found)
             logger.info("polled", action_type=str(state.target), jobs_found=len(found))
+            job_ids = [item.job_id if isinstance(item, JobResult) else item.job.job_id for item in found]
+            logger.debug("poll answered", action_type=str(state.target), job_ids=job_ids)
             self._claim_found(found, str(state.target), claims)
             if len(found) >= self._settings.max_batch_size:
                 delay = 0.0

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
-from ..work import Failure, Job, Outcome, StillRunning, Success
+from ..work import ConfigurationProperty, Failure, Job, Outcome, StillRunning, Success
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -49,6 +49,22 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 USER_AGENT = "codepipeline-job-worker-example"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+
+# Registered with the custom action type by the stack (RegisterCustomActionType=true).
+CONFIGURATION_PROPERTIES = [
+    ConfigurationProperty(
+        name="Url",
+        description="The http:// or https:// address to check",
+        required=True,
+        example="https://example.com/health",
+    ),
+    ConfigurationProperty(
+        name="ExpectedStatus", description="The HTTP status that passes (default 200)", type="Number"
+    ),
+    ConfigurationProperty(
+        name="MaxChecks", description="How many checks, one per claim, before the job fails (default 10)", type="Number"
+    ),
+]
 
 
 def check_url(job: Job) -> Outcome:

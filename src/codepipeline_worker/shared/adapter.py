@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from mypy_boto3_codepipeline import CodePipelineClient
     from mypy_boto3_codepipeline.type_defs import (
         ActionTypeIdTypeDef,
+        ArtifactDetailsTypeDef,
         JobDataTypeDef,
         JobTypeDef,
         ThirdPartyJobDataTypeDef,
@@ -95,6 +96,14 @@ DEAD_LETTER_OPERATIONS = frozenset(
 # The work function's own call on the work queue: the jobs an invocation had no time to start are made visible
 # again at once (the IAM action is sqs:ChangeMessageVisibility).
 WORK_QUEUE_OPERATIONS = frozenset({"sqs:ChangeMessageVisibilityBatch"})
+# The stack's custom resource that registers the custom action type (RegisterCustomActionType=true).
+REGISTRAR_OPERATIONS = frozenset(
+    {
+        "codepipeline:CreateCustomActionType",
+        "codepipeline:DeleteCustomActionType",
+        "codepipeline:ListActionTypes",
+    }
+)
 # Lambda's SQS event source receives and deletes for the worker function (SAM's SQSPollerPolicy); outside Lambda,
 # `python -m codepipeline_worker.consume` makes these calls itself.
 CONSUMER_OPERATIONS = frozenset({"sqs:ReceiveMessage", "sqs:DeleteMessageBatch"})
@@ -244,6 +253,12 @@ def _client(
     )
     _guard(client, settings)
     return client
+
+
+def configured_region() -> str | None:
+    """The region the SDK would use (AWS_REGION, AWS_DEFAULT_REGION or the profile's), or None."""
+    region: str | None = sdk_session().get_config_variable("region")
+    return region
 
 
 def create_codepipeline_client(settings: CommonSettings, pool: int = 10) -> CodePipelineClient:
@@ -838,3 +853,51 @@ def create_client_token_store(settings: CommonSettings) -> ClientTokenStore | No
     client = sdk_session().create_client("secretsmanager", config=_config(settings, 1))
     provider = SecretsProvider(boto3_client=cast("SecretsManagerClient", client))
     return ClientTokenStore(settings.client_token_secret_id, provider)
+
+
+class ActionTypeRegistry:
+    """Custom action types: register one, read what is registered, delete one."""
+
+    def __init__(self, client: CodePipelineClient) -> None:
+        self._client = client
+
+    def create(self, action_type: ActionTypeId, properties: list[dict[str, Any]], max_artifacts: int) -> None:
+        """CreateCustomActionType: the action with its configuration properties, taking 0 to `max_artifacts`
+        input and output artifacts."""
+        artifacts: ArtifactDetailsTypeDef = {"minimumCount": 0, "maximumCount": max_artifacts}
+        _call(
+            "CreateCustomActionType",
+            lambda: self._client.create_custom_action_type(
+                category=action_type.category,
+                provider=action_type.provider,
+                version=action_type.version,
+                configurationProperties=properties,  # type: ignore[arg-type]
+                inputArtifactDetails=artifacts,
+                outputArtifactDetails=artifacts,
+            ),
+        )
+
+    def delete(self, action_type: ActionTypeId) -> None:
+        _call(
+            "DeleteCustomActionType",
+            lambda: self._client.delete_custom_action_type(
+                category=action_type.category, provider=action_type.provider, version=action_type.version
+            ),
+        )
+
+    def registered(self, action_type: ActionTypeId) -> list[dict[str, Any]] | None:
+        """The configuration properties the custom action type is registered with, or None when it is not."""
+        token: str | None = None
+        while True:
+            response = _call(
+                "ListActionTypes",
+                lambda token=token: self._client.list_action_types(  # type: ignore[misc]
+                    actionOwnerFilter="Custom", **({"nextToken": token} if token else {})
+                ),
+            )
+            for registered in response.get("actionTypes", []):
+                if registered["id"] == action_type.as_request():
+                    return [dict(p) for p in registered.get("actionConfigurationProperties", [])]
+            token = response.get("nextToken")
+            if not token:
+                return None

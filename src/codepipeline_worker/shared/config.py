@@ -101,3 +101,13 @@ def _describe(loc: tuple[int | str, ...], message: str) -> str:
 def get_common_settings() -> CommonSettings:
     """What both functions read (logging, metrics, tracing), from os.environ at cold start."""
     return load_config(CommonSettings)
+
+
+def observability_settings() -> CommonSettings:
+    """What Logger, Metrics and Tracer are built from: the common settings, or their defaults when the environment
+    is invalid. The function's own settings, validated next at cold start, then name every bad variable at once
+    (a bad POWERTOOLS_LOG_LEVEL and a bad MAX_BATCH_SIZE in one error), rather than the common ones alone."""
+    try:
+        return get_common_settings()
+    except ConfigurationError:
+        return CommonSettings.model_construct()

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.metrics import Metrics
 
-from .config import get_common_settings
+from .config import observability_settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.tracing import Tracer
 
-_settings = get_common_settings()
+_settings = observability_settings()
 
 logger = Logger(service=_settings.service_name, level=_settings.log_level)
 metrics = Metrics(namespace=_settings.metrics_namespace, service=_settings.service_name)

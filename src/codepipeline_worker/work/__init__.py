@@ -2,7 +2,9 @@
 
 What a work function of yours imports:
 
-    from codepipeline_worker.work import Failure, Job, StillRunning, Success
+    from codepipeline_worker.work import ConfigurationProperty, Failure, Job, StillRunning, Success
+
+    CONFIGURATION_PROPERTIES = [ConfigurationProperty(name="Target", required=True, example="staging")]
 
     def run(job: Job) -> Success | Failure | StillRunning:
         source = job.input().extract("/tmp/source")           # the input artifact, unzipped
@@ -10,6 +12,8 @@ What a work function of yours imports:
         job.output().write_directory("/tmp/out")              # zipped, encrypted, uploaded
         return Success(summary="built")
 """
+
+from typing import TYPE_CHECKING, Any
 
 from .artifacts import ArtifactError, InputArtifact, OutputArtifact, UnsafeArtifact
 from .job import (
@@ -26,9 +30,24 @@ from .job import (
     WorkFunction,
 )
 
+if TYPE_CHECKING:
+    from .properties import ConfigurationProperty
+
+
+def __getattr__(name: str) -> Any:
+    """ConfigurationProperty, imported on first use: a work function that declares no properties does not pay
+    for it at cold start."""
+    if name == "ConfigurationProperty":
+        from .properties import ConfigurationProperty  # noqa: PLC0415 - see above
+
+        return ConfigurationProperty
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "ArtifactCredentials",
     "ArtifactError",
+    "ConfigurationProperty",
     "CurrentRevision",
     "EncryptionKey",
     "Failure",

@@ -1,6 +1,6 @@
 """Run the work function outside Lambda: in a container, or on a laptop against a local queue.
 
-    JOB_QUEUE_URL=... WORK_FUNCTION=mypackage.mymodule:run python -m codepipeline_worker.work.consume
+    JOB_QUEUE_URL=... JOB_TABLE_NAME=... WORK_FUNCTION=mypackage.mymodule:run python -m codepipeline_worker.work.consume
 
 Each receive is handled exactly as Lambda's SQS event source would: the messages become one SQS event, the
 worker's `process_batch` runs it, the records it did not report as failures are deleted, and the others come
@@ -109,17 +109,26 @@ def main(argv: list[str] | None = None) -> int:
 
     import os  # noqa: PLC0415 - the CLI's own needs
 
-    from ..shared.adapter import open_work_queue  # noqa: PLC0415 - imported once the arguments are read
-    from .config import get_worker_settings  # noqa: PLC0415
-    from .handler import lambda_handler  # noqa: PLC0415
+    from ..shared.adapter import AwsCallError, configured_region, open_work_queue  # noqa: PLC0415 - once args are read
+    from ..shared.errors import ConfigurationError  # noqa: PLC0415
 
     queue_url = args.queue_url or os.environ.get("JOB_QUEUE_URL")
     if not queue_url:
         parser.error("--queue-url or JOB_QUEUE_URL is required")
+    if configured_region() is None:
+        parser.error("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), or a region in your AWS profile")
+    try:
+        from .config import get_worker_settings  # noqa: PLC0415
+        from .handler import lambda_handler  # noqa: PLC0415 - its cold start: settings, your work function
+    except ConfigurationError as exc:
+        parser.exit(2, f"{parser.prog}: {exc}\n")
     queue = open_work_queue(queue_url, get_worker_settings(), long_poll_s=RECEIVE_WAIT_S)
     handler = functools.partial(lambda_handler, queue=queue)  # releases the jobs it has no time to start
     while True:
-        received, failed = consume_once(queue, handler)
+        try:
+            received, failed = consume_once(queue, handler)
+        except AwsCallError as exc:  # the queue itself: credentials, permissions, a queue that does not exist
+            parser.exit(1, f"{parser.prog}: {exc}\n")
         if received:
             print(f"{received} job(s) run, {failed} left for redelivery", file=sys.stderr)
         if args.once:

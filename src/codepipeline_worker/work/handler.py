@@ -48,6 +48,7 @@ def process_batch(
     time_limit = active.time_limit_for(deadline)
     not_started: list[SQSRecord] = []
     jobs_seen = 0
+    logger.debug("batch received", records=len(event.get("Records") or []))
 
     def record_handler(record: SQSRecord) -> dict[str, Any]:
         nonlocal jobs_seen

@@ -363,7 +363,17 @@ class WorkRunner:
             except AwsCallError as exc:
                 error = _DetailsUnavailable(exc.code)
             else:
-                return JobDetails.from_job_data(data)
+                details = JobDetails.from_job_data(data)
+                # The configuration's names only: a property may be secret
+                logger.debug(
+                    "job details fetched",
+                    configuration_keys=sorted(details.configuration),
+                    input_artifacts=len(details.input_artifacts),
+                    output_artifacts=len(details.output_artifacts),
+                    artifact_credentials=details.artifact_credentials is not None,
+                    continuation=details.continuation_token is not None,
+                )
+                return details
             raise error
 
         return load
@@ -500,6 +510,13 @@ def _ask_details(channel: Channel) -> JobDetails:  # runs in the child process
 def _verdict(work: WorkFunction, job: Job) -> Verdict:
     """What the work function made of the job. Whatever it raises is caught here, BaseException included: a
     work function that calls sys.exit() or raises KeyboardInterrupt fails its own job, and only that."""
+    remaining = job.remaining_time_s()
+    logger.debug(
+        "running the work function",
+        work_function=getattr(work, "__qualname__", type(work).__name__),
+        seconds_left=None if remaining is None else round(remaining, 3),
+    )
+    started = time.monotonic()
     try:
         outcome = work(job)
     except _DetailsUnavailable:
@@ -508,6 +525,7 @@ def _verdict(work: WorkFunction, job: Job) -> Verdict:
         return _invalid(exc) if exc.title in _OUTCOME_NAMES else _raised(exc)
     except BaseException as exc:  # noqa: BLE001 - any failure of the user's code becomes the job's failure
         return _raised(exc)
+    logger.debug("the work function returned", outcome=type(outcome).__name__, seconds=round(time.monotonic() - started, 3))
     return _checked(outcome, job)
 
 

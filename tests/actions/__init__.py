@@ -1,0 +1,1 @@
+"""Your actions' tests (`make action` writes one beside each new action); `make test` runs them."""
