@@ -23,8 +23,8 @@ from codepipeline_worker.shared.adapter import (
     DEAD_LETTER_OPERATIONS,
     HANDOFF_INDEX,
     IDEMPOTENCY_OPERATIONS,
-    WORK_QUEUE_OPERATIONS,
     REGISTRAR_OPERATIONS,
+    WORK_QUEUE_OPERATIONS,
     WORKER_OPERATIONS,
 )
 from codepipeline_worker.shared.config import (

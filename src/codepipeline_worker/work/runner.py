@@ -525,7 +525,9 @@ def _verdict(work: WorkFunction, job: Job) -> Verdict:
         return _invalid(exc) if exc.title in _OUTCOME_NAMES else _raised(exc)
     except BaseException as exc:  # noqa: BLE001 - any failure of the user's code becomes the job's failure
         return _raised(exc)
-    logger.debug("the work function returned", outcome=type(outcome).__name__, seconds=round(time.monotonic() - started, 3))
+    logger.debug(
+        "the work function returned", outcome=type(outcome).__name__, seconds=round(time.monotonic() - started, 3)
+    )
     return _checked(outcome, job)
 
 
