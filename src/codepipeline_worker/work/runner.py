@@ -380,6 +380,20 @@ class WorkRunner:
 
     def _outcome(self, attempt: _Attempt, limit: float | None, ends_at: float | None) -> Verdict:
         """The work function's verdict on the job, by `ends_at`: in a child process killed then, or in this one."""
+        logger.debug(
+            "running the work function",
+            work_function=getattr(self._work, "__qualname__", type(self._work).__name__),
+            seconds_left=None if ends_at is None else round(max(0.0, ends_at - time.monotonic()), 3),
+        )
+        started = time.monotonic()
+        verdict = self._verdict_of(attempt, limit, ends_at)
+        outcome, problem = verdict
+        if problem is None:  # it returned (a problem: it raised, died, or overran, which is logged as such)
+            seconds = round(time.monotonic() - started, 3)
+            logger.debug("the work function returned", outcome=type(outcome).__name__, seconds=seconds)
+        return verdict
+
+    def _verdict_of(self, attempt: _Attempt, limit: float | None, ends_at: float | None) -> Verdict:
         if not self._isolate:
             job = Job(attempt.message, attempt.details, ends_at, time_limit_s=limit, on_checkpoint=attempt.serve)
             return _verdict(self._work, job)
@@ -510,13 +524,6 @@ def _ask_details(channel: Channel) -> JobDetails:  # runs in the child process
 def _verdict(work: WorkFunction, job: Job) -> Verdict:
     """What the work function made of the job. Whatever it raises is caught here, BaseException included: a
     work function that calls sys.exit() or raises KeyboardInterrupt fails its own job, and only that."""
-    remaining = job.remaining_time_s()
-    logger.debug(
-        "running the work function",
-        work_function=getattr(work, "__qualname__", type(work).__name__),
-        seconds_left=None if remaining is None else round(remaining, 3),
-    )
-    started = time.monotonic()
     try:
         outcome = work(job)
     except _DetailsUnavailable:
@@ -525,9 +532,6 @@ def _verdict(work: WorkFunction, job: Job) -> Verdict:
         return _invalid(exc) if exc.title in _OUTCOME_NAMES else _raised(exc)
     except BaseException as exc:  # noqa: BLE001 - any failure of the user's code becomes the job's failure
         return _raised(exc)
-    logger.debug(
-        "the work function returned", outcome=type(outcome).__name__, seconds=round(time.monotonic() - started, 3)
-    )
     return _checked(outcome, job)
 
 
