@@ -10,22 +10,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from ..shared.startup import collector_paused
 
-from ..shared.deadline import Deadline
-from ..shared.messages import InvalidJobMessage, JobMessage
-from ..shared.observability import instrument, logger, metrics
-from .config import get_worker_settings
-from .runner import WorkRunner
+# The init, with the cyclic garbage collector paused (shared/startup.py).
+with collector_paused():
+    from aws_lambda_powertools.metrics import MetricUnit
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    from ..shared.deadline import Deadline
+    from ..shared.messages import InvalidJobMessage, JobMessage
+    from ..shared.observability import instrument, logger, metrics
+    from .config import get_worker_settings
+    from .runner import WorkRunner
+
+    settings = get_worker_settings()
+    default_runner = WorkRunner.from_settings(settings)
+    processor = BatchProcessor(event_type=EventType.SQS)
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
-
-settings = get_worker_settings()
-default_runner = WorkRunner.from_settings(settings)
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def process_batch(event: dict[str, Any], deadline: float | None, runner: WorkRunner | None = None) -> dict[str, Any]:
