@@ -9,21 +9,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
+from ..shared.startup import collector_paused
 
-from ..shared.deadline import Deadline
-from ..shared.errors import InvalidJobEvent
-from ..shared.observability import instrument, logger, metrics
-from .config import get_settings
-from .events import parse_event, redact_event
-from .results import RejectedResult
-from .service import JobService
+# The init: imports, configuration and clients, with the cyclic garbage collector paused (shared/startup.py).
+with collector_paused():
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from ..shared.deadline import Deadline
+    from ..shared.errors import InvalidJobEvent
+    from ..shared.observability import instrument, logger, metrics
+    from .config import get_settings
+    from .events import parse_event, redact_event
+    from .results import RejectedResult
+    from .service import JobService
+
+    settings = get_settings()
+    default_service = JobService.from_settings(settings)
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
-
-settings = get_settings()
-default_service = JobService.from_settings(settings)
 
 
 @instrument

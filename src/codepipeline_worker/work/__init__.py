@@ -15,20 +15,25 @@ What a work function of yours imports:
 
 from typing import TYPE_CHECKING, Any
 
-from .artifacts import ArtifactError, InputArtifact, OutputArtifact, UnsafeArtifact
-from .job import (
-    ArtifactCredentials,
-    CurrentRevision,
-    EncryptionKey,
-    Failure,
-    FailureType,
-    Job,
-    JobDetails,
-    Outcome,
-    StillRunning,
-    Success,
-    WorkFunction,
-)
+from ..shared.startup import collector_paused
+
+# Most of the work function's init is here (its handler imports this package first): the cyclic garbage collector
+# paused for it, as for the handler's own (shared/startup.py).
+with collector_paused():
+    from .artifacts import ArtifactError, InputArtifact, OutputArtifact, UnsafeArtifact
+    from .job import (
+        ArtifactCredentials,
+        CurrentRevision,
+        EncryptionKey,
+        Failure,
+        FailureType,
+        Job,
+        JobDetails,
+        Outcome,
+        StillRunning,
+        Success,
+        WorkFunction,
+    )
 
 if TYPE_CHECKING:
     from .properties import ConfigurationProperty

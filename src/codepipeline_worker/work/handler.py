@@ -14,30 +14,36 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from ..shared.startup import collector_paused
 
-from ..shared.adapter import AwsCallError, WorkQueue, open_work_queue, worst_case_call_s
-from ..shared.deadline import Deadline
-from ..shared.observability import instrument, logger, metrics
-from ..shared.records import job_message
-from .config import get_worker_settings
-from .runner import JobNotStarted, WorkRunner
+# The init, with the cyclic garbage collector paused (shared/startup.py).
+with collector_paused():
+    from aws_lambda_powertools.metrics import MetricUnit
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    from ..shared.adapter import AwsCallError, WorkQueue, open_work_queue, worst_case_call_s
+    from ..shared.deadline import Deadline
+    from ..shared.observability import instrument, logger, metrics
+    from ..shared.records import job_message
+    from .config import get_worker_settings
+    from .runner import JobNotStarted, WorkRunner
+
+    # Releasing the jobs not started is one call, made once; without it they come back later anyway.
+    RELEASE_ATTEMPTS = 1
+
+    settings = get_worker_settings()
+    default_runner = WorkRunner.from_settings(settings)
+    default_queue = (
+        open_work_queue(settings.job_queue_url, settings, max_attempts=RELEASE_ATTEMPTS)
+        if settings.job_queue_url
+        else None
+    )
+    RELEASE_CALL_S = worst_case_call_s(RELEASE_ATTEMPTS, settings.connect_timeout_s, settings.read_timeout_s)
+    processor = BatchProcessor(event_type=EventType.SQS)
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
-
-# Releasing the jobs not started is one call, made once; without it they come back later anyway.
-RELEASE_ATTEMPTS = 1
-
-settings = get_worker_settings()
-default_runner = WorkRunner.from_settings(settings)
-default_queue = (
-    open_work_queue(settings.job_queue_url, settings, max_attempts=RELEASE_ATTEMPTS) if settings.job_queue_url else None
-)
-RELEASE_CALL_S = worst_case_call_s(RELEASE_ATTEMPTS, settings.connect_timeout_s, settings.read_timeout_s)
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def process_batch(
