@@ -47,7 +47,8 @@ ACKNOWLEDGER = "JobWorkerFunction"
 WORKER = "WorkFunction"
 DEAD_LETTER = "DeadLetterFunction"
 REGISTRAR = "ActionTypeFunction"
-FUNCTIONS = [ACKNOWLEDGER, WORKER, DEAD_LETTER, REGISTRAR]
+FUNCTIONS = [ACKNOWLEDGER, WORKER, DEAD_LETTER]
+ALL_FUNCTIONS = [*FUNCTIONS, REGISTRAR]
 # Read by the libraries the code uses rather than by its own configuration: Powertools Parameters' cache age,
 # and the SDK's endpoint variables (empty in AWS; set for local invoke). The dead-letter handler makes no SQS call.
 LIBRARY_VARIABLES = {
@@ -314,7 +315,7 @@ def test_the_dead_letter_handler_is_granted_exactly_its_operations_on_the_dead_l
     assert poller["Resource"] == "GetAtt:WorkDeadLetterQueue.Arn"
 
 
-@pytest.mark.parametrize("function", FUNCTIONS)
+@pytest.mark.parametrize("function", ALL_FUNCTIONS)
 def test_only_actions_without_a_resource_type_are_granted_on_star(function: str) -> None:
     stack = Stack(ActionTypes=TWO_TYPES, ClientTokenSecretArn=SECRET, RegisterCustomActionType="true")
     on_star = {a for s in statements(stack, function) if s["Resource"] == "*" for a in s["Action"]}
@@ -345,7 +346,7 @@ def test_the_acknowledger_sends_to_the_work_queue_and_sam_to_the_failure_queue_o
 
 
 @pytest.mark.parametrize(("tracing", "xray"), [("Disabled", False), ("Active", True)])
-@pytest.mark.parametrize("function", FUNCTIONS)
+@pytest.mark.parametrize("function", ALL_FUNCTIONS)
 def test_the_x_ray_policy_and_mode_follow_the_tracing_parameter(function: str, tracing: str, xray: bool) -> None:
     stack = Stack(Tracing=tracing, RegisterCustomActionType="true")
     managed = stack.resource(f"{function}Role")["Properties"]["ManagedPolicyArns"]
@@ -394,7 +395,7 @@ def environment(stack: Stack, function: str) -> dict[str, str]:
     return {k: deployed.get(str(v), str(v)) for k, v in variables.items()}
 
 
-@pytest.mark.parametrize("function", FUNCTIONS)
+@pytest.mark.parametrize("function", ALL_FUNCTIONS)
 def test_the_environment_is_exactly_what_the_code_reads(function: str) -> None:
     variables = environment(Stack(RegisterCustomActionType="true"), function)
     configuration = {field.alias for field in SETTINGS[function].model_fields.values()}
@@ -803,7 +804,7 @@ def test_the_functions_share_their_metadata_so_that_sam_build_builds_their_code_
     """`sam build` groups functions with the same CodeUri, runtime, architecture and Metadata into one build;
     any difference in Metadata builds (and installs the dependencies of) each function on its own."""
     functions = {n: r for n, r in Stack().source["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
-    assert set(functions) == {ACKNOWLEDGER, WORKER, REGISTRAR}
+    assert set(functions) == {ACKNOWLEDGER, WORKER, DEAD_LETTER, REGISTRAR}
     assert len({json.dumps(f.get("Metadata"), sort_keys=True) for f in functions.values()}) == 1
     assert {f["Properties"]["CodeUri"] for f in functions.values()} == {"src/"}
 
