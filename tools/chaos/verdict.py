@@ -187,7 +187,10 @@ def check_queues(facts: Facts) -> list[str]:
 EXPECTED_FAILURES = {
     "hang": (TIME_LIMIT_FAILURE, DEAD_LETTER_FAILURE),
     "exit": (SYSTEM_EXIT_FAILURE, DEAD_LETTER_FAILURE),
-    "stall": (DEAD_LETTER_FAILURE,),
+    # A stall stops the function's process until Lambda's timeout kills it, delivery after delivery, until the
+    # dead-letter handler fails the job back. One CI run also saw the function's process report the job's time
+    # limit first (its child overran it): that too ends the job Failed, once, saying why.
+    "stall": (TIME_LIMIT_FAILURE, DEAD_LETTER_FAILURE),
 }
 
 
