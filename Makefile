@@ -100,12 +100,13 @@ typecheck: $(STAMP)
 
 # Unit and endpoint tests carry the coverage gate; tests/actions holds your actions' tests. The integration
 # tests run without coverage tracing: it slows the in-process endpoint and workers tenfold, and they measure
-# races and deadlines.
+# races and deadlines. They run in 4 processes (pytest-xdist): most of their time is spent waiting on
+# conditions (visibility timeouts, time limits, kills), and each test's servers listen on their own ports.
 unit: $(STAMP) $(JS_STAMP)
 	$(BIN)/pytest tests/unit tests/endpoint tests/actions --cov --cov-report=term
 
 integration: $(STAMP)
-	$(BIN)/pytest tests/integration
+	$(BIN)/pytest tests/integration -n 4
 
 # Hypothesis over the handler: the `ci` profile here; `make fuzz` runs the `long` one, and reports its progress.
 property: $(STAMP)

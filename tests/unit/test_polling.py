@@ -91,6 +91,35 @@ def test_scheduled_poll_repolls_full_batches_and_acknowledges_every_job(
     assert (metrics["JobsPolled"], metrics["JobsAcknowledged"], metrics["PollFailures"]) == (3.0, 3.0, 0.0)
 
 
+def test_a_full_batch_of_jobs_already_polled_ends_the_polling(
+    codepipeline: Stubbed, lambda_context: FakeLambdaContext
+) -> None:
+    client, stubber = codepipeline
+    settings = make_settings(**CUSTOM_ONLY, MAX_BATCH_SIZE="2")
+    poll_params = {"actionTypeId": CUSTOM, "maxBatchSize": 2}
+    # Given two jobs dispatched again, with new nonces, before their first claims landed (their dispatch timed
+    # out): the second poll is full, but of jobs the first one returned
+    stubber.add_response("poll_for_jobs", polled(1, 2), poll_params)
+    stubber.add_response(
+        "poll_for_jobs",
+        {"jobs": [{**job, "nonce": job["nonce"] + "-again"} for job in polled(1, 2)["jobs"]]},
+        poll_params,
+    )
+    for _ in range(4):
+        stubber.add_response("acknowledge_job", {"status": "InProgress"})
+
+    # When the schedule fires
+    result = lambda_handler(
+        load_event("scheduled.json"), lambda_context, service=make_service(client, settings=settings)
+    )
+
+    # Then it polled twice, not a third time (the stubber holds no third answer: a third poll would fail it), and
+    # claimed each dispatch it was given
+    assert result["polls"] == [{"actionType": "Custom/Build/MyTool/1", "polls": 2, "jobsFound": 4}]
+    assert sorted(r["jobId"] for r in result["results"]) == [job_id(1), job_id(1), job_id(2), job_id(2)]
+    stubber.assert_no_pending_responses()
+
+
 def test_scheduled_poll_of_a_partner_action_gets_nonces_from_job_details(
     codepipeline: Stubbed, secrets: StubbedSecrets, lambda_context: FakeLambdaContext
 ) -> None:

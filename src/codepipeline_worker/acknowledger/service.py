@@ -87,6 +87,9 @@ class _PollState:
     polls: int = 0
     jobs_found: int = 0
     error: str | None = None
+    # The jobs this invocation's polls of the target returned: a job dispatched again before its claim landed
+    # (its dispatch timed out while the claim waited for a thread or a slow answer) is not news.
+    seen: set[str] = field(default_factory=set)
 
     def summary(self) -> PollSummary:
         return PollSummary(action_type=str(self.target), polls=self.polls, jobs_found=self.jobs_found, error=self.error)
@@ -271,7 +274,9 @@ class JobService:
 
     def _poll_target(self, state: _PollState, claims: _Claims) -> None:
         """Poll one action type until it has nothing more to give, or too little time is left for a poll's worst
-        case at the moment the poll would start."""
+        case at the moment the poll would start. A full batch of jobs this invocation's polls already returned
+        (dispatched again because their claims have not landed yet) ends the loop: polling on would only hand the
+        same jobs out again, each time with a nonce that makes the claim before it stale."""
         hand_off = self._handoffs is not None
         min_poll_time_s = self._budget.poll_s(state.target.owner, hand_off)
         delay = 0.0
@@ -293,8 +298,10 @@ class JobService:
             logger.info("polled", action_type=str(state.target), jobs_found=len(found))
             job_ids = [item.job_id if isinstance(item, JobResult) else item.job.job_id for item in found]
             logger.debug("poll answered", action_type=str(state.target), job_ids=job_ids)
+            news = not state.seen.issuperset(job_ids)
+            state.seen.update(job_ids)
             self._claim_found(found, str(state.target), claims)
-            if len(found) >= self._settings.max_batch_size:
+            if len(found) >= self._settings.max_batch_size and news:
                 delay = 0.0
             elif found:
                 return
