@@ -9,8 +9,8 @@ Each job (follow-up jobs of continuations included) must:
 - never have its work started after it ended;
 - never run at all if it was failed back (the queue certainly refused it);
 - end as its work says: a job whose work hangs fails at its time limit, one whose work raises SystemExit fails
-  saying so, one whose work stalls its invocation into the function's timeout (every time) is failed back by the
-  dead-letter handler; any job may also be failed back by the dead-letter handler when its message shared five
+  saying so (or at its time limit, on a loaded machine), one whose work stalls its invocation into the
+  function's timeout (every time) is failed back by the dead-letter handler (or fails at its time limit); any job may also be failed back by the dead-letter handler when its message shared five
   killed invocations;
 - if its message reached the dead-letter queue, have ended: failed back by the dead-letter handler once, or
   ended before (its message can share five killed invocations after its report); and leave no dead letter.
@@ -186,7 +186,9 @@ def check_queues(facts: Facts) -> list[str]:
 
 EXPECTED_FAILURES = {
     "hang": (TIME_LIMIT_FAILURE, DEAD_LETTER_FAILURE),
-    "exit": (SYSTEM_EXIT_FAILURE, DEAD_LETTER_FAILURE),
+    # On a loaded machine the work may reach its time limit before it reaches its `SystemExit` (a stress run saw
+    # it, at load average 9): that too ends the job Failed, once, saying why.
+    "exit": (SYSTEM_EXIT_FAILURE, TIME_LIMIT_FAILURE, DEAD_LETTER_FAILURE),
     # A stall stops the function's process until Lambda's timeout kills it, delivery after delivery, until the
     # dead-letter handler fails the job back. One CI run also saw the function's process report the job's time
     # limit first (its child overran it): that too ends the job Failed, once, saying why.
