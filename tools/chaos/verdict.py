@@ -10,8 +10,8 @@ Each job (follow-up jobs of continuations included) must:
 - never run at all if it was failed back (the queue certainly refused it);
 - end as its work says: a job whose work hangs fails at its time limit, one whose work raises SystemExit fails
   saying so (or at its time limit, on a loaded machine), one whose work stalls its invocation into the
-  function's timeout (every time) is failed back by the dead-letter handler (or fails at its time limit); any job may also be failed back by the dead-letter handler when its message shared five
-  killed invocations;
+  function's timeout (every time) is failed back by the dead-letter handler (or fails at its time limit); any
+  job may also be failed back by the dead-letter handler when its message shared five killed invocations;
 - if its message reached the dead-letter queue, have ended: failed back by the dead-letter handler once, or
   ended before (its message can share five killed invocations after its report); and leave no dead letter.
 And nothing the endpoint handed out (nonces, client tokens, artifact credentials) appears in any log, result,
