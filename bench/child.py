@@ -17,6 +17,7 @@ import importlib.util
 import json
 import os
 import resource
+import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -181,23 +182,43 @@ def alternate(
     prepare: Callable[[list[str]], None] | None = None,
 ) -> None:
     """`count` jobs through the handler, each followed by another job through the same calls made by hand; the
-    first WARM_UP_EVENTS of each are not timed (a process's first calls open connections and build caches)."""
+    first WARM_UP_EVENTS of each are not timed (a process's first calls open connections and build caches).
+
+    Wall and CPU time (this process's, and so the calls' own threads') of each side, summed per round of `size`
+    events; the ratio reported is the median of the rounds' ratios, so that a burst of load on the shared machine
+    moves a round or two, not the figure."""
     handler_s = raw_s = 0.0
+    rounds: list[tuple[float, float, float, float]] = []
     done = 0
+    clock, cpu_clock = time.perf_counter, time.process_time
     for ids in fresh_rounds(WARM_UP_EVENTS + count, size, 2):
         if prepare is not None:
             prepare(ids)
+        wall = [0.0, 0.0]
+        cpu = [0.0, 0.0]
         for i in range(0, len(ids), 2):
-            started = time.perf_counter()
+            started, cpu_started = clock(), cpu_clock()
             handled(ids[i])
-            between = time.perf_counter()
+            between, cpu_between = clock(), cpu_clock()
             by_hand(ids[i + 1])
-            ended = time.perf_counter()
+            ended, cpu_ended = clock(), cpu_clock()
             if done >= WARM_UP_EVENTS:
-                handler_s += between - started
-                raw_s += ended - between
+                wall[0] += between - started
+                wall[1] += ended - between
+                cpu[0] += cpu_between - cpu_started
+                cpu[1] += cpu_ended - cpu_between
             done += 1
-    report(handler_per_event=handler_s / count, raw_per_call=raw_s / count)
+        if wall[1] > 0:
+            rounds.append((wall[0], wall[1], cpu[0], cpu[1]))
+        handler_s += wall[0]
+        raw_s += wall[1]
+    report(
+        handler_per_event=handler_s / count,
+        raw_per_call=raw_s / count,
+        ratio=statistics.median(r[0] / r[1] for r in rounds),
+        cpu_ratio=statistics.median(r[2] / r[3] for r in rounds if r[3] > 0),
+        rounds=len(rounds),
+    )
 
 
 def warm(count: int, size: int) -> None:

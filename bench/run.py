@@ -56,7 +56,8 @@ PYTHON = str(Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{s
 COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "21"))
 WARM_EVENTS = int(os.environ.get("BENCH_WARM_EVENTS", "1000"))
 ROUND = int(os.environ.get("BENCH_ROUND", "50"))  # events between two emptyings of the endpoint
-BATCH_RUNS = int(os.environ.get("BENCH_BATCH_RUNS", "3"))
+BATCH_RUNS = int(os.environ.get("BENCH_BATCH_RUNS", "5"))
+COMPARE_ROUNDS = int(os.environ.get("BENCH_COMPARE_ROUNDS", "6"))
 LATENCY_S = 0.025
 POLICIES = ("compiled", "not compiled")
 SIDES = ("project", "reference")
@@ -143,18 +144,15 @@ class Bench:
 Section = Callable[[Bench], list[Row]]
 
 
-def ratio_text(name: str, mine: float, theirs: float, unit: str = "ms") -> str:
-    scale = 1000 if unit == "ms" else 1
-    return f"{mine * scale:.2f} {unit} vs {theirs * scale:.2f} {unit}: {mine / theirs:.2f}{TIMES} {name}"
-
-
 # -- sections --------------------------------------------------------------------------------------------------
 
 
 def cold_medians(bench: Bench, policy: str, modules: dict[str, str]) -> dict[str, dict[str, float]]:
-    """Median seconds from a fresh process's start to the end of its first event (one direct job), and its CPU
-    seconds (the interpreter's start included), for each side of `modules` (side -> handler module); sides
-    interleaved, each first in turn. CPU time varies less than wall time on a shared machine."""
+    """Seconds from a fresh process's start to the end of its first event (one direct job), and its CPU seconds
+    (the interpreter's start included), for each side of `modules` (side -> handler module), in rounds: each
+    round one cold start of each side, back to back, each first in turn. Per side, the medians; per round, the
+    first side's time over the second's, and `ratio` / `cpu_ratio` the medians of those: a burst of load moves
+    a round, not the ratio. CPU time varies less than wall time on a shared machine."""
     times: dict[str, list[float]] = {side: [] for side in modules}
     cpu: dict[str, list[float]] = {side: [] for side in modules}
     order = list(modules)
@@ -166,10 +164,22 @@ def cold_medians(bench: Bench, policy: str, modules: dict[str, str]) -> dict[str
             result = bench.child(bench.environment(bench.packages[policy][side]), "cold", modules[side], event)
             times[side].append(result["seconds"])
             cpu[side].append(result["cpu_seconds"])
+    first, second = order
     return {
-        side: {"seconds": statistics.median(times[side]), "cpu_seconds": statistics.median(cpu[side])}
-        for side in modules
+        **{
+            side: {"seconds": statistics.median(times[side]), "cpu_seconds": statistics.median(cpu[side])}
+            for side in modules
+        },
+        "rounds": {
+            "ratio": paired(times[first], times[second]),
+            "cpu_ratio": paired(cpu[first], cpu[second]),
+        },
     }
+
+
+def paired(mine: list[float], theirs: list[float]) -> float:
+    """The median of the rounds' ratios, each round's two sides measured back to back."""
+    return statistics.median(a / b for a, b in zip(mine, theirs, strict=True))
 
 
 def cold_start(bench: Bench) -> list[Row]:
@@ -179,13 +189,13 @@ def cold_start(bench: Bench) -> list[Row]:
     for policy in POLICIES:
         medians = cold_medians(bench, policy, {"project": PROJECT_MODULE, "reference": "handler"})
         bench.figures[f"cold start, {policy}"] = medians
-        mine, theirs = medians["project"], medians["reference"]
+        mine, theirs, rounds = medians["project"], medians["reference"], medians["rounds"]
         rows.append(
             Row(
-                f"cold start, both {policy} (median of {COLD_RUNS})",
-                ratio_text("the reference", mine["seconds"], theirs["seconds"])
-                + f" (CPU {mine['cpu_seconds'] / theirs['cpu_seconds']:.2f}{TIMES})",
-                mine["seconds"] / theirs["seconds"],
+                f"cold start, both {policy} ({COLD_RUNS} rounds)",
+                f"{mine['seconds'] * 1000:.2f} ms vs {theirs['seconds'] * 1000:.2f} ms: "
+                f"{rounds['ratio']:.2f}{TIMES} the reference (CPU {rounds['cpu_ratio']:.2f}{TIMES})",
+                rounds["ratio"],
                 1.10 if policy == "compiled" else None,
             )
         )
@@ -204,13 +214,20 @@ def warm(bench: Bench) -> list[Row]:
         bench.figures[figure] = result
         rows.append(
             Row(
-                f"{figure} ({WARM_EVENTS} events)",
-                ratio_text(raw, result["handler_per_event"], result["raw_per_call"]),
-                result["handler_per_event"] / result["raw_per_call"],
+                f"{figure} ({WARM_EVENTS} events, {result['rounds']} rounds)",
+                warm_text(raw, result),
+                result["ratio"],
                 1.15,
             )
         )
     return rows
+
+
+def warm_text(raw: str, result: dict[str, Any]) -> str:
+    return (
+        f"{result['handler_per_event'] * 1000:.2f} ms vs {result['raw_per_call'] * 1000:.2f} ms: "
+        f"{result['ratio']:.2f}{TIMES} {raw} (CPU {result['cpu_ratio']:.2f}{TIMES})"
+    )
 
 
 def work_side(bench: Bench) -> list[Row]:
@@ -224,13 +241,9 @@ def work_side(bench: Bench) -> list[Row]:
     bench.figures["work, one job"] = result
     return [
         Row(
-            f"work function, one job ({count} events)",
-            ratio_text(
-                "the raw get_job_details + put_job_success_result + the record's put_item + update_item",
-                result["handler_per_event"],
-                result["raw_per_call"],
-            ),
-            result["handler_per_event"] / result["raw_per_call"],
+            f"work function, one job ({count} events, {result['rounds']} rounds)",
+            warm_text("the raw get_job_details + put_job_success_result + the record's put_item + update_item", result),
+            result["ratio"],
             1.25,
         )
     ]
@@ -239,41 +252,51 @@ def work_side(bench: Bench) -> list[Row]:
 def batch(bench: Bench) -> list[Row]:
     """100 jobs queued, 25 ms added to every call (CodePipeline's and SQS's), one scheduled poll: the worker with
     the template's settings, the reference's serial loop, and the floor: the raw SDK scheduled as the worker is
-    (the same polls, as many calls in flight), doing nothing else."""
+    (the same polls, as many calls in flight), doing nothing else. In rounds: each round runs the three back to
+    back (the worker and the floor first, each first in turn); the ratios are the medians of the rounds'."""
     figures: dict[str, list[dict[str, Any]]] = {"project": [], "reference": [], "floor": []}
     jobs = 100
-    for _ in range(BATCH_RUNS):
-        for kind, runs in figures.items():
+    for run in range(BATCH_RUNS):
+        for kind in ("project", "floor", "reference") if run % 2 == 0 else ("floor", "project", "reference"):
             bench.empty(jobs, LATENCY_S)
             package = bench.packages["compiled"]["reference" if kind == "reference" else "project"]
             result = bench.child(bench.environment(package), "batch", kind, str(jobs))
             assert result["acknowledged"] == jobs, (kind, result)
-            runs.append(result)
+            figures[kind].append(result)
     bench.empty()
     seconds = {kind: statistics.median(r["seconds"] for r in runs) for kind, runs in figures.items()}
     cpu = {kind: 1000 * statistics.median(r["cpu_seconds"] for r in runs) / jobs for kind, runs in figures.items()}
+    walls = {kind: [r["seconds"] for r in runs] for kind, runs in figures.items()}
+    over_floor = paired(walls["project"], walls["floor"])
+    faster = paired(walls["reference"], walls["project"])
     bench.figures["batch 100"] = {
-        kind: {"seconds": seconds[kind], "cpu_ms_per_job": cpu[kind], "max_rss_mb": max(r["max_rss_mb"] for r in runs)}
-        for kind, runs in figures.items()
+        **{
+            kind: {
+                "seconds": seconds[kind],
+                "cpu_ms_per_job": cpu[kind],
+                "max_rss_mb": max(r["max_rss_mb"] for r in runs),
+            }
+            for kind, runs in figures.items()
+        },
+        "rounds": {"over_floor": over_floor, "faster_than_reference": faster},
     }
     settings = bench.functions[invoke_local.ACKNOWLEDGER]["environment"]
     name = (
         f"{jobs} jobs at 25 ms (MAX_BATCH_SIZE {settings['MAX_BATCH_SIZE']}, "
-        f"ACK_CONCURRENCY {settings['ACK_CONCURRENCY']}; median of {BATCH_RUNS})"
+        f"ACK_CONCURRENCY {settings['ACK_CONCURRENCY']}; {BATCH_RUNS} rounds)"
     )
     return [
         Row(
             f"{name}, against the floor",
-            ratio_text("the floor", seconds["project"], seconds["floor"])
-            + f" (CPU per job {cpu['project']:.2f} ms vs {cpu['floor']:.2f} ms)",
-            seconds["project"] / seconds["floor"],
+            f"{seconds['project'] * 1000:.2f} ms vs {seconds['floor'] * 1000:.2f} ms: {over_floor:.2f}{TIMES} the "
+            f"floor (CPU per job {cpu['project']:.2f} ms vs {cpu['floor']:.2f} ms)",
+            over_floor,
             1.1,
         ),
         Row(
             f"{name}, against the reference",
-            f"{seconds['reference'] / seconds['project']:.1f}{TIMES} faster than the serial reference "
-            f"({seconds['reference'] * 1000:.0f} ms)",
-            seconds["reference"] / seconds["project"],
+            f"{faster:.1f}{TIMES} faster than the serial reference ({seconds['reference'] * 1000:.0f} ms)",
+            faster,
             10.0,
             at_least=True,
         ),
@@ -424,25 +447,34 @@ def main() -> int:
 
 
 def compare(before: Path, after: Path) -> int:
-    """Two builds of the worker against each other, under the same treatment: cold start interleaved, and warm
-    (each against the raw calls in its own process, so the ratio of the two ratios)."""
+    """Two builds of the worker against each other, under the same treatment: cold starts in rounds (one of each,
+    back to back), and warm in COMPARE_ROUNDS rounds of one process of each, back to back, each against the raw
+    calls in its own process; each figure the median of the rounds' after/before."""
     with bench_for({"compiled": {"reference": before.resolve(), "project": after.resolve()}}) as bench:
         module = "codepipeline_worker.acknowledger.handler"
         medians = cold_medians(bench, "compiled", {"project": module, "reference": module})
-        new, old = medians["project"], medians["reference"]
         print(
-            f"cold start: after {ratio_text('before', new['seconds'], old['seconds'])}; CPU "
-            + ratio_text("before", new["cpu_seconds"], old["cpu_seconds"])
+            f"cold start: after/before {medians['rounds']['ratio']:.3f} wall, {medians['rounds']['cpu_ratio']:.3f} "
+            f"CPU ({COLD_RUNS} rounds; medians {medians['reference']['seconds'] * 1000:.1f} ms before, "
+            f"{medians['project']['seconds'] * 1000:.1f} ms after)"
         )
+        events = max(WARM_EVENTS // COMPARE_ROUNDS, ROUND)
         for queue in (False, True):
-            ratios = {}
-            for side in ("reference", "project"):
-                env = bench.environment(bench.packages["compiled"][side], queue=queue)
-                result = bench.child(env, "warm", str(WARM_EVENTS), str(ROUND))
-                ratios[side] = result["handler_per_event"] / result["raw_per_call"]
+            ratios: dict[str, dict[str, list[float]]] = {
+                side: {"ratio": [], "cpu_ratio": []} for side in ("reference", "project")
+            }
+            for run in range(COMPARE_ROUNDS):
+                for side in ("reference", "project") if run % 2 == 0 else ("project", "reference"):
+                    env = bench.environment(bench.packages["compiled"][side], queue=queue)
+                    result = bench.child(env, "warm", str(events), str(ROUND))
+                    for key, values in ratios[side].items():
+                        values.append(result[key])
+            old, new = ratios["reference"], ratios["project"]
             print(
-                f"warm{' with hand-off' if queue else ''}: before {ratios['reference']:.3f}{TIMES} the raw calls, "
-                f"after {ratios['project']:.3f}{TIMES}: after/before {ratios['project'] / ratios['reference']:.3f}"
+                f"warm{' with hand-off' if queue else ''}: the raw calls' {statistics.median(old['ratio']):.3f}"
+                f"{TIMES} before, {statistics.median(new['ratio']):.3f}{TIMES} after; after/before "
+                f"{paired(new['ratio'], old['ratio']):.3f} wall, {paired(new['cpu_ratio'], old['cpu_ratio']):.3f} CPU "
+                f"({COMPARE_ROUNDS} rounds of {events} events)"
             )
     return 0
 
