@@ -15,13 +15,14 @@ from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.metrics import Metrics
 
 from .config import observability_settings
+from .logformat import FastFormatter
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.tracing import Tracer
 
 _settings = observability_settings()
 
-logger = Logger(service=_settings.service_name, level=_settings.log_level)
+logger = Logger(service=_settings.service_name, level=_settings.log_level, logger_formatter=FastFormatter())
 metrics = Metrics(namespace=_settings.metrics_namespace, service=_settings.service_name)
 
 # The SDK's DEBUG logs print every request and response body, nonces and client tokens with them, and
