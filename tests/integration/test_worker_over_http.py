@@ -74,7 +74,7 @@ def test_the_scheduled_poll_claims_custom_and_partner_jobs(
     custom = [endpoint.store.create_job(CUSTOM) for _ in range(25)]
     partner = [endpoint.store.create_job(PARTNER, client_id=CLIENT_ID, client_token=EVENT_TOKEN) for _ in range(5)]
 
-    result = invoke(load_event("scheduled.json"), make_worker())
+    result = invoke(load_event("scheduled.json"), make_worker(MAX_BATCH_SIZE="10"))
 
     assert result["polls"] == [
         {"actionType": CUSTOM, "polls": 3, "jobsFound": 25},

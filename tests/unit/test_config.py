@@ -21,7 +21,7 @@ TABLE = {"JOB_TABLE_NAME": "codepipeline-jobs"}
 def test_defaults() -> None:
     settings = load_settings(MINIMAL)
     assert settings.action_type_names() == ["Custom/Build/MyTool/1"]
-    assert settings.max_batch_size == 10
+    assert settings.max_batch_size == 25
     assert settings.ack_concurrency == 32
     assert settings.max_attempts == 3
     assert settings.poll_query_param is None

@@ -240,7 +240,7 @@ def test_a_polled_job_is_recorded_claimed_queued_and_its_record_deleted(
     stubber.add_response(
         "poll_for_jobs",
         {"jobs": [{"id": JOB, "nonce": NONCE_MARKER, "accountId": "123456789012", "data": job_data(CUSTOM)}]},
-        {"actionTypeId": CUSTOM, "maxBatchSize": 10},
+        {"actionTypeId": CUSTOM, "maxBatchSize": 25},
     )
     written(table_stubber)
     stubber.add_response("acknowledge_job", {"status": "InProgress"}, {"jobId": JOB, "nonce": NONCE_MARKER})
@@ -361,7 +361,7 @@ def test_a_polled_partner_job_is_recorded_without_a_nonce_and_queued_from_its_de
     stubber.add_response(
         "poll_for_third_party_jobs",
         {"jobs": [{"jobId": PARTNER_JOB, "clientId": CLIENT_ID}]},
-        {"actionTypeId": PARTNER, "maxBatchSize": 10},
+        {"actionTypeId": PARTNER, "maxBatchSize": 25},
     )
     written(table_stubber)
     sm_stubber.add_response("get_secret_value", secret_response({CLIENT_ID: CLIENT_TOKEN}), {"SecretId": SECRET_ID})

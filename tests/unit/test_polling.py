@@ -129,7 +129,7 @@ def test_scheduled_poll_of_a_partner_action_gets_nonces_from_job_details(
     stubber.add_response(
         "poll_for_third_party_jobs",
         {"jobs": [{"jobId": job_id(7), "clientId": CLIENT_ID}]},
-        {"actionTypeId": PARTNER, "maxBatchSize": 10},
+        {"actionTypeId": PARTNER, "maxBatchSize": 25},
     )
     sm_stubber.add_response("get_secret_value", secret_response({CLIENT_ID: CLIENT_TOKEN}), {"SecretId": SECRET_ID})
     stubber.add_response(
@@ -264,8 +264,8 @@ def test_action_started_polls_again_until_the_job_appears(
 ) -> None:
     client, stubber = codepipeline
     # Given the job is not pollable at the first try
-    stubber.add_response("poll_for_jobs", {"jobs": []}, {"actionTypeId": CUSTOM, "maxBatchSize": 10})
-    stubber.add_response("poll_for_jobs", polled(5), {"actionTypeId": CUSTOM, "maxBatchSize": 10})
+    stubber.add_response("poll_for_jobs", {"jobs": []}, {"actionTypeId": CUSTOM, "maxBatchSize": 25})
+    stubber.add_response("poll_for_jobs", polled(5), {"actionTypeId": CUSTOM, "maxBatchSize": 25})
     stubber.add_response("acknowledge_job", {"status": "InProgress"}, {"jobId": job_id(5), "nonce": "nonce-5"})
 
     service = make_service(client, delays=(0.01, 0.01))

@@ -25,7 +25,9 @@ class Settings(CommonSettings):
 
     # Never empty: the validator below splits the text into one item at least (an empty one is refused as such).
     action_types: tuple[PollTarget, ...] = Field(alias="ACTION_TYPES")
-    max_batch_size: int = Field(10, alias="MAX_BATCH_SIZE", ge=1, le=100)
+    # 25 measured fastest for bursts with ACK_CONCURRENCY 32 (make bench, docs/benchmarks.md): a poll's records are one
+    # BatchWriteItem, and a burst of 100 jobs needs 5 polls one after another instead of 11.
+    max_batch_size: int = Field(25, alias="MAX_BATCH_SIZE", ge=1, le=100)
     poll_query_param: QueryParam | None = Field(None, alias="POLL_QUERY_PARAM")
     # 32 measured fastest for bursts (make bench, docs/benchmarks.md); threads start only as calls need them.
     ack_concurrency: int = Field(32, alias="ACK_CONCURRENCY", ge=1, le=100)
