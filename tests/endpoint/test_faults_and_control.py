@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -235,3 +236,43 @@ def test_an_endpoint_that_stops_answering_has_no_effect_and_recovers(endpoint: L
     # And once the faults change, the endpoint answers again
     endpoint.set_faults(Faults())
     assert len(client.poll_for_jobs(actionTypeId=CUSTOM)["jobs"]) == 1
+
+
+def test_a_jobs_trail_shows_each_acknowledgement_attempt_by_its_nonces_dispatch_never_the_nonce(
+    endpoint: LocalCodePipeline,
+) -> None:
+    # Given a job dispatched twice (the first dispatch timed out), and a throttled first acknowledgement
+    endpoint.store.add_action_type("Custom/Build/MyTool/1")
+    job_id = endpoint.store.create_job("Custom/Build/MyTool/1", dispatched_nonce="4444444444")
+    endpoint.store.dispatch_timeout_s = 0.0
+    endpoint.store.jobs()
+    endpoint.store.dispatch_timeout_s = 60.0
+    client = client_for(endpoint.url)
+    [job] = client.poll_for_jobs(actionTypeId=CUSTOM)["jobs"]
+    endpoint.set_faults(Faults(throttle=1.0, operations=("AcknowledgeJob",)))
+    with pytest.raises(ClientError):
+        client.acknowledge_job(jobId=job_id, nonce=job["nonce"])
+    endpoint.set_faults(Faults())
+
+    # When it is acknowledged with the stale nonce, the current one (twice), and one never issued
+    for nonce in ("4444444444", job["nonce"], job["nonce"], "never-issued"):
+        with contextlib.suppress(ClientError):
+            client.acknowledge_job(jobId=job_id, nonce=nonce)
+
+    # Then its trail names each attempt, its answer, and the dispatch whose nonce it carried; never a nonce
+    trail = endpoint.store.trail(job_id)
+    calls = [(e["call"], e["answer"], e.get("nonceOf")) for e in trail if "call" in e]
+    assert calls == [
+        ("AcknowledgeJob", "fault: throttle", 2),
+        ("AcknowledgeJob", "InvalidNonceException", 1),
+        ("AcknowledgeJob", "InProgress", 2),
+        ("AcknowledgeJob", "InProgress", 2),
+        ("AcknowledgeJob", "InvalidNonceException", 0),
+    ]
+    assert [e["event"] for e in trail if "event" in e][:4] == [
+        "created",
+        "dispatched",
+        "dispatch timed out",
+        "dispatched",
+    ]
+    assert not any(s in json.dumps(trail) for s in endpoint.store.issued_secrets())

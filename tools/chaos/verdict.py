@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore import xform_name
 
+from .trail import violated_jobs, write_trails
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
@@ -105,6 +107,7 @@ class Facts:
 class Verdict:
     counts: dict[str, Any]
     violations: list[str]
+    details: str = ""  # what the run knows of the violated jobs, in short (chaos.trail)
 
     @property
     def passed(self) -> bool:
@@ -115,6 +118,8 @@ class Verdict:
         lines = [f"{k:<{width}}  {v}" for k, v in self.counts.items()]
         lines.append(f"{'violations':<{width}}  {len(self.violations)}")
         lines += [f"  - {v}" for v in self.violations[:50]]
+        if self.details:
+            lines.append(self.details)
         return "\n".join(lines)
 
 
@@ -233,7 +238,8 @@ def judge(  # noqa: PLR0917 - the run's parts
 ) -> Verdict:
     facts = _facts(config, cluster, record, reports, arrived, folder)
     violations = [v for check in CHECKS for v in check(facts)]
-    return Verdict(_counts(facts, cluster, arrivals, seconds), violations)
+    details = write_trails(facts, cluster, violated_jobs(facts, violations), folder)
+    return Verdict(_counts(facts, cluster, arrivals, seconds), violations, details)
 
 
 def _facts(  # noqa: PLR0917 - the run's parts

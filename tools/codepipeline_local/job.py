@@ -111,9 +111,26 @@ class Job:
     credentials: list[IssuedCredentials] = field(default_factory=list)
     outputs: list[dict[str, Any]] = field(default_factory=list)  # the output artifacts as found at success
     history: list[dict[str, Any]] = field(default_factory=list)
+    # Every call that named the job and what it was answered, nonces by their ordinal only (`trail`)
+    calls: list[dict[str, Any]] = field(default_factory=list)
 
     def record(self, event: str, **detail: Any) -> None:
         self.history.append({"at": round(time.time(), 3), "event": event, "status": self.status, **detail})
+
+    def note(self, operation: str, answer: str, nonce: str | None = None, **detail: Any) -> None:
+        """One call that named the job, and its answer; a nonce it carried, as the number of the dispatch that
+        issued it (`nonceOf`: 0 when the endpoint never issued it). Never the nonce itself."""
+        entry: dict[str, Any] = {"at": round(time.time(), 3), "call": operation, "answer": answer}
+        entry["status"] = self.status
+        if nonce is not None:
+            entry["nonceOf"] = self.nonce_ordinal(nonce)
+        self.calls.append({**entry, **detail})
+
+    def nonce_ordinal(self, nonce: str) -> int:
+        """Which dispatch issued `nonce` (1 for the first), or 0 if none did; constant time per nonce compared."""
+        issued = [*self.past_nonces, *([self.nonce] if self.nonce is not None else [])]
+        matches = [n for n, known in enumerate(issued, 1) if secrets.compare_digest(nonce.encode(), known.encode())]
+        return matches[-1] if matches else 0
 
     @property
     def has_artifacts(self) -> bool:

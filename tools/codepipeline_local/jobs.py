@@ -235,6 +235,27 @@ class JobStore:
             issued = self._credentials.get(access_key_id)
             return None if issued is None else self._jobs[issued.job_id].grant(issued)
 
+    def trail(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's history and every call that named it (`Job.note`), in time order: what a fault run prints for a
+        job whose fate it cannot explain. No nonce, token or credential: nonces are shown by their ordinal."""
+        with self._lock:
+            job = self._control_job(job_id)
+            return sorted([*job.history, *job.calls], key=lambda entry: entry["at"])
+
+    def nonce_ordinal(self, job_id: str, nonce: str) -> int:
+        """Which of the job's dispatches issued `nonce` (0: none did, or no such job)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return 0 if job is None else job.nonce_ordinal(nonce)
+
+    def note_fault(self, operation_name: str, params: dict[str, Any], fault: str) -> None:
+        """A call the endpoint answered with an injected fault, on the job it names (if any)."""
+        with self._lock:
+            job = self._jobs.get(str(params.get("jobId")))
+            if job is not None:
+                nonce = params.get("nonce")
+                job.note(operation_name, f"fault: {fault}", nonce if isinstance(nonce, str) else None)
+
     def issued_secrets(self) -> list[str]:
         """Every nonce, client token and artifact credential the endpoint has handed out or holds."""
         with self._lock:
@@ -285,13 +306,13 @@ class JobStore:
         with self._lock:
             self._advance()
             job = self._get(params["jobId"], "custom")
-            return {"status": self._acknowledge(job, params["nonce"])}
+            return {"status": self._acknowledge(job, params["nonce"], "AcknowledgeJob")}
 
     def acknowledge_third_party_job(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self._advance()
             job = self._partner_job(params)
-            return {"status": self._acknowledge(job, params["nonce"])}
+            return {"status": self._acknowledge(job, params["nonce"], "AcknowledgeThirdPartyJob")}
 
     def get_job_details(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
@@ -314,6 +335,7 @@ class JobStore:
                 details["nonce"] = job.nonce
             answer = {"jobDetails": details}
             self._commit_answer("GetThirdPartyJobDetails", answer, job, issued)
+            job.note("GetThirdPartyJobDetails", "a nonce" if "nonce" in details else "no nonce", details.get("nonce"))
             return answer
 
     def put_job_success_result(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -470,9 +492,10 @@ class JobStore:
         self._finish(job, "TimedOut")  # the nonce stays: acknowledging with it answers TimedOut
         job.record("timed out", timeoutSeconds=job.timeout_s)
 
-    def _acknowledge(self, job: Job, nonce: str) -> str:
+    def _acknowledge(self, job: Job, nonce: str, operation_name: str) -> str:
         if job.nonce is None or not secrets.compare_digest(nonce.encode(), job.nonce.encode()):
             job.record("acknowledge refused", error="InvalidNonceException")
+            job.note(operation_name, "InvalidNonceException", nonce)
             raise ServiceError("InvalidNonceException", f"The nonce for job {job.id} is not valid")
         if job.status == "Dispatched":
             self._unacknowledged.pop(job.id, None)
@@ -480,6 +503,7 @@ class JobStore:
             job.acknowledgements += 1
             job.record("acknowledged")
         # Acknowledging again with the nonce that claimed the job answers its status: a retry is harmless.
+        job.note(operation_name, job.status, nonce)
         return job.status
 
     def _succeed(self, params: dict[str, Any], kind: JobKind) -> dict[str, Any]:

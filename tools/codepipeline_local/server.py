@@ -184,6 +184,8 @@ class _Handler(QuietHandler):
             handler = endpoint.handler(name)
             endpoint.stats_count("calls", name)
             fault = endpoint.fault_for(name)
+            if fault is not None:
+                endpoint.note_fault(name, protocol, body, fault)
             if fault == "hang":
                 endpoint.wait_while_hanging()
             if fault in ("drop", "hang"):
@@ -386,6 +388,15 @@ class LocalCodePipeline:
         if fault is not None:
             self.stats_count("faults", fault)
         return fault
+
+    def note_fault(self, name: str, protocol: Any, body: bytes, fault: Fault) -> None:
+        """Note an injected fault on the job the call names, for the job's trail (`JobStore.trail`)."""
+        try:
+            params = protocol.decode(body)
+        except Exception:  # noqa: BLE001 - a body that does not decode names no job
+            return
+        if isinstance(params, dict):
+            self.store.note_fault(name, params, fault)
 
     # -- control API ----------------------------------------------------------------------------------
 
