@@ -16,8 +16,9 @@ import pytest
 
 from chaos.proxy import FaultyProxy, ProxyFaults
 from codepipeline_local import Faults, LocalCodePipeline
+from codepipeline_local.model import ServiceError
 from codepipeline_worker.acknowledger.handler import lambda_handler
-from codepipeline_worker.shared.errors import HandoffPending
+from codepipeline_worker.shared.errors import HandoffPending, JobError
 from codepipeline_worker.shared.messages import JobMessage
 from codepipeline_worker.work import Job, Outcome, Success
 from tests.conftest import FakeLambdaContext, closed_port, load_event
@@ -70,6 +71,22 @@ def drain(work: Any, rounds: int = 3) -> None:
         received, _ = work.consume()
         if not received:
             return
+
+
+def reconciled_and_run_once(
+    endpoint: LocalCodePipeline,
+    job_id: str,
+    make_acknowledger: AcknowledgerFactory,
+    make_runner: RunnerFactory,
+    work_side: WorkSideFactory,
+) -> None:
+    """A poll (a retry, or the next tick): its reconciler queues the job, whose work then runs once."""
+    retry = poll(make_acknowledger(ACTION_TYPES=CUSTOM, **QUICK))
+    runs = Runs()
+    drain(work_side(make_runner(runs)))
+    assert retry["reconciled"]["queued"] == 1
+    assert runs.count == {job_id: 1}
+    assert endpoint.store.job(job_id)["status"] == "Succeeded"
 
 
 # -- 1. an ambiguous send is never failed back ----------------------------------------------------------------
@@ -264,12 +281,7 @@ def test_a_hand_off_neither_queued_nor_failed_back_fails_the_poll_and_its_retry_
 
     # When the retry (a poll) runs with SQS back, then its reconciler queues the job, and it runs once
     endpoint.set_faults(Faults())
-    retry = poll(make_acknowledger(ACTION_TYPES=CUSTOM, **QUICK))
-    runs = Runs()
-    drain(work_side(make_runner(runs)))
-    assert retry["reconciled"]["queued"] == 1
-    assert runs.count == {job_id: 1}
-    assert endpoint.store.job(job_id)["status"] == "Succeeded"
+    reconciled_and_run_once(endpoint, job_id, make_acknowledger, make_runner, work_side)
 
 
 # -- 5. a poll is never dispatched late behind claims -----------------------------------------------------------
@@ -320,3 +332,54 @@ def test_an_event_holding_a_secret_is_answered_never_failed(
     assert "errorType" not in result
     errors = [r.get("error") for r in result.get("results", [result])]
     assert errors[0] in {"ClientIdRequired", "InvalidNonceException", "InvalidJobEvent"}
+
+
+# -- records of one job written by two invocations --------------------------------------------------------------
+
+
+def test_a_stale_events_record_never_replaces_the_record_of_the_claim_that_landed(
+    endpoint: LocalCodePipeline,
+    make_acknowledger: AcknowledgerFactory,
+    make_runner: RunnerFactory,
+    work_side: WorkSideFactory,
+) -> None:
+    """A chaos run's job left InProgress with nothing queued (load average 9-14, moto's DynamoDB timing out): a
+    poll's claim landed but its answer was lost; then a late job event, whose nonce the re-dispatch had made stale,
+    got an ambiguous answer too and recorded its own claim under the same key, replacing the poll's record; the
+    reconciler asked CodePipeline with the stale nonce, was told `InvalidNonceException` and dropped the record."""
+    # Given a job whose direct event's dispatch timed out (its nonce is stale), dispatched again to a poll
+    stale = "111111111"
+    job_id = endpoint.store.create_job(CUSTOM, dispatched_nonce=stale)
+    endpoint.store.dispatch_timeout_s = 0.0
+    endpoint.store.jobs()  # the dispatch times out: the job is queued again
+    endpoint.store.dispatch_timeout_s = 60.0
+    acknowledge = endpoint.store.acknowledge_job
+    lose_answers = threading.Event()
+    fail_once = threading.Event()
+
+    def ambiguous(params: dict[str, Any]) -> Any:
+        if fail_once.is_set():  # an answer with no effect, yet no certain refusal: a 5xx
+            fail_once.clear()
+            raise ServiceError("InternalFailure", "The request processing has failed", status=500)
+        answer = acknowledge(params)
+        if lose_answers.is_set():  # the claim lands; its answer comes after the client's read timeout
+            time.sleep(float(QUICK["READ_TIMEOUT_S"]) * 2)
+        return answer
+
+    endpoint.store.acknowledge_job = ambiguous  # type: ignore[method-assign]
+
+    # When a poll claims it and every answer to its claim is lost (the claim landed: the job is InProgress); the
+    # poll fails (no call of it got an answer), its record left for the reconciler
+    lose_answers.set()
+    with pytest.raises(JobError):
+        poll(make_acknowledger(ACTION_TYPES=CUSTOM, **QUICK))
+    lose_answers.clear()
+    assert endpoint.store.job(job_id)["status"] == "InProgress"
+
+    # and the late job event's claim, with its stale nonce, gets a 5xx and then InvalidNonceException
+    fail_once.set()
+    late = invoke({"jobId": job_id, "nonce": stale}, make_acknowledger(ACTION_TYPES=CUSTOM, **QUICK))
+    assert late["outcome"] == "conflict"
+
+    # Then the next poll's reconciler finds the poll's claim and queues the job, which runs once
+    reconciled_and_run_once(endpoint, job_id, make_acknowledger, make_runner, work_side)

@@ -7,6 +7,7 @@ nonce)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -214,6 +215,12 @@ def items(requests: list[tuple[str, dict[str, Any]]], operation: str) -> list[di
     return found
 
 
+def own_key(job_type: str, job_id: str, key: str) -> bool:
+    """Whether `key` is a record of this job's own: `handoff#<type>#<jobId>#` and the record's random id, so that
+    no other invocation's record of the job shares it."""
+    return re.fullmatch(rf"handoff#{job_type}#{re.escape(job_id)}#[0-9a-f]{{32}}", key) is not None
+
+
 def deleted(requests: list[tuple[str, dict[str, Any]]]) -> list[str]:
     return [
         r["DeleteRequest"]["Key"]["id"]["S"]
@@ -282,12 +289,12 @@ def test_a_polled_job_is_recorded_claimed_queued_and_its_record_deleted(
     # And before the claim, a record held the job with its nonce (only the poll knows it), leased to this
     # invocation; after the hand-off, it was deleted
     [record] = items(table_calls, "BatchWriteItem")
-    assert record["id"] == f"handoff#custom#{JOB}"
+    assert own_key("custom", JOB, record["id"])
     assert (record["state"], record["nonce"], record["pending"]) == ("claiming", NONCE_MARKER, HANDOFF_PARTITION)
     assert int(record["lease"]) > (time.time() + 170) * 1000
     assert json.loads(record["message"]) == json.loads(expected)
     assert_no_marker([(n, {k: v for k, v in p.items() if k != "RequestItems"}) for n, p in table_calls])
-    assert deleted(table_calls) == [f"handoff#custom#{JOB}"]
+    assert deleted(table_calls) == [record["id"]]
 
 
 def test_a_direct_job_costs_the_claim_and_the_send_only(
@@ -482,7 +489,8 @@ def test_a_send_whose_outcome_is_unknown_is_recorded_not_failed_back(  # noqa: P
     # once, holds its message for the reconciler; the event returns, holding its nonce out of any failure record
     assert (result["handoff"], result["handoffError"]) == ("pending", code)
     [record] = items(table_calls, "PutItem")
-    assert (record["id"], record["state"], record["lease"]) == (f"handoff#custom#{DIRECT}", "claimed", "0")
+    assert own_key("custom", DIRECT, record["id"])
+    assert (record["state"], record["lease"]) == ("claimed", "0")
     assert "nonce" not in record
     assert json.loads(record["message"]) == {"version": 1, "jobId": DIRECT, "jobType": "custom"}
     assert emitted_metrics(emitted())["HandoffsPending"] == 1.0
@@ -598,8 +606,11 @@ def test_a_poll_with_a_pending_hand_off_fails_after_recording_its_results(
     metrics = emitted_metrics(output)
     assert (metrics["JobsQueued"], metrics["HandoffsPending"], metrics["JobsAcknowledged"]) == (1.0, 1.0, 2.0)
     assert '"message":"jobs done"' in output
-    assert deleted(table_calls) == [f"handoff#custom#{JOB}"]
-    assert [r["state"] for r in items(table_calls, "PutItem")] == ["claimed"]
+    written_before = {r["jobId"]: r["id"] for r in items(table_calls, "BatchWriteItem") if "jobId" in r}
+    assert deleted(table_calls) == [written_before[JOB]]
+    # the pending job's record rewritten, under its own key: `claimed`, free to settle at once
+    [pending] = items(table_calls, "PutItem")
+    assert (pending["id"], pending["state"], pending["lease"]) == (written_before[JOB_2], "claimed", "0")
 
 
 def test_a_batch_counts_queued_refused_and_pending_hand_offs(
@@ -1061,7 +1072,8 @@ def test_a_partner_job_event_without_a_nonce_is_recorded_before_its_details_and_
     assert result["handoff"] == "queued"
     [(put, record), (delete, key)] = table_calls
     assert (put, record["Item"]["state"]["S"], "nonce" in record["Item"]) == ("PutItem", "claiming", False)
-    assert (delete, key["Key"]) == ("DeleteItem", {"id": {"S": f"handoff#thirdParty#{PARTNER_JOB}"}})
+    assert own_key("thirdParty", PARTNER_JOB, record["Item"]["id"]["S"])
+    assert (delete, key["Key"]) == ("DeleteItem", {"id": record["Item"]["id"]})
     assert CLIENT_TOKEN not in json.dumps(table_calls)
 
 

@@ -155,19 +155,21 @@ class Claimer:
         deadline: Deadline,
         message: JobMessage | None = None,
         *,
-        recorded: bool = False,
+        record: HandoffRecord | None = None,
     ) -> JobResult:
-        """Claim the job and hand it off. `recorded`: a `claiming` record of this job was written before the claim
-        (a polled job), so the claim's fate is never lost, even if the process is killed. A partner job event
-        without a nonce is recorded here, before its details are read, for the same reason: its nonce comes from
-        a call, so a retried event could not repeat the claim."""
+        """Claim the job and hand it off. `record`: the `claiming` record of this job written before the claim (a
+        polled job), so the claim's fate is never lost, even if the process is killed; what the claim learns later
+        rewrites that record (its key), never another invocation's. A partner job event without a nonce is
+        recorded here, before its details are read, for the same reason: its nonce comes from a call, so a retried
+        event could not repeat the claim."""
+        recorded = record is not None
         refused = self._refuse(job, deadline, recorded)
         if refused is not None:
             return failed(job, refused, action_type)
         if self.handoffs is not None and not recorded and self.needs_record(job):
             return self._claim_recorded(self.handoffs, job, action_type, deadline)
         try:
-            return _log(self._claim(job, action_type, message, recorded))
+            return _log(self._claim(job, action_type, message, record))
         except Exception as exc:  # noqa: BLE001 - one job's surprise must not lose the other jobs' results
             # Only the type is logged: an unknown exception's message may hold anything.
             logger.error("unexpected error", job_id=job.job_id, error_type=type(exc).__name__)
@@ -195,7 +197,7 @@ class Claimer:
         except AwsCallError as exc:  # nothing claimed: CodePipeline dispatches the job again
             logger.error("the hand-off record could not be written: the job is not claimed", job_id=job.job_id)
             return _log(failed(job, exc.code, action_type))
-        result = self.claim(job, action_type, deadline, recorded=True)
+        result = self.claim(job, action_type, deadline, record=record)
         if result.handoff is not Handoff.PENDING:
             try:
                 handoffs.ledger.delete(record.key)
@@ -203,15 +205,17 @@ class Claimer:
                 logger.warning("a hand-off record could not be deleted", job_id=job.job_id, error=exc.code)
         return result
 
-    def _claim(self, job: JobEvent, action_type: str | None, message: JobMessage | None, recorded: bool) -> JobResult:
+    def _claim(
+        self, job: JobEvent, action_type: str | None, message: JobMessage | None, record: HandoffRecord | None
+    ) -> JobResult:
         try:
             ready = self._prepare(job, message)
         except _ClaimedAlready:
             # The details give no nonce: the job is InProgress, claimed by an invocation that recorded it (this
             # event's earlier delivery, or a poll) and may have died before its hand-off: the reconciler sends it
-            record = self._record_claimed(job)
+            written = self._record_claimed(job, record)
             result = failed(job, "NonceUnavailable", action_type)
-            return self._keep(result, record, recorded, "NonceUnavailable")
+            return self._keep(result, written, record, "NonceUnavailable")
         except (AwsCallError, ClientTokenError) as exc:
             return failed(job, exc.code, action_type)
         try:
@@ -221,7 +225,7 @@ class Claimer:
             if exc.certain or self.handoffs is None:
                 return result
             # The claim's answer was lost: whether CodePipeline holds the job for this worker is unknown.
-            return self._keep(result, self._record(job, "claiming", ready), recorded, exc.code)
+            return self._keep(result, self._record(job, "claiming", ready, record), record, exc.code)
         if status not in _STATUSES:
             return failed(job, "InvalidServiceResponse", action_type)
         outcome = Outcome.ACKNOWLEDGED if status == "InProgress" else Outcome.NOT_CLAIMED
@@ -233,7 +237,7 @@ class Claimer:
             action_type=action_type,
         )
         if outcome is Outcome.ACKNOWLEDGED and self.handoffs is not None:
-            result = self._hand_off(self.handoffs, job, result, ready, recorded)
+            result = self._hand_off(self.handoffs, job, result, ready, record)
         return result
 
     def _refuse(self, job: JobEvent, deadline: Deadline, recorded: bool) -> str | None:
@@ -286,14 +290,14 @@ class Claimer:
     # -- hand-off --------------------------------------------------------------------------------------
 
     def _hand_off(
-        self, handoffs: Handoffs, job: JobEvent, result: JobResult, ready: _Ready, recorded: bool
+        self, handoffs: Handoffs, job: JobEvent, result: JobResult, ready: _Ready, recorded: HandoffRecord | None
     ) -> JobResult:
         message = cast("JobMessage", ready.message)
         handoff = self.send(handoffs, job.job_id, message, ready.token)
         if handoff.kind is not Handoff.PENDING:
             return result.model_copy(update={"handoff": handoff.kind, "handoff_error": handoff.error})
-        record = self._record(job, "claimed", ready)
-        return self._keep(result, record, recorded, handoff.error)
+        written = self._record(job, "claimed", ready, recorded)
+        return self._keep(result, written, recorded, handoff.error)
 
     def send(self, handoffs: Handoffs, job_id: str, message: JobMessage, token: SecretStr | None) -> Sent:
         """Queue the message; fail the job back only when the queue certainly refused it. PENDING: it may be on
@@ -320,8 +324,9 @@ class Claimer:
         logger.error("hand-off refused: the job was failed back to CodePipeline", job_id=job_id, error=error)
         return Sent(Handoff.FAILED_BACK, error)
 
-    def _record_claimed(self, job: JobEvent) -> bool:
-        """A `claimed` record, free to settle at once, of a job another invocation of this worker claimed."""
+    def _record_claimed(self, job: JobEvent, recorded: HandoffRecord | None) -> bool:
+        """A `claimed` record, free to settle at once, of a job another invocation of this worker claimed: the
+        record written before the claim, if any, rewritten."""
         message = cast("JobMessage", self._message(job))
         return self._write(
             HandoffRecord(
@@ -331,11 +336,13 @@ class Claimer:
                 message=message.to_body(),
                 lease_ms=0,
                 client_id=message.client_id,
+                key=recorded.key if recorded else "",
             )
         )
 
-    def _record(self, job: JobEvent, state: HandoffState, ready: _Ready) -> bool:
-        """Write the job's record for the reconciler, free to settle at once (lease 0). False if it could not."""
+    def _record(self, job: JobEvent, state: HandoffState, ready: _Ready, recorded: HandoffRecord | None) -> bool:
+        """Write the job's record for the reconciler, free to settle at once (lease 0): the record written before
+        the claim, rewritten, or a new one of this invocation's own. False if it could not."""
         message = cast("JobMessage", ready.message)
         record = HandoffRecord(
             job_id=job.job_id,
@@ -345,6 +352,7 @@ class Claimer:
             lease_ms=0,
             nonce=ready.nonce if state == "claiming" else None,
             client_id=message.client_id,
+            key=recorded.key if recorded else "",
         )
         return self._write(record)
 
@@ -357,9 +365,9 @@ class Claimer:
         return True
 
     @staticmethod
-    def _keep(result: JobResult, written: bool, recorded: bool, error: str | None) -> JobResult:
+    def _keep(result: JobResult, written: bool, recorded: HandoffRecord | None, error: str | None) -> JobResult:
         """PENDING when a record holds the job (this one, or the one written before the claim), else LOST."""
-        handoff = Handoff.PENDING if written or recorded else Handoff.LOST
+        handoff = Handoff.PENDING if written or recorded is not None else Handoff.LOST
         return result.model_copy(update={"handoff": handoff, "handoff_error": error})
 
 

@@ -20,6 +20,7 @@ network, an unknown outcome again) releases it for the next poll. No record is e
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -104,15 +105,7 @@ class Reconciler:
         if sent.kind in (Handoff.QUEUED, Handoff.FAILED_BACK):
             logger.info("hand-off settled by the reconciler", job_id=record.job_id, handoff=sent.kind)
             return self._delete(record, Settled.QUEUED if sent.kind is Handoff.QUEUED else Settled.FAILED_BACK)
-        claimed = HandoffRecord(
-            job_id=record.job_id,
-            job_type=record.job_type,
-            state="claimed",
-            message=record.message,
-            lease_ms=0,
-            client_id=record.client_id,
-        )
-        return self._release(claimed, sent.error)
+        return self._release(dataclasses.replace(record, state="claimed", nonce=None), sent.error)
 
     def _verify(self, record: HandoffRecord, token: SecretStr | None) -> _Verdict:
         """Whether CodePipeline holds the job InProgress for this worker."""
@@ -144,15 +137,5 @@ class Reconciler:
     def _release(self, record: HandoffRecord, error: str | None) -> Settled:
         logger.warning("hand-off still pending", job_id=record.job_id, error=error)
         with contextlib.suppress(AwsCallError):  # if not released, still leased: free again after the deadline
-            self.ledger.put(
-                HandoffRecord(
-                    job_id=record.job_id,
-                    job_type=record.job_type,
-                    state=record.state,
-                    message=record.message,
-                    lease_ms=0,
-                    nonce=record.nonce,
-                    client_id=record.client_id,
-                )
-            )
+            self.ledger.put(dataclasses.replace(record, lease_ms=0))  # the same key: this record, no other
         return Settled.PENDING

@@ -127,7 +127,8 @@ class _Claims:
     workers: int
     deadline: Deadline
     pool: ThreadPoolExecutor = field(init=False)
-    submitted: list[tuple[Future[JobResult], JobEvent, str | None, bool]] = field(default_factory=list)
+    # each claim, with the record written before it (a polled job's) or None
+    submitted: list[tuple[Future[JobResult], JobEvent, str | None, HandoffRecord | None]] = field(default_factory=list)
     recording: list[Future[None]] = field(default_factory=list)  # records written before claims, then the claims
     found: list[JobResult] = field(default_factory=list)  # polled jobs that could not be claimed
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -207,7 +208,7 @@ class JobService:
         with _Claims(self._settings.ack_concurrency, deadline) as claims:
             for position, job in enumerate(jobs):
                 if first.setdefault((job.job_type, job.job_id), position) == position:
-                    self._submit(claims, job, None, None, recorded=False)
+                    self._submit(claims, job, None, None, record=None)
             claimed = iter(self._collect(claims))
         results = [
             next(claimed) if first[(job.job_type, job.job_id)] == position else _duplicate(job)
@@ -259,8 +260,9 @@ class JobService:
                     elif future.exception() is not None:
                         raise cast("BaseException", future.exception())
                 self._wait_recording(claims)
-                results = claims.found + self._collect(claims)
-                self._delete_records(claims, results)
+                collected = self._collect(claims)
+                results = claims.found + collected
+                self._delete_records(claims, collected)
                 reconciled = self._finish_reconciling(reconciling, deadline)
         finally:
             polls.shutdown(wait=False, cancel_futures=True)
@@ -321,7 +323,7 @@ class JobService:
             claims.found.extend(item for item in found if isinstance(item, JobResult))
         if self._handoffs is None:
             for item in usable:
-                self._submit(claims, item.job, action_type, item.message, recorded=False)
+                self._submit(claims, item.job, action_type, item.message, record=None)
             return
         ledger = self._handoffs.ledger
         for start in range(0, len(usable), _RECORDS_PER_WRITE):
@@ -331,14 +333,15 @@ class JobService:
                 claims.recording.append(future)
 
     def _record_then_claim(self, ledger: HandoffLedger, chunk: list[_Found], action_type: str, claims: _Claims) -> None:
-        refused = self._write_records(ledger, chunk, claims.deadline)
+        records = [_claiming_record(item, claims.deadline) for item in chunk]
+        refused = self._write_records(ledger, records)
         with claims.lock:
             claims.found.extend(
                 failed(item.job, refused[item.job.job_id], action_type) for item in chunk if item.job.job_id in refused
             )
-        for item in chunk:
+        for item, record in zip(chunk, records, strict=True):
             if item.job.job_id not in refused:
-                self._submit(claims, item.job, action_type, item.message, recorded=True)
+                self._submit(claims, item.job, action_type, item.message, record=record)
 
     @staticmethod
     def _wait_recording(claims: _Claims) -> None:
@@ -352,28 +355,16 @@ class JobService:
                 raise cast("BaseException", future.exception())
 
     @staticmethod
-    def _write_records(ledger: HandoffLedger, usable: list[_Found], deadline: Deadline) -> dict[str, str]:
-        """The records of the jobs a poll found; returns the jobs not to claim, with the error that kept their
+    def _write_records(ledger: HandoffLedger, records: list[HandoffRecord]) -> dict[str, str]:
+        """Write the records of the jobs a poll found; returns the jobs not to claim, with the error that kept their
         record out."""
-        records = [
-            HandoffRecord(
-                job_id=item.job.job_id,
-                job_type=item.job.job_type,
-                state="claiming",
-                message=item.message.to_body() if item.message else "",
-                lease_ms=lease_ms(deadline),
-                nonce=item.job.nonce,
-                client_id=getattr(item.job, "client_id", None),
-            )
-            for item in usable
-        ]
         try:
             unprocessed = ledger.write(records)
         except AwsCallError as exc:
             logger.error(
                 "hand-off records not written: the polled jobs are left to be dispatched again", error=exc.code
             )
-            return {item.job.job_id: exc.code for item in usable}
+            return {record.job_id: exc.code for record in records}
         keys = {record.key: record.job_id for record in records}
         return {keys[key]: "HandoffRecordUnprocessed" for key in unprocessed if key in keys}
 
@@ -391,11 +382,17 @@ class JobService:
     # -- claims in the pool ----------------------------------------------------------------------------
 
     def _submit(
-        self, claims: _Claims, job: JobEvent, action_type: str | None, message: JobMessage | None, *, recorded: bool
+        self,
+        claims: _Claims,
+        job: JobEvent,
+        action_type: str | None,
+        message: JobMessage | None,
+        *,
+        record: HandoffRecord | None,
     ) -> None:
-        future = claims.pool.submit(self._claimer.claim, job, action_type, claims.deadline, message, recorded=recorded)
+        future = claims.pool.submit(self._claimer.claim, job, action_type, claims.deadline, message, record=record)
         with claims.lock:
-            claims.submitted.append((future, job, action_type, recorded))
+            claims.submitted.append((future, job, action_type, record))
 
     @staticmethod
     def _collect(claims: _Claims) -> list[JobResult]:
@@ -405,28 +402,30 @@ class JobService:
             submitted = list(claims.submitted)
         wait([f for f, _, _, _ in submitted], timeout=claims.deadline.remaining())
         results = []
-        for future, job, action_type, recorded in submitted:
+        for future, job, action_type, record in submitted:
             if future.done():
                 results.append(future.result())
                 continue
             late = failed(job, NOT_ATTEMPTED if future.cancel() else DEADLINE_EXCEEDED, action_type)
-            if recorded:  # the record written before the claim settles it later
+            if record is not None:  # the record written before the claim settles it later
                 late = late.model_copy(update={"handoff": Handoff.PENDING})
             logger.error("claim not ended in time", job_id=job.job_id)
             results.append(late)
         return results
 
-    def _delete_records(self, claims: _Claims, results: list[JobResult]) -> None:
-        """Delete the records written before the claims, of every job whose fate is now known; a pending job's
-        record stays for the reconciler. Best effort: a record left behind is settled again, harmlessly."""
+    def _delete_records(self, claims: _Claims, collected: list[JobResult]) -> None:
+        """Delete the records written before the claims (`collected`: the claims' results, in submission order),
+        of every job whose fate is now known; a pending job's record stays for the reconciler. Only this
+        invocation's own records, by their keys: another invocation's record of the same job is its own to settle.
+        Best effort: a record left behind is settled again, harmlessly."""
         if self._handoffs is None:
             return
         with claims.lock:
-            recorded = {(job.job_type, job.job_id) for _, job, _, rec in claims.submitted if rec}
+            submitted = claims.submitted[: len(collected)]
         keys = [
-            HandoffRecord(job_id=r.job_id, job_type=r.job_type, state="claiming", message="", lease_ms=0).key
-            for r in results
-            if (r.job_type, r.job_id) in recorded and r.handoff is not Handoff.PENDING
+            record.key
+            for (_, _, _, record), result in zip(submitted, collected, strict=True)
+            if record is not None and result.handoff is not Handoff.PENDING
         ]
         if not keys or claims.deadline.remaining() < self._budget.call_s:
             return
@@ -527,6 +526,19 @@ class JobService:
         if result.outcome is Outcome.ACKNOWLEDGED:
             fields = {"job_id": result.job_id, "job_type": result.job_type, "action_type": result.action_type}
             logger.info("job acknowledged", extra={"status": result.status, "handoff": result.handoff, **fields})
+
+
+def _claiming_record(item: _Found, deadline: Deadline) -> HandoffRecord:
+    """The record of a polled job, written before its claim, leased to this invocation until its deadline."""
+    return HandoffRecord(
+        job_id=item.job.job_id,
+        job_type=item.job.job_type,
+        state="claiming",
+        message=item.message.to_body() if item.message else "",
+        lease_ms=lease_ms(deadline),
+        nonce=item.job.nonce,
+        client_id=getattr(item.job, "client_id", None),
+    )
 
 
 def _duplicate(job: JobEvent) -> JobResult:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -396,6 +397,11 @@ class HandoffRecord:
     happened (a partner job is asked with GetThirdPartyJobDetails instead). `claimed`: the job is this worker's;
     only its message is missing. `message` is the work-queue body, which holds no secret. `lease_ms` (epoch
     milliseconds) is when the invocation that wrote it ends: until then no one else touches it.
+
+    `key` names this record alone: `handoff#<type>#<jobId>#<a random id>`, drawn when the record is made and kept
+    by every rewrite of it (its own invocation's, or the reconciler's that leased it). Two invocations that record
+    the same job (a poll whose claim's answer was lost, and a late event with a stale nonce) write two records, so
+    neither replaces nor deletes the other's: each is settled by what it holds.
     """
 
     job_id: str
@@ -405,10 +411,11 @@ class HandoffRecord:
     lease_ms: int
     nonce: SecretStr | None = None
     client_id: str | None = None
+    key: str = ""
 
-    @property
-    def key(self) -> str:
-        return f"handoff#{self.job_type}#{self.job_id}"
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", f"handoff#{self.job_type}#{self.job_id}#{uuid.uuid4().hex}")
 
 
 class HandoffLedger:
@@ -504,6 +511,7 @@ class HandoffLedger:
             if state not in ("claiming", "claimed"):
                 return None
             return HandoffRecord(
+                key=item["id"]["S"],
                 job_id=item["jobId"]["S"],
                 job_type=item["jobType"]["S"],
                 state=state,
