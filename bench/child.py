@@ -20,6 +20,7 @@ import resource
 import statistics
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -141,7 +142,7 @@ class RawRecords:
         expiration = str(int(time.time()) + 86_400)
         items = [
             {
-                "id": {"S": f"handoff#custom#{job['id']}"},
+                "id": {"S": f"handoff#custom#{job['id']}#{uuid.uuid4().hex}"},  # the product's key: one per record
                 "pending": {"S": "handoff#pending"},
                 "lease": {"N": lease},
                 "state": {"S": "claiming"},
@@ -325,7 +326,7 @@ def batch(kind: str, expected: int) -> None:
             if records:
                 assert looked is not None
                 looked.result()
-                ids = [f"handoff#custom#{n}" for n in range(len(claims))]
+                ids = [f"handoff#custom#{n}#{uuid.uuid4().hex}" for n in range(len(claims))]
                 for deleted in [pool.submit(records.delete, ids[i : i + 25]) for i in range(0, len(ids), 25)]:
                     deleted.result()
         acked = len(claims)
