@@ -41,7 +41,17 @@ class Cluster:
         self.client_token = uuid.uuid4().hex  # throwaway: made for this run
 
     def __enter__(self) -> Self:
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # moto's server answers 500 when its own bookkeeping races under load (its DynamoDB scan beside writes);
+        # the functions' SDK retries it as it would AWS's 500. werkzeug's traceback of each goes to the run's
+        # directory, not between the run's counts.
+        werkzeug = logging.getLogger("werkzeug")
+        werkzeug.setLevel(logging.ERROR)
+        moto_log = logging.FileHandler(self.workdir / "moto.log", delay=True)
+        werkzeug.addHandler(moto_log)
+        werkzeug.propagate = False
+        self._stack.callback(moto_log.close)
+        self._stack.callback(werkzeug.removeHandler, moto_log)
+        self._stack.callback(setattr, werkzeug, "propagate", True)
         config = self.config
         self.endpoint = self._stack.enter_context(LocalCodePipeline(dispatch_timeout_s=config.dispatch_timeout_s))
         # A killed process leaves its requests half-sent: the endpoint need not print each one
