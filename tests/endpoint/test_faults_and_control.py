@@ -16,6 +16,8 @@ from codepipeline_local import ControlClient, ControlError, Faults
 from tests.endpoint.conftest import CUSTOM, client_for
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from codepipeline_local import LocalCodePipeline
 
 
@@ -165,46 +167,59 @@ def test_the_command_line_reports_a_refusal(endpoint: LocalCodePipeline) -> None
     assert "share of calls" in refused.stderr
 
 
-def test_serve_runs_the_endpoint_on_loopback() -> None:
-    # Given the endpoint started alone, as `make endpoint` does
-    with subprocess.Popen(
-        [sys.executable, "-m", "codepipeline_local", "serve", "--port", "0"], stdout=subprocess.PIPE, text=True
+# `python -m codepipeline_local` with Ctrl-C's default disposition, as a terminal starts it: a shell starts its
+# background jobs with SIGINT ignored, a disposition Python keeps, and a test run may be such a job.
+_WITH_CTRL_C = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('codepipeline_local', run_name='__main__', alter_sys=True)"
+)
+
+
+@contextlib.contextmanager
+def serving(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """`serve` in a process of its own, stopped with Ctrl-C (SIGINT) at the end; its exit status checked. A process
+    that does not stop in 30 s is killed, and the test fails rather than waits."""
+    with subprocess.Popen(  # noqa: S603 - this interpreter, the test's own arguments
+        [sys.executable, "-c", _WITH_CTRL_C, "serve", *args], stdout=subprocess.PIPE, text=True
     ) as process:
         try:
-            assert process.stdout is not None
-            url = process.stdout.readline().strip().rsplit(" ", 1)[-1]
-            # When a job is created through it, then it is there
-            assert url.startswith("http://127.0.0.1:")
-            assert len(ControlClient(url).create_jobs("Custom/Build/MyTool/1")) == 1
+            yield process
         finally:
-            process.send_signal(signal.SIGINT)  # Ctrl-C: it stops cleanly
-        assert process.wait(timeout=30) == 0
+            process.send_signal(signal.SIGINT)
+            try:
+                status = process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
+        assert status == 0
+
+
+def test_serve_runs_the_endpoint_on_loopback() -> None:
+    # Given the endpoint started alone, as `make endpoint` does
+    with serving("--port", "0") as process:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip().rsplit(" ", 1)[-1]
+        # When a job is created through it, then it is there
+        assert url.startswith("http://127.0.0.1:")
+        assert len(ControlClient(url).create_jobs("Custom/Build/MyTool/1")) == 1
 
 
 def test_serve_with_moto_keeps_artifacts_in_its_s3() -> None:
     # Given `make endpoint`: the endpoint with a moto server of its own for S3 and KMS
-    with subprocess.Popen(
-        [sys.executable, "-m", "codepipeline_local", "serve", "--port", "0", "--moto", "--credentials-ttl", "60"],
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as process:
-        try:
-            assert process.stdout is not None
-            lines = [process.stdout.readline().strip() for _ in range(4)]
-            url = lines[0].rsplit(" ", 1)[-1]
-            assert lines[3].startswith("export AWS_ENDPOINT_URL_S3=http://127.0.0.1:")
-            # When a job is seeded with input files and a new key, then they are in its S3, encrypted
-            control = ControlClient(url)
-            [job_id] = control.create_jobs(
-                "Custom/Build/MyTool/1", inputArtifacts=[{"name": "Src", "files": {"a.txt": "a"}}], encryptionKey="new"
-            )
-            described, content = control.artifact(job_id, "Src")
-            assert (described["exists"], described["encryption"]) == (True, "aws:kms")
-            assert content is not None
-            assert control.settings()["credentialsTtlSeconds"] == 60
-        finally:
-            process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+    with serving("--port", "0", "--moto", "--credentials-ttl", "60") as process:
+        assert process.stdout is not None
+        lines = [process.stdout.readline().strip() for _ in range(4)]
+        url = lines[0].rsplit(" ", 1)[-1]
+        assert lines[3].startswith("export AWS_ENDPOINT_URL_S3=http://127.0.0.1:")
+        # When a job is seeded with input files and a new key, then they are in its S3, encrypted
+        control = ControlClient(url)
+        [job_id] = control.create_jobs(
+            "Custom/Build/MyTool/1", inputArtifacts=[{"name": "Src", "files": {"a.txt": "a"}}], encryptionKey="new"
+        )
+        described, content = control.artifact(job_id, "Src")
+        assert (described["exists"], described["encryption"]) == (True, "aws:kms")
+        assert content is not None
+        assert control.settings()["credentialsTtlSeconds"] == 60
 
 
 def test_serve_on_a_busy_port_says_so_in_one_line(endpoint: LocalCodePipeline) -> None:
