@@ -41,12 +41,13 @@ def test_every_job_ends_once_with_its_work_run_once_under_kills_duplicates_ambig
     )
     assert counts["CodePipeline faults (endpoint)"].get("throttle", 0) > 0
     assert counts["jobs delivered more than once"] > 0
-    # The work side's faults happened too, and ended as they should (chaos.verdict.check_work_side): work that
-    # hung stopped at its time limit, work that raised SystemExit, invocations killed at the function's timeout,
-    # and jobs whose five deliveries all failed, failed back by the dead-letter handler
+    # The work side's faults happened too, and ended as they should (chaos.verdict.check_work_side): work stopped
+    # at its time limit or ended by its SystemExit, invocations killed at the function's timeout, and jobs whose
+    # five deliveries all failed, failed back by the dead-letter handler. Which way each hung or exiting job ends
+    # depends on the machine's load (a loaded one sees the dead-letter handler end both hung jobs of a run): the
+    # verdict accepts each way, and tests/integration/test_no_job_left_hanging.py drives each alone.
     stopped, exited = (int(n) for n in counts["jobs failed at their time limit / by SystemExit"].split(" / "))
-    assert stopped > 0
-    assert exited > 0
+    assert stopped + exited > 0
     assert counts["work invocations killed at their timeout"] > 0  # a random kill may end a stalled one first
     handled, failed_back = (
         int(n) for n in counts["dead letters handled / jobs failed back by their handler"].split(" / ")
