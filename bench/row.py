@@ -30,5 +30,9 @@ class Row:
             return "(reported)"
         return f"{'≥' if self.at_least else '≤'} {self.target:g}{self.unit}"
 
+    def value_text(self) -> str:
+        """The figure alone (the ratio, or the megabytes), for the README's short table."""
+        return f"{self.value:.0f}{self.unit}" if self.unit == " MB" else f"{self.value:.2f}{self.unit}"
+
     def result_text(self) -> str:
         return {None: "", True: "pass", False: "FAIL"}[self.passed]

@@ -1,6 +1,7 @@
 """`make bench`: this worker against the acknowledger a user would write (bench/reference), like for like, in one
 run. Prints each figure with its target and pass/fail, and writes build/bench/results.json; `make bench
-UPDATE_DOCS=1` (`--update-docs`) also writes the table into docs/benchmarks.md, where the method is explained.
+UPDATE_DOCS=1` (`--update-docs`) also writes the acknowledger's and the work function's rows into the README's Speed
+section and the other rows into docs/benchmarks.md, where the method is explained: each figure is stated once.
 
 Like for like: both sides run the same interpreter with the same bytecode policy (both compiled, as `make build`
 ships the worker; and both not, reported too), the same environment (template.yaml's, queue on: the reference
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -48,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 OUT = ROOT / "build" / "bench"
 DOCS = ROOT / "docs" / "benchmarks.md"
+README = ROOT / "README.md"
 sys.path.insert(0, str(ROOT / "tools"))
 import finish_build  # noqa: E402 - tools/ is not a package
 import invoke_local  # noqa: E402
@@ -341,6 +344,9 @@ def package_size(bench: Bench) -> list[Row]:
 
 # The table, in order. A new bench module adds its `rows` function here.
 SECTIONS: list[Section] = [cold_start, warm, work_side, batch, memory, package_size, artifacts.rows]
+# The sections whose rows the README's Speed section shows (the functions' own speed and memory); the others'
+# rows go to docs/benchmarks.md.
+README_SECTIONS: list[Section] = [cold_start, warm, work_side, batch, memory]
 
 
 # -- packages, endpoints, output --------------------------------------------------------------------------------
@@ -427,11 +433,14 @@ def main() -> int:
     if args.compare:
         return compare(*args.compare)
     rows: list[Row] = []
+    readme_rows: list[Row] = []
     with bench_for(existing_packages() if args.no_build else packages()) as bench:
         for section in SECTIONS:
             new = section(bench)
             print_rows(new)
             rows.extend(new)
+            if section in README_SECTIONS:
+                readme_rows.extend(new)
     results = {
         "rows": [{**asdict(row), "passed": row.passed} for row in rows],
         "figures": bench.figures,
@@ -441,8 +450,8 @@ def main() -> int:
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"\n{table(rows)}\n\nWritten: {OUT.relative_to(ROOT)}/results.json")
     if args.update_docs:
-        update_docs(rows)
-        print(f"Written: {DOCS.relative_to(ROOT)}")
+        update_docs(readme_rows, [row for row in rows if row not in readme_rows])
+        print(f"Written: {README.relative_to(ROOT)}, {DOCS.relative_to(ROOT)}")
     return 0
 
 
@@ -483,9 +492,13 @@ def machine() -> str:
     return f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs (shared)"
 
 
-def table(rows: list[Row]) -> str:
+def table(rows: list[Row], *, short: bool = False) -> str:
+    """The rows as a Markdown table; `short`: each figure alone (the README's), not what it was measured from."""
     lines = ["| figure | measured | target | result |", "|---|---|---|---|"]
-    lines += [f"| {r.figure} | {r.measured} | {r.target_text()} | {r.result_text()} |" for r in rows]
+    lines += [
+        f"| {r.figure} | {r.value_text() if short else r.measured} | {r.target_text()} | {r.result_text()} |"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
@@ -494,14 +507,23 @@ def print_rows(rows: list[Row]) -> None:
         print(f"{row.result_text() or '-':4}  {row.figure}: {row.measured} (target {row.target_text()})", flush=True)
 
 
-def update_docs(rows: list[Row]) -> None:
-    """Replace the table between the markers in docs/benchmarks.md: the figures are stated there, once."""
-    text = DOCS.read_text()
-    block = f"{DOCS_START}\n{table(rows)}\n\nMachine: {machine()}. Command: `make bench`.\n{DOCS_END}"
-    updated, count = re.subn(re.escape(DOCS_START) + ".*?" + re.escape(DOCS_END), lambda _: block, text, flags=re.S)
-    if count != 1:
-        raise SystemExit(f"{DOCS} has no {DOCS_START} ... {DOCS_END} block")
-    DOCS.write_text(updated)
+def _replacement(block: str, _match: re.Match[str]) -> str:
+    return block
+
+
+def update_docs(readme_rows: list[Row], other_rows: list[Row]) -> None:
+    """Replace the tables between the markers: the README's (the functions' speed and memory, each figure alone;
+    what it was measured from is in build/bench/results.json) and docs/benchmarks.md's (the rest). Each figure is
+    stated in one of them."""
+    for path, rows in ((README, readme_rows), (DOCS, other_rows)):
+        text = path.read_text()
+        figures = table(rows, short=path == README)
+        block = f"{DOCS_START}\n{figures}\n\nMachine: {machine()}. Command: `make bench`.\n{DOCS_END}"
+        pattern = re.escape(DOCS_START) + ".*?" + re.escape(DOCS_END)
+        updated, count = re.subn(pattern, functools.partial(_replacement, block), text, flags=re.S)
+        if count != 1:
+            raise SystemExit(f"{path} has no {DOCS_START} ... {DOCS_END} block")
+        path.write_text(updated)
 
 
 if __name__ == "__main__":

@@ -384,9 +384,10 @@ def failed(job: JobEvent, code: str, action_type: str | None, *, conflict: bool 
 
 def _log(result: JobResult) -> JobResult:
     """One job's line. A claimed job whose message is on the queue (or that has no queue) is logged at DEBUG: a
-    batch or a poll logs one INFO line naming the claimed jobs, a single job one of its own (service); each INFO
-    line costs about 45 µs of CPU, a disabled DEBUG line about 1 µs. A claimed job whose hand-off is pending is
-    logged at WARNING, one whose hand-off failed at ERROR; a job not claimed at WARNING or ERROR."""
+    batch or a poll logs one INFO line naming the claimed jobs, a single job's invocation names it in its metrics
+    line (service); each INFO line costs about 45 µs of CPU, a disabled DEBUG line about 1 µs. A claimed job whose
+    hand-off is pending is logged at WARNING, one whose hand-off failed at ERROR; a job not claimed at WARNING or
+    ERROR."""
     fields = {"job_id": result.job_id, "job_type": result.job_type, "action_type": result.action_type}
     if result.outcome is Outcome.ACKNOWLEDGED and result.handoff in (None, Handoff.QUEUED):
         logger.debug("job acknowledged", extra={"status": result.status, "handoff": result.handoff, **fields})
