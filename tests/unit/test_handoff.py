@@ -1102,3 +1102,138 @@ def without_client_id(name: str) -> dict[str, Any]:
     event: dict[str, Any] = load_event(name)
     del event["clientId"]
     return event
+
+
+# -- a record rewritten: the same record, only its state, lease, message and nonce new -----------------------
+
+
+def assert_rewrite_of(first: dict[str, Any], rewrite: dict[str, Any], state: str, nonce: str | None = None) -> None:
+    """`rewrite` is `first` put again: under its key, of its job (ids, clientId), in `state`, free to settle at
+    once (lease 0), holding `nonce` or none; its message and expiration are the rewrite's own."""
+    expected = {k: v for k, v in first.items() if k not in ("nonce", "message", "expiration")}
+    expected |= {"state": state, "lease": "0", "message": rewrite["message"], "expiration": rewrite["expiration"]}
+    if nonce is not None:
+        expected["nonce"] = nonce
+    assert rewrite == expected
+
+
+def test_a_polled_partner_claim_whose_answer_was_lost_rewrites_its_record_with_the_details_nonce(
+    codepipeline: Stubbed,
+    secrets: StubbedSecrets,
+    sqs: StubbedQueue,
+    dynamodb: StubbedTable,
+    lambda_context: FakeLambdaContext,
+) -> None:
+    client, stubber = codepipeline
+    sm_client, sm_stubber = secrets
+    sqs_client, _ = sqs
+    table, table_stubber = dynamodb
+    table_calls = record_requests(table)
+    nothing_stale(table_stubber)
+    stubber.add_response("poll_for_third_party_jobs", {"jobs": [{"jobId": PARTNER_JOB, "clientId": CLIENT_ID}]})
+    written(table_stubber)
+    sm_stubber.add_response("get_secret_value", secret_response({CLIENT_ID: CLIENT_TOKEN}))
+    stubber.add_response(
+        "get_third_party_job_details",
+        {"jobDetails": {"id": PARTNER_JOB, "nonce": NONCE_MARKER, "data": job_data(PARTNER)}},
+    )
+    stubber.add_client_error("acknowledge_third_party_job", "InternalFailure", "oops", 500)
+    table_stubber.add_response("put_item", {})
+    service = make_service(
+        client,
+        token_store(sm_client),
+        make_settings(**PARTNER_ONLY, CLIENT_TOKEN_SECRET_ID=SECRET_ID),
+        handoffs=handoffs(sqs_client, table),
+    )
+
+    # When the poll's claim of a partner job loses its answer
+    with pytest.raises(JobError):
+        lambda_handler(load_event("scheduled.json"), lambda_context, service=service)
+
+    # Then the record written before the claim is rewritten, not joined by another: its key and clientId kept,
+    # now holding the nonce the details gave (to ask CodePipeline at the next poll) and the message they built
+    [before] = items(table_calls, "BatchWriteItem")
+    [rewrite] = items(table_calls, "PutItem")
+    assert_rewrite_of(before, rewrite, "claiming", NONCE_MARKER)
+    assert (before["clientId"], "nonce" in before) == (CLIENT_ID, False)
+    assert rewrite["message"] == context_body(PARTNER_JOB, "thirdParty", PARTNER, clientId=CLIENT_ID)
+
+
+def test_a_polled_job_whose_send_was_lost_rewrites_its_record_claimed_without_its_nonce(
+    codepipeline: Stubbed, sqs: StubbedQueue, dynamodb: StubbedTable, lambda_context: FakeLambdaContext
+) -> None:
+    client, stubber = codepipeline
+    sqs_client, sqs_stubber = sqs
+    table, table_stubber = dynamodb
+    table_calls = record_requests(table)
+    nothing_stale(table_stubber)
+    stubber.add_response(
+        "poll_for_jobs", {"jobs": [{"id": JOB, "nonce": NONCE_MARKER, "accountId": "123456789012", "data": {}}]}
+    )
+    written(table_stubber)
+    stubber.add_response("acknowledge_job", {"status": "InProgress"})
+    sqs_stubber.add_client_error("send_message", "InternalError", http_status_code=500)
+    table_stubber.add_response("put_item", {})
+    service = make_service(client, settings=make_settings(**CUSTOM_ONLY), handoffs=handoffs(sqs_client, table))
+
+    with pytest.raises(HandoffPending):
+        lambda_handler(load_event("scheduled.json"), lambda_context, service=service)
+
+    # The claim happened: the `claimed` rewrite needs no nonce, and keeps none
+    [before] = items(table_calls, "BatchWriteItem")
+    [rewrite] = items(table_calls, "PutItem")
+    assert before["nonce"] == NONCE_MARKER
+    assert_rewrite_of(before, rewrite, "claimed")
+    assert rewrite["message"] == before["message"]
+
+
+def test_a_partner_job_already_in_progress_rewrites_its_own_record_with_its_client_id(
+    codepipeline: Stubbed, sqs: StubbedQueue, dynamodb: StubbedTable, lambda_context: FakeLambdaContext
+) -> None:
+    client, stubber = codepipeline
+    sqs_client, _ = sqs
+    table, table_stubber = dynamodb
+    table_calls = record_requests(table)
+    event = {"jobId": PARTNER_JOB, "clientToken": CLIENT_TOKEN, "clientId": CLIENT_ID}
+    table_stubber.add_response("put_item", {})
+    stubber.add_response("get_third_party_job_details", {"jobDetails": {"id": PARTNER_JOB}})
+    table_stubber.add_response("put_item", {})
+
+    lambda_handler(event, lambda_context, service=make_service(client, handoffs=handoffs(sqs_client, table)))
+
+    # The reconciler reads the partner's token by the record's clientId: the rewrite keeps it, and the key
+    [before, rewrite] = items(table_calls, "PutItem")
+    assert before["clientId"] == CLIENT_ID
+    assert_rewrite_of(before, rewrite, "claimed")
+    assert rewrite["message"] == JobMessage(job_id=PARTNER_JOB, job_type="thirdParty", client_id=CLIENT_ID).to_body()
+
+
+def test_a_record_the_reconciler_releases_keeps_its_key_and_client_id_and_drops_its_nonce(
+    codepipeline: Stubbed,
+    secrets: StubbedSecrets,
+    sqs: StubbedQueue,
+    dynamodb: StubbedTable,
+    lambda_context: FakeLambdaContext,
+) -> None:
+    client, stubber = codepipeline
+    sm_client, sm_stubber = secrets
+    sqs_client, sqs_stubber = sqs
+    table, table_stubber = dynamodb
+    table_calls = record_requests(table)
+    left = stale("claiming", PARTNER_JOB, "thirdParty", nonce="n-1")
+    sm_stubber.add_response("get_secret_value", secret_response({CLIENT_ID: CLIENT_TOKEN}))
+    table_stubber.add_response("query", {"Items": [left]})
+    stubber.add_response("poll_for_jobs", {"jobs": []})
+    table_stubber.add_response("update_item", {})
+    stubber.add_response("acknowledge_third_party_job", {"status": "InProgress"})
+    sqs_stubber.add_client_error("send_message", "InternalError", http_status_code=500)
+    table_stubber.add_response("put_item", {})
+
+    result = reconcile(client, sqs_client, table, lambda_context, token_store(sm_client))
+
+    # Found ours, its send's answer lost: released as `claimed` (sent again at the next poll, nonce no longer needed)
+    assert result["raised"].startswith("1 hand-off(s) pending")
+    [rewrite] = items(table_calls, "PutItem")
+    before = {k: next(iter(v.values())) for k, v in left.items()}
+    assert_rewrite_of(before, rewrite, "claimed")
+    assert rewrite["message"] == before["message"]

@@ -20,6 +20,7 @@ Nothing on the hot path is written to the table: a job claimed and queued costs 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast, get_args
@@ -184,14 +185,7 @@ class Claimer:
     def _claim_recorded(
         self, handoffs: Handoffs, job: JobEvent, action_type: str | None, deadline: Deadline
     ) -> JobResult:
-        record = HandoffRecord(
-            job_id=job.job_id,
-            job_type=job.job_type,
-            state="claiming",
-            message=cast("JobMessage", self._message(job)).to_body(),
-            lease_ms=lease_ms(deadline),
-            client_id=getattr(job, "client_id", None),
-        )
+        record = new_record(job, "claiming", cast("JobMessage", self._message(job)).to_body(), lease_ms(deadline))
         try:
             handoffs.ledger.put(record)
         except AwsCallError as exc:  # nothing claimed: CodePipeline dispatches the job again
@@ -213,7 +207,7 @@ class Claimer:
         except _ClaimedAlready:
             # The details give no nonce: the job is InProgress, claimed by an invocation that recorded it (this
             # event's earlier delivery, or a poll) and may have died before its hand-off: the reconciler sends it
-            written = self._record_claimed(job, record)
+            written = self._record(job, "claimed", cast("JobMessage", self._message(job)), record)
             result = failed(job, "NonceUnavailable", action_type)
             return self._keep(result, written, record, "NonceUnavailable")
         except (AwsCallError, ClientTokenError) as exc:
@@ -225,7 +219,9 @@ class Claimer:
             if exc.certain or self.handoffs is None:
                 return result
             # The claim's answer was lost: whether CodePipeline holds the job for this worker is unknown.
-            return self._keep(result, self._record(job, "claiming", ready, record), record, exc.code)
+            message = cast("JobMessage", ready.message)
+            written = self._record(job, "claiming", message, record, nonce=ready.nonce)
+            return self._keep(result, written, record, exc.code)
         if status not in _STATUSES:
             return failed(job, "InvalidServiceResponse", action_type)
         outcome = Outcome.ACKNOWLEDGED if status == "InProgress" else Outcome.NOT_CLAIMED
@@ -296,7 +292,7 @@ class Claimer:
         handoff = self.send(handoffs, job.job_id, message, ready.token)
         if handoff.kind is not Handoff.PENDING:
             return result.model_copy(update={"handoff": handoff.kind, "handoff_error": handoff.error})
-        written = self._record(job, "claimed", ready, recorded)
+        written = self._record(job, "claimed", message, recorded)
         return self._keep(result, written, recorded, handoff.error)
 
     def send(self, handoffs: Handoffs, job_id: str, message: JobMessage, token: SecretStr | None) -> Sent:
@@ -324,37 +320,22 @@ class Claimer:
         logger.error("hand-off refused: the job was failed back to CodePipeline", job_id=job_id, error=error)
         return Sent(Handoff.FAILED_BACK, error)
 
-    def _record_claimed(self, job: JobEvent, recorded: HandoffRecord | None) -> bool:
-        """A `claimed` record, free to settle at once, of a job another invocation of this worker claimed: the
-        record written before the claim, if any, rewritten."""
-        message = cast("JobMessage", self._message(job))
-        return self._write(
-            HandoffRecord(
-                job_id=job.job_id,
-                job_type=job.job_type,
-                state="claimed",
-                message=message.to_body(),
-                lease_ms=0,
-                client_id=message.client_id,
-                key=recorded.key if recorded else "",
-            )
-        )
-
-    def _record(self, job: JobEvent, state: HandoffState, ready: _Ready, recorded: HandoffRecord | None) -> bool:
+    def _record(
+        self,
+        job: JobEvent,
+        state: HandoffState,
+        message: JobMessage,
+        recorded: HandoffRecord | None,
+        *,
+        nonce: SecretStr | None = None,
+    ) -> bool:
         """Write the job's record for the reconciler, free to settle at once (lease 0): the record written before
-        the claim, rewritten, or a new one of this invocation's own. False if it could not."""
-        message = cast("JobMessage", ready.message)
-        record = HandoffRecord(
-            job_id=job.job_id,
-            job_type=job.job_type,
-            state=state,
-            message=message.to_body(),
-            lease_ms=0,
-            nonce=ready.nonce if state == "claiming" else None,
-            client_id=message.client_id,
-            key=recorded.key if recorded else "",
-        )
-        return self._write(record)
+        the claim rewritten (its key, its job's ids kept), or a new one of this invocation's own. `nonce`: only a
+        `claiming` record's, the one that asks CodePipeline whether the claim happened. False if it could not."""
+        body = message.to_body()
+        if recorded is None:
+            return self._write(new_record(job, state, body, 0, nonce))
+        return self._write(dataclasses.replace(recorded, state=state, message=body, lease_ms=0, nonce=nonce))
 
     def _write(self, record: HandoffRecord) -> bool:
         try:
@@ -369,6 +350,22 @@ class Claimer:
         """PENDING when a record holds the job (this one, or the one written before the claim), else LOST."""
         handoff = Handoff.PENDING if written or recorded is not None else Handoff.LOST
         return result.model_copy(update={"handoff": handoff, "handoff_error": error})
+
+
+def new_record(
+    job: JobEvent, state: HandoffState, message: str, lease: int, nonce: SecretStr | None = None
+) -> HandoffRecord:
+    """A new record of `job`, under a key of its own (drawn here); `lease`: epoch milliseconds, 0 when free to
+    settle at once. A record's later versions are `dataclasses.replace` of it, which keeps that key."""
+    return HandoffRecord(
+        job_id=job.job_id,
+        job_type=job.job_type,
+        state=state,
+        message=message,
+        lease_ms=lease,
+        nonce=nonce,
+        client_id=getattr(job, "client_id", None),
+    )
 
 
 def failed(job: JobEvent, code: str, action_type: str | None, *, conflict: bool = False) -> JobResult:

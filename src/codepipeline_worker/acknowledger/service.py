@@ -36,7 +36,17 @@ from ..shared.messages import JobMessage
 from ..shared.observability import logger, metrics
 from ..shared.tokens import checked_token_store
 from .budget import Budget
-from .claims import DEADLINE_EXCEEDED, JOB_ERROR_CODES, NOT_ATTEMPTED, Claimer, Handoffs, explain, failed, lease_ms
+from .claims import (
+    DEADLINE_EXCEEDED,
+    JOB_ERROR_CODES,
+    NOT_ATTEMPTED,
+    Claimer,
+    Handoffs,
+    explain,
+    failed,
+    lease_ms,
+    new_record,
+)
 from .events import ActionStateChangeEvent, CustomJobEvent, Event, JobBatchEvent, ScheduledEvent, ThirdPartyJobEvent
 from .reconcile import Reconciler, Settled
 from .results import (
@@ -535,14 +545,8 @@ class JobService:
 
 def _claiming_record(item: _Found, deadline: Deadline) -> HandoffRecord:
     """The record of a polled job, written before its claim, leased to this invocation until its deadline."""
-    return HandoffRecord(
-        job_id=item.job.job_id,
-        job_type=item.job.job_type,
-        state="claiming",
-        message=item.message.to_body() if item.message else "",
-        lease_ms=lease_ms(deadline),
-        nonce=item.job.nonce,
-        client_id=getattr(item.job, "client_id", None),
+    return new_record(
+        item.job, "claiming", item.message.to_body() if item.message else "", lease_ms(deadline), item.job.nonce
     )
 
 
