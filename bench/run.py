@@ -297,7 +297,7 @@ def batch(bench: Bench) -> list[Row]:
             1.1,
         ),
         Row(
-            f"{name}, against the reference",
+            f"{name}, times faster than the serial reference",
             f"{faster:.1f}{TIMES} faster than the serial reference ({seconds['reference'] * 1000:.0f} ms)",
             faster,
             10.0,
