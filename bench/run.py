@@ -434,13 +434,13 @@ def main() -> int:
         return compare(*args.compare)
     rows: list[Row] = []
     readme_rows: list[Row] = []
+    docs_rows: list[Row] = []
     with bench_for(existing_packages() if args.no_build else packages()) as bench:
         for section in SECTIONS:
             new = section(bench)
             print_rows(new)
             rows.extend(new)
-            if section in README_SECTIONS:
-                readme_rows.extend(new)
+            (readme_rows if section in README_SECTIONS else docs_rows).extend(new)
     results = {
         "rows": [{**asdict(row), "passed": row.passed} for row in rows],
         "figures": bench.figures,
@@ -450,7 +450,7 @@ def main() -> int:
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"\n{table(rows)}\n\nWritten: {OUT.relative_to(ROOT)}/results.json")
     if args.update_docs:
-        update_docs(readme_rows, [row for row in rows if row not in readme_rows])
+        update_docs(readme_rows, docs_rows)
         print(f"Written: {README.relative_to(ROOT)}, {DOCS.relative_to(ROOT)}")
     return 0
 
