@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.session
 import pytest
+from botocore.validate import ParamValidationDecorator
 from pydantic import SecretStr
 
 from codepipeline_worker.acknowledger.config import PollTarget
@@ -21,9 +22,19 @@ from codepipeline_worker.shared.adapter import (
     create_client_token_store,
     create_codepipeline_client,
 )
+from codepipeline_worker.shared.config import load_config
 from codepipeline_worker.shared.errors import ConfigurationError, JobError, job_error_class
-from tests.conftest import closed_port
-from tests.unit.conftest import CLIENT_ID, CLIENT_TOKEN, PARTNER, SECRET_ID, make_settings, secret_response, token_store
+from tests.conftest import TEST_ENV, closed_port
+from tests.unit.conftest import (
+    CLIENT_ID,
+    CLIENT_TOKEN,
+    PARTNER,
+    QUEUE_URL,
+    SECRET_ID,
+    make_settings,
+    secret_response,
+    token_store,
+)
 
 if TYPE_CHECKING:
     from tests.unit.conftest import StubbedSecrets
@@ -39,6 +50,29 @@ def test_the_client_uses_standard_retries_a_matching_pool_and_short_timeouts() -
     assert config.retries == {"mode": "standard", "total_max_attempts": 4}
     assert config.max_pool_connections == 24
     assert (config.connect_timeout, config.read_timeout) == (1, 2)
+
+
+def validates_parameters(client: Any) -> bool:
+    """Whether the client checks each call's parameters against the service model before it serializes them."""
+    return isinstance(client._serializer, ParamValidationDecorator)
+
+
+def test_the_acknowledgers_clients_skip_botocores_parameter_validation_the_work_sides_keep_it() -> None:
+    """The acknowledger calls its clients only with values its models validated; the work side reports a user's
+    results, which botocore still checks before they leave."""
+    from codepipeline_worker.acknowledger.service import JobService
+    from codepipeline_worker.work.config import WorkerSettings
+    from codepipeline_worker.work.runner import WorkRunner
+
+    service = JobService.from_settings(make_settings(JOB_QUEUE_URL=QUEUE_URL))
+    assert service._handoffs is not None
+    ledger: Any = service._handoffs.ledger._client
+    acknowledgers = [service._codepipeline._client, service._handoffs.queue._client, ledger._make()]
+    assert [validates_parameters(client) for client in acknowledgers] == [False, False, False]
+
+    runner = WorkRunner.from_settings(load_config(WorkerSettings, TEST_ENV))
+    assert validates_parameters(runner._codepipeline._client)
+    assert validates_parameters(create_codepipeline_client(make_settings()))
 
 
 def test_the_client_honours_the_sdk_endpoint_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -157,9 +157,9 @@ def create_handoffs(settings: Settings) -> Handoffs | None:
     """The work queue and the job table claimed jobs go to, or None when JOB_QUEUE_URL is not set."""
     if settings.job_queue_url is None or settings.job_table_name is None:
         return None
-    queue = open_work_queue(settings.job_queue_url, settings, settings.ack_concurrency)
+    queue = open_work_queue(settings.job_queue_url, settings, settings.ack_concurrency, validated=True)
     ledger = HandoffLedger(
-        create_dynamodb_client(settings, settings.ack_concurrency, lazy=True), settings.job_table_name
+        create_dynamodb_client(settings, settings.ack_concurrency, lazy=True, validated=True), settings.job_table_name
     )
     return Handoffs(queue, ledger)
 
@@ -187,7 +187,9 @@ class JobService:
     @classmethod
     def from_settings(cls, settings: Settings) -> JobService:
         """The service of one execution environment: clients built, and the token secret checked, once."""
-        client = create_codepipeline_client(settings, settings.ack_concurrency)
+        # Every value the acknowledger's clients are called with comes from its validated events, settings and
+        # records: botocore's own parameter validation is skipped (shared/adapter.py `_config`).
+        client = create_codepipeline_client(settings, settings.ack_concurrency, validated=True)
         return cls(
             settings, CodePipelineAdapter(client), checked_token_store(settings), handoffs=create_handoffs(settings)
         )

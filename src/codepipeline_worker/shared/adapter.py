@@ -220,13 +220,25 @@ def _call[R](operation: str, call: Callable[[], R]) -> R:
     raise error
 
 
-def _config(settings: CommonSettings, pool: int, long_poll_s: int = 0, max_attempts: int | None = None) -> Config:
+def _config(
+    settings: CommonSettings,
+    pool: int,
+    long_poll_s: int = 0,
+    max_attempts: int | None = None,
+    *,
+    validated: bool = False,
+) -> Config:
+    """`validated`: every value the client is called with comes from this project's validated models, so
+    botocore's own check of each call's parameters against the service model (a walk of the input shape on every
+    call) is skipped: botocore's Config documents `parameter_validation` for exactly this. A client that can be
+    called with a user's values (the work side's results, artifacts) keeps it."""
     return Config(
         retries={"mode": "standard", "total_max_attempts": max_attempts or settings.max_attempts},
         max_pool_connections=pool,
         connect_timeout=settings.connect_timeout_s,
         read_timeout=settings.read_timeout_s + long_poll_s,
         user_agent_extra=f"app/{settings.service_name}",
+        parameter_validation=not validated,
     )
 
 
@@ -246,11 +258,13 @@ def _client(
     *,
     max_attempts: int | None = None,
     session: botocore.session.Session | None = None,
+    validated: bool = False,
 ) -> Any:
     """A client built once per execution environment, every attempt of every call watched. The endpoint comes
-    from the SDK's own settings (AWS_ENDPOINT_URL_<SERVICE> / AWS_ENDPOINT_URL), never from this code."""
+    from the SDK's own settings (AWS_ENDPOINT_URL_<SERVICE> / AWS_ENDPOINT_URL), never from this code.
+    `validated`: see `_config`."""
     client = (session or sdk_session()).create_client(
-        service, config=_config(settings, pool, long_poll_s, max_attempts)
+        service, config=_config(settings, pool, long_poll_s, max_attempts, validated=validated)
     )
     _guard(client, settings)
     return client
@@ -262,28 +276,42 @@ def configured_region() -> str | None:
     return region
 
 
-def create_codepipeline_client(settings: CommonSettings, pool: int = 10) -> CodePipelineClient:
-    client: CodePipelineClient = _client("codepipeline", settings, pool)
+def create_codepipeline_client(
+    settings: CommonSettings, pool: int = 10, *, validated: bool = False
+) -> CodePipelineClient:
+    """`validated`: see `_config`."""
+    client: CodePipelineClient = _client("codepipeline", settings, pool, validated=validated)
     return client
 
 
 def open_work_queue(
-    queue_url: str, settings: CommonSettings, pool: int = 10, *, long_poll_s: int = 0, max_attempts: int | None = None
+    queue_url: str,
+    settings: CommonSettings,
+    pool: int = 10,
+    *,
+    long_poll_s: int = 0,
+    max_attempts: int | None = None,
+    validated: bool = False,
 ) -> WorkQueue:
     """The work queue. A consumer that long-polls for `long_poll_s` seconds waits that much longer for answers;
-    `max_attempts` overrides AWS_MAX_ATTEMPTS."""
-    client: SQSClient = _client("sqs", settings, pool, long_poll_s, max_attempts=max_attempts)
+    `max_attempts` overrides AWS_MAX_ATTEMPTS; `validated`: see `_config`."""
+    client: SQSClient = _client("sqs", settings, pool, long_poll_s, max_attempts=max_attempts, validated=validated)
     return WorkQueue(client, queue_url)
 
 
-def create_dynamodb_client(settings: CommonSettings, pool: int = 10, *, lazy: bool = False) -> DynamoDBClient:
+def create_dynamodb_client(
+    settings: CommonSettings, pool: int = 10, *, lazy: bool = False, validated: bool = False
+) -> DynamoDBClient:
     """The job table's client. `lazy`: made at its first call, not now: the acknowledger reaches the table only
     on a poll or when something went wrong, and a direct job's cold start should not pay for the client (about
-    20 ms of CPU: DynamoDB's service model and endpoint rules)."""
+    20 ms of CPU: DynamoDB's service model and endpoint rules). `validated`: see `_config`."""
     if lazy:
         session = sdk_session()  # the session of the moment the client is asked for, not of its first call
-        return cast("DynamoDBClient", _LazyClient(lambda: _client("dynamodb", settings, pool, session=session)))
-    client: DynamoDBClient = _client("dynamodb", settings, pool)
+        return cast(
+            "DynamoDBClient",
+            _LazyClient(lambda: _client("dynamodb", settings, pool, session=session, validated=validated)),
+        )
+    client: DynamoDBClient = _client("dynamodb", settings, pool, validated=validated)
     return client
 
 
