@@ -191,6 +191,26 @@ def sent_to(job_id: str, job_type: JobType, message_body: str) -> dict[str, Any]
     }
 
 
+def batch_of(*sends: dict[str, Any]) -> dict[str, Any]:
+    """SendMessageBatch's exact request: each SendMessage request (`sent_to`) as an entry, its Id its index."""
+    entries = [{"Id": str(n), **{k: v for k, v in send.items() if k != "QueueUrl"}} for n, send in enumerate(sends)]
+    return {"QueueUrl": QUEUE_URL, "Entries": entries}
+
+
+def batch_answer(count: int, failed: dict[int, str] | None = None, *, unnamed: tuple[int, ...] = ()) -> dict[str, Any]:
+    """SQS's answer to a batch of `count`: each entry successful, but those `failed` names (index: error code),
+    and those `unnamed`, in neither list."""
+    failed = failed or {}
+    return {
+        "Successful": [
+            {"Id": str(n), "MessageId": f"m-{n}", "MD5OfMessageBody": "0" * 32}
+            for n in range(count)
+            if n not in failed and n not in unnamed
+        ],
+        "Failed": [{"Id": str(n), "SenderFault": False, "Code": code} for n, code in failed.items()],
+    }
+
+
 def nothing_stale(table: Stubber) -> None:
     """The reconciler's look at the job table, at the start of a poll: no record left by earlier invocations."""
     table.add_response("query", {"Items": []})
@@ -252,7 +272,7 @@ def test_a_polled_job_is_recorded_claimed_queued_and_its_record_deleted(
     written(table_stubber)
     stubber.add_response("acknowledge_job", {"status": "InProgress"}, {"jobId": JOB, "nonce": NONCE_MARKER})
     expected = context_body(JOB, "custom", CUSTOM, accountId="123456789012")
-    sqs_stubber.add_response("send_message", {"MessageId": "m-1"}, sent_to(JOB, "custom", expected))
+    sqs_stubber.add_response("send_message_batch", batch_answer(1), batch_of(sent_to(JOB, "custom", expected)))
     written(table_stubber)
     service = make_service(client, settings=make_settings(**CUSTOM_ONLY), handoffs=handoffs(sqs_client, table))
 
@@ -281,8 +301,8 @@ def test_a_polled_job_is_recorded_claimed_queued_and_its_record_deleted(
         "handoffFailed": 0,
     }
     assert result["reconciled"] == {"found": 0, "queued": 0, "failedBack": 0, "dropped": 0, "pending": 0, "skipped": 0}
-    assert [operation for operation, _ in sent] == ["SendMessage"]
-    message = json.loads(sent[0][1]["MessageBody"])
+    assert [operation for operation, _ in sent] == ["SendMessageBatch"]
+    message = json.loads(sent[0][1]["Entries"][0]["MessageBody"])
     for absent in ("nonce", "clientToken", "artifactCredentials", "actionConfiguration", "configuration"):
         assert absent not in message
     assert_no_marker(sent)
@@ -383,7 +403,9 @@ def test_a_polled_partner_job_is_recorded_without_a_nonce_and_queued_from_its_de
         {"jobId": PARTNER_JOB, "nonce": NONCE_MARKER, "clientToken": CLIENT_TOKEN},
     )
     expected = context_body(PARTNER_JOB, "thirdParty", PARTNER, clientId=CLIENT_ID)
-    sqs_stubber.add_response("send_message", {"MessageId": "m-1"}, sent_to(PARTNER_JOB, "thirdParty", expected))
+    sqs_stubber.add_response(
+        "send_message_batch", batch_answer(1), batch_of(sent_to(PARTNER_JOB, "thirdParty", expected))
+    )
     written(table_stubber)
     service = make_service(
         client,
@@ -417,7 +439,9 @@ def test_a_polled_job_whose_context_does_not_fit_is_queued_with_its_ids(
     stubber.add_response("acknowledge_job", {"status": "InProgress"}, {"jobId": JOB, "nonce": "n"})
     # The job is still claimed and queued: the work side reads the context from its details
     sqs_stubber.add_response(
-        "send_message", {"MessageId": "m-1"}, sent_to(JOB, "custom", body(version=1, jobId=JOB, jobType="custom"))
+        "send_message_batch",
+        batch_answer(1),
+        batch_of(sent_to(JOB, "custom", body(version=1, jobId=JOB, jobType="custom"))),
     )
     written(table_stubber)
     service = make_service(client, settings=make_settings(**CUSTOM_ONLY), handoffs=handoffs(sqs_client, table))
@@ -584,18 +608,18 @@ def test_a_poll_with_a_pending_hand_off_fails_after_recording_its_results(
     def polled_body(job_id: str) -> str:
         return JobMessage.from_job_data(job_id, "custom", {}, account_id="123456789012").to_body()
 
-    sqs_stubber.add_response("send_message", {"MessageId": "m-1"}, sent_to(JOB, "custom", polled_body(JOB)))
-    sqs_stubber.add_client_error(
-        "send_message",
-        "InternalError",
-        http_status_code=500,
-        expected_params=sent_to(JOB_2, "custom", polled_body(JOB_2)),
+    # the second job's entry refused, and its failure report failed too: its hand-off is pending
+    sqs_stubber.add_response(
+        "send_message_batch",
+        batch_answer(2, {1: "KmsThrottled"}),
+        batch_of(sent_to(JOB, "custom", polled_body(JOB)), sent_to(JOB_2, "custom", polled_body(JOB_2))),
     )
-    table_stubber.add_response("put_item", {})
+    stubber.add_client_error("put_job_failure_result", "ThrottlingException")
+    written(table_stubber)
     written(table_stubber)
     service = make_service(client, settings=make_settings(**CUSTOM_ONLY), handoffs=handoffs(sqs_client, table))
 
-    # When the schedule fires and one send's answer is lost
+    # When the schedule fires and one job is neither queued nor failed back
     with pytest.raises(HandoffPending) as caught:
         lambda_handler(load_event("scheduled.json"), lambda_context, service=service)
 
@@ -606,10 +630,10 @@ def test_a_poll_with_a_pending_hand_off_fails_after_recording_its_results(
     metrics = emitted_metrics(output)
     assert (metrics["JobsQueued"], metrics["HandoffsPending"], metrics["JobsAcknowledged"]) == (1.0, 1.0, 2.0)
     assert '"message":"jobs done"' in output
-    written_before = {r["jobId"]: r["id"] for r in items(table_calls, "BatchWriteItem") if "jobId" in r}
+    [first, second, pending] = items(table_calls, "BatchWriteItem")
+    written_before = {r["jobId"]: r["id"] for r in (first, second)}
     assert deleted(table_calls) == [written_before[JOB]]
     # the pending job's record rewritten, under its own key: `claimed`, free to settle at once
-    [pending] = items(table_calls, "PutItem")
     assert (pending["id"], pending["state"], pending["lease"]) == (written_before[JOB_2], "claimed", "0")
 
 
@@ -1172,16 +1196,15 @@ def test_a_polled_job_whose_send_was_lost_rewrites_its_record_claimed_without_it
     )
     written(table_stubber)
     stubber.add_response("acknowledge_job", {"status": "InProgress"})
-    sqs_stubber.add_client_error("send_message", "InternalError", http_status_code=500)
-    table_stubber.add_response("put_item", {})
+    sqs_stubber.add_client_error("send_message_batch", "InternalError", http_status_code=500)
+    written(table_stubber)
     service = make_service(client, settings=make_settings(**CUSTOM_ONLY), handoffs=handoffs(sqs_client, table))
 
     with pytest.raises(HandoffPending):
         lambda_handler(load_event("scheduled.json"), lambda_context, service=service)
 
     # The claim happened: the `claimed` rewrite needs no nonce, and keeps none
-    [before] = items(table_calls, "BatchWriteItem")
-    [rewrite] = items(table_calls, "PutItem")
+    [before, rewrite] = items(table_calls, "BatchWriteItem")
     assert before["nonce"] == NONCE_MARKER
     assert_rewrite_of(before, rewrite, "claimed")
     assert rewrite["message"] == before["message"]

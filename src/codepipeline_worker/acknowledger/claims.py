@@ -1,5 +1,6 @@
 """One job's claim and hand-off: AcknowledgeJob (or the partner's reads and AcknowledgeThirdPartyJob), then one
-message on the work queue.
+message on the work queue: sent alone (SendMessage) for a job event, in a batch of up to 10 (SendMessageBatch,
+`send_batch`) for a poll's jobs, each entry's outcome read as a single send's would be.
 
 A claim starts only when its worst case fits before the deadline (`Budget.claim_s`); otherwise it is reported
 `NotAttempted` and CodePipeline dispatches the job again. Once started it ends with the job's fate known or
@@ -16,6 +17,10 @@ recorded:
   CodePipeline whether the claim happened: `pending`.
 
 Nothing on the hot path is written to the table: a job claimed and queued costs exactly the claim and the send.
+
+In a batch, an entry SQS lists as failed is a certain refusal; a batch call that failed as a whole is each job's
+send failing so, certainly or not. A polled job is always recorded before its claim (`claiming`, leased to the
+invocation), so a step of its hand-off left undone for want of time leaves it `pending`, held by that record.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, cast, get_args
 
 from ..shared.adapter import (
@@ -42,6 +48,8 @@ from .events import CustomJobEvent, ThirdPartyJobEvent
 from .results import Handoff, JobResult, Outcome
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from pydantic import SecretStr
 
     from ..shared.deadline import Deadline
@@ -125,6 +133,28 @@ class Sent:
 
 
 @dataclass(frozen=True)
+class Claimed:
+    """A job claimed (InProgress) whose message is not sent yet: what its hand-off needs, and its result so far.
+    `record`: the record written before the claim, if any."""
+
+    job: JobEvent
+    result: JobResult
+    message: JobMessage
+    token: SecretStr | None
+    record: HandoffRecord | None
+
+    @cached_property
+    def body(self) -> str:
+        return self.message.to_body()
+
+    def finish(self, sent: Sent, written: bool) -> JobResult:
+        """The job's result once its send's outcome is known; `written`: a pending job's record was rewritten."""
+        if sent.kind is not Handoff.PENDING:
+            return self.result.model_copy(update={"handoff": sent.kind, "handoff_error": sent.error})
+        return Claimer.keep(self.result, written, self.record, sent.error)
+
+
+@dataclass(frozen=True)
 class _Ready:
     """What the claim call needs: the nonce (the event's, or GetThirdPartyJobDetails'), a partner job's token,
     and the message the job will be queued with."""
@@ -169,13 +199,37 @@ class Claimer:
             return failed(job, refused, action_type)
         if self.handoffs is not None and not recorded and self.needs_record(job):
             return self._claim_recorded(self.handoffs, job, action_type, deadline)
+        return cast("JobResult", self._claim_guarded(job, action_type, message, record, send=True))
+
+    def claim_unsent(
+        self, job: JobEvent, action_type: str, deadline: Deadline, message: JobMessage | None, *, record: HandoffRecord
+    ) -> JobResult | Claimed:
+        """A polled job's claim, its hand-off left to `send_batch`: the job's result if it ended without being
+        claimed (or without a work queue), else what sending its message needs."""
+        refused = self._refuse(job, deadline, recorded=True)
+        if refused is not None:
+            return failed(job, refused, action_type)
+        return self._claim_guarded(job, action_type, message, record, send=False)
+
+    def _claim_guarded(
+        self,
+        job: JobEvent,
+        action_type: str | None,
+        message: JobMessage | None,
+        record: HandoffRecord | None,
+        *,
+        send: bool,
+    ) -> JobResult | Claimed:
         try:
-            return _log(self._claim(job, action_type, message, record))
+            claimed = self._claim(job, action_type, message, record)
+            if send and isinstance(claimed, Claimed):
+                claimed = self._hand_off(cast("Handoffs", self.handoffs), claimed)
         except Exception as exc:  # noqa: BLE001 - one job's surprise must not lose the other jobs' results
             # Only the type is logged: an unknown exception's message may hold anything.
             logger.error("unexpected error", job_id=job.job_id, error_type=type(exc).__name__)
             result = failed(job, "InternalError", action_type)
-            return result.model_copy(update={"handoff": Handoff.PENDING}) if recorded else result
+            return result.model_copy(update={"handoff": Handoff.PENDING}) if record is not None else result
+        return claimed if isinstance(claimed, Claimed) else _log(claimed)
 
     @staticmethod
     def needs_record(job: JobEvent) -> bool:
@@ -200,8 +254,14 @@ class Claimer:
         return result
 
     def _claim(
-        self, job: JobEvent, action_type: str | None, message: JobMessage | None, record: HandoffRecord | None
-    ) -> JobResult:
+        self,
+        job: JobEvent,
+        action_type: str | None,
+        message: JobMessage | None,
+        record: HandoffRecord | None,
+    ) -> JobResult | Claimed:
+        """The claim, up to its hand-off: the job's result if it ended there, else the job claimed (with a work
+        queue), its message still to send."""
         try:
             ready = self._prepare(job, message)
         except _ClaimedAlready:
@@ -209,7 +269,7 @@ class Claimer:
             # event's earlier delivery, or a poll) and may have died before its hand-off: the reconciler sends it
             written = self._record(job, "claimed", cast("JobMessage", self._message(job)), record)
             result = failed(job, "NonceUnavailable", action_type)
-            return self._keep(result, written, record, "NonceUnavailable")
+            return self.keep(result, written, record, "NonceUnavailable")
         except (AwsCallError, ClientTokenError) as exc:
             return failed(job, exc.code, action_type)
         try:
@@ -221,7 +281,7 @@ class Claimer:
             # The claim's answer was lost: whether CodePipeline holds the job for this worker is unknown.
             message = cast("JobMessage", ready.message)
             written = self._record(job, "claiming", message, record, nonce=ready.nonce)
-            return self._keep(result, written, record, exc.code)
+            return self.keep(result, written, record, exc.code)
         if status not in _STATUSES:
             return failed(job, "InvalidServiceResponse", action_type)
         outcome = Outcome.ACKNOWLEDGED if status == "InProgress" else Outcome.NOT_CLAIMED
@@ -232,9 +292,8 @@ class Claimer:
             status=cast("JobStatus", status),
             action_type=action_type,
         )
-        if outcome is Outcome.ACKNOWLEDGED and self.handoffs is not None:
-            result = self._hand_off(self.handoffs, job, result, ready, record)
-        return result
+        to_hand_off = outcome is Outcome.ACKNOWLEDGED and self.handoffs is not None
+        return Claimed(job, result, cast("JobMessage", ready.message), ready.token, record) if to_hand_off else result
 
     def _refuse(self, job: JobEvent, deadline: Deadline, recorded: bool) -> str | None:
         """Why a job is not even tried: too little time for its worst case, or a partner job the work side could
@@ -285,15 +344,10 @@ class Claimer:
 
     # -- hand-off --------------------------------------------------------------------------------------
 
-    def _hand_off(
-        self, handoffs: Handoffs, job: JobEvent, result: JobResult, ready: _Ready, recorded: HandoffRecord | None
-    ) -> JobResult:
-        message = cast("JobMessage", ready.message)
-        handoff = self.send(handoffs, job.job_id, message, ready.token)
-        if handoff.kind is not Handoff.PENDING:
-            return result.model_copy(update={"handoff": handoff.kind, "handoff_error": handoff.error})
-        written = self._record(job, "claimed", message, recorded)
-        return self._keep(result, written, recorded, handoff.error)
+    def _hand_off(self, handoffs: Handoffs, claimed: Claimed) -> JobResult:
+        sent = self.send(handoffs, claimed.job.job_id, claimed.message, claimed.token)
+        written = sent.kind is Handoff.PENDING and self._record(claimed.job, "claimed", claimed.message, claimed.record)
+        return claimed.finish(sent, written)
 
     def send(self, handoffs: Handoffs, job_id: str, message: JobMessage, token: SecretStr | None) -> Sent:
         """Queue the message; fail the job back only when the queue certainly refused it. PENDING: it may be on
@@ -301,13 +355,61 @@ class Claimer:
         try:
             message_id = handoffs.queue.send(message.to_body(), message.dedup_id)
         except AwsCallError as exc:
-            if not exc.certain:
-                logger.warning("hand-off outcome unknown: recorded for the reconciler", job_id=job_id, error=exc.code)
-                return Sent(Handoff.PENDING, exc.code)
-            error = exc.code
-        else:
-            logger.debug("job handed off", job_id=job_id, message_id=message_id, with_context=message.has_context)
-            return Sent(Handoff.QUEUED)
+            return self._not_sent(job_id, token, exc)
+        logger.debug("job handed off", job_id=job_id, message_id=message_id, with_context=message.has_context)
+        return Sent(Handoff.QUEUED)
+
+    def send_batch(self, handoffs: Handoffs, batch: Sequence[Claimed], deadline: Deadline) -> list[JobResult]:
+        """Send the claimed jobs' messages in one SendMessageBatch (`WorkQueue.send_batch`: up to 10, within its
+        payload limit) and finish each job from its entry's outcome, as `send` finishes a single send: queued;
+        certainly refused: failed back, or pending if that report fails; unknown: pending. The pending jobs'
+        records are rewritten `claimed`, free to settle at once, in one BatchWriteItem. Every step starts only
+        if its worst case fits: a job whose step does not is left pending, held by the record written before its
+        claim (`record`: a batch is a poll's jobs, each recorded before its claim)."""
+        if deadline.remaining() < self.budget.call_s:
+            logger.warning("no time left to send the claimed jobs: their records hold them", jobs=len(batch))
+            return [_log(claimed.finish(Sent(Handoff.PENDING, DEADLINE_EXCEEDED), False)) for claimed in batch]
+        outcomes = handoffs.queue.send_batch([(claimed.body, claimed.message.dedup_id) for claimed in batch])
+        sents: list[Sent] = []
+        for claimed, outcome in zip(batch, outcomes, strict=True):
+            job_id = claimed.job.job_id
+            if isinstance(outcome, str):
+                logger.debug(
+                    "job handed off", job_id=job_id, message_id=outcome, with_context=claimed.message.has_context
+                )
+                sents.append(Sent(Handoff.QUEUED))
+            elif outcome.certain and deadline.remaining() < 2 * self.budget.call_s:  # the report, then the record
+                logger.error("hand-off refused, no time left to fail the job back", job_id=job_id, error=outcome.code)
+                sents.append(Sent(Handoff.PENDING, outcome.code))
+            else:
+                sents.append(self._not_sent(job_id, claimed.token, outcome))
+        pending = [claimed for claimed, sent in zip(batch, sents, strict=True) if sent.kind is Handoff.PENDING]
+        written = self._rewrite_claimed(handoffs, pending, deadline)
+        return [
+            _log(claimed.finish(sent, claimed.record is not None and claimed.record.key in written))
+            for claimed, sent in zip(batch, sents, strict=True)
+        ]
+
+    def _rewrite_claimed(self, handoffs: Handoffs, pending: list[Claimed], deadline: Deadline) -> set[str]:
+        """Rewrite the pending jobs' records `claimed` (their keys kept, their nonces dropped), free to settle at
+        once, in one BatchWriteItem; the keys of the records written."""
+        records = [_rewrite(claimed.record, "claimed", claimed.body) for claimed in pending if claimed.record]
+        if not records or deadline.remaining() < self.budget.call_s:
+            return set()
+        try:
+            unprocessed = handoffs.ledger.write(records)
+        except AwsCallError as exc:
+            logger.error("the hand-off records could not be rewritten", jobs=len(records), error=exc.code)
+            return set()
+        return {record.key for record in records} - set(unprocessed)
+
+    def _not_sent(self, job_id: str, token: SecretStr | None, refusal: AwsCallError) -> Sent:
+        """A send that failed: PENDING when its outcome is unknown, else the job failed back (PENDING if that
+        report fails too)."""
+        error = refusal.code
+        if not refusal.certain:
+            logger.warning("hand-off outcome unknown: recorded for the reconciler", job_id=job_id, error=error)
+            return Sent(Handoff.PENDING, error)
         failure = {"type": "SystemUnavailable", "message": HANDOFF_FAILURE_MESSAGE.format(code=error)}
         try:
             if token is None:  # a custom job
@@ -335,7 +437,7 @@ class Claimer:
         body = message.to_body()
         if recorded is None:
             return self._write(new_record(job, state, body, 0, nonce))
-        return self._write(dataclasses.replace(recorded, state=state, message=body, lease_ms=0, nonce=nonce))
+        return self._write(_rewrite(recorded, state, body, nonce))
 
     def _write(self, record: HandoffRecord) -> bool:
         try:
@@ -346,7 +448,7 @@ class Claimer:
         return True
 
     @staticmethod
-    def _keep(result: JobResult, written: bool, recorded: HandoffRecord | None, error: str | None) -> JobResult:
+    def keep(result: JobResult, written: bool, recorded: HandoffRecord | None, error: str | None) -> JobResult:
         """PENDING when a record holds the job (this one, or the one written before the claim), else LOST."""
         handoff = Handoff.PENDING if written or recorded is not None else Handoff.LOST
         return result.model_copy(update={"handoff": handoff, "handoff_error": error})
@@ -366,6 +468,11 @@ def new_record(
         nonce=nonce,
         client_id=getattr(job, "client_id", None),
     )
+
+
+def _rewrite(record: HandoffRecord, state: HandoffState, body: str, nonce: SecretStr | None = None) -> HandoffRecord:
+    """The record written earlier, rewritten (its key, its job's ids kept), free to settle at once (lease 0)."""
+    return dataclasses.replace(record, state=state, message=body, lease_ms=0, nonce=nonce)
 
 
 def failed(job: JobEvent, code: str, action_type: str | None, *, conflict: bool = False) -> JobResult:

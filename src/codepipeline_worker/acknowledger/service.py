@@ -23,6 +23,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
 from ..shared.adapter import (
+    SEND_BATCH_BYTES,
+    SQS_BATCH_ENTRIES,
     AwsCallError,
     CodePipelineAdapter,
     HandoffLedger,
@@ -40,6 +42,7 @@ from .claims import (
     DEADLINE_EXCEEDED,
     JOB_ERROR_CODES,
     NOT_ATTEMPTED,
+    Claimed,
     Claimer,
     Handoffs,
     explain,
@@ -151,6 +154,39 @@ class _Claims:
 
     def __exit__(self, *_: object) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass
+class _Batches:
+    """The claims of one records write (a poll's jobs, up to 25): their claimed jobs gathered into SendMessageBatch
+    calls of up to 10 messages, within the batch payload limit. The thread whose claim fills a batch, or ends the
+    last of the claims, sends it: no thread ever waits for another's claim."""
+
+    open: int  # claims not ended yet
+    ready: list[tuple[Claimed, Future[JobResult]]] = field(default_factory=list)
+    size: int = 0  # the ready messages' bytes
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def ended(self, claimed: tuple[Claimed, Future[JobResult]] | None) -> list[list[tuple[Claimed, Future[JobResult]]]]:
+        """A claim ended, with its job to send (or None); the batches now due."""
+        due = []
+        with self.lock:
+            self.open -= 1
+            if claimed is not None:
+                size = len(claimed[0].body.encode())
+                if self.ready and self.size + size > SEND_BATCH_BYTES:
+                    due.append(self._take())
+                self.ready.append(claimed)
+                self.size += size
+                if len(self.ready) == SQS_BATCH_ENTRIES:
+                    due.append(self._take())
+            if self.open == 0 and self.ready:
+                due.append(self._take())
+        return due
+
+    def _take(self) -> list[tuple[Claimed, Future[JobResult]]]:
+        batch, self.ready, self.size = self.ready, [], 0
+        return batch
 
 
 def create_handoffs(settings: Settings) -> Handoffs | None:
@@ -345,15 +381,54 @@ class JobService:
                 claims.recording.append(future)
 
     def _record_then_claim(self, ledger: HandoffLedger, chunk: list[_Found], action_type: str, claims: _Claims) -> None:
+        """Write the chunk's records, then submit its claims; their messages go out in batches (`_Batches`)."""
         records = [_claiming_record(item, claims.deadline) for item in chunk]
         refused = self._write_records(ledger, records)
         with claims.lock:
             claims.found.extend(
                 failed(item.job, refused[item.job.job_id], action_type) for item in chunk if item.job.job_id in refused
             )
-        for item, record in zip(chunk, records, strict=True):
-            if item.job.job_id not in refused:
-                self._submit(claims, item.job, action_type, item.message, record=record)
+        to_claim = [(i, r) for i, r in zip(chunk, records, strict=True) if i.job.job_id not in refused]
+        batches = _Batches(len(to_claim))
+        for item, record in to_claim:
+            # The job's result, set by its claim, or by the send of the batch its message went in
+            result: Future[JobResult] = Future()
+            claims.pool.submit(self._claim_into_batch, item, action_type, record, result, batches, claims.deadline)
+            with claims.lock:
+                claims.submitted.append((result, item.job, action_type, record))
+
+    def _claim_into_batch(  # noqa: PLR0917 - one pool task's arguments
+        self,
+        item: _Found,
+        action_type: str,
+        record: HandoffRecord,
+        result: Future[JobResult],
+        batches: _Batches,
+        deadline: Deadline,
+    ) -> None:
+        claimed: tuple[Claimed, Future[JobResult]] | None = None
+        try:
+            if not result.set_running_or_notify_cancel():  # cancelled by `_collect`: too late to start
+                return
+            outcome = self._claimer.claim_unsent(item.job, action_type, deadline, item.message, record=record)
+            if isinstance(outcome, Claimed):
+                claimed = (outcome, result)
+            else:
+                result.set_result(outcome)
+        finally:
+            for batch in batches.ended(claimed):
+                self._send_batch(batch, deadline)
+
+    def _send_batch(self, batch: list[tuple[Claimed, Future[JobResult]]], deadline: Deadline) -> None:
+        handoffs = cast("Handoffs", self._handoffs)
+        try:
+            results = self._claimer.send_batch(handoffs, [claimed for claimed, _ in batch], deadline)
+        except Exception as exc:  # noqa: BLE001 - the batch's jobs must still end: their records hold them
+            logger.error("unexpected error sending a batch", jobs=len(batch), error_type=type(exc).__name__)
+            update = {"handoff": Handoff.PENDING, "handoff_error": "InternalError"}
+            results = [claimed.result.model_copy(update=update) for claimed, _ in batch]
+        for (_, future), result in zip(batch, results, strict=True):
+            future.set_result(result)
 
     @staticmethod
     def _wait_recording(claims: _Claims) -> None:

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         ChangeMessageVisibilityBatchRequestEntryTypeDef,
         DeleteMessageBatchRequestEntryTypeDef,
         MessageTypeDef,
+        SendMessageBatchRequestEntryTypeDef,
     )
 
     from ..work.job import CurrentRevision
@@ -67,6 +68,8 @@ ACKNOWLEDGER_OPERATIONS = frozenset(
         "codepipeline:PutJobFailureResult",
         "codepipeline:PutThirdPartyJobFailureResult",
         "sqs:SendMessage",
+        # a poll's hand-offs, up to 10 messages a call (the IAM action is sqs:SendMessage)
+        "sqs:SendMessageBatch",
         # the hand-off records (HandoffLedger): claims not yet certainly on the work queue
         "dynamodb:BatchWriteItem",
         "dynamodb:PutItem",
@@ -198,10 +201,11 @@ def _guard(client: BaseClient, settings: CommonSettings) -> None:
     client.meta.events.register_first(f"needs-retry.{service}", refuse_late_retry)  # type: ignore[arg-type]
 
 
-def _call[R](operation: str, call: Callable[[], R]) -> R:
+def _call[R](operation: str, call: Callable[[], R], attempts: list[bool] | None = None) -> R:
     """Make one SDK call; turn its failure into an AwsCallError that carries no SDK exception as context and
-    says whether every attempt certainly had no effect."""
-    outcomes: list[bool] = []
+    says whether every attempt certainly had no effect. `attempts`, if given, is filled with whether each attempt
+    certainly had no effect (none for a stubbed client)."""
+    outcomes: list[bool] = [] if attempts is None else attempts
     _attempts.no_effect = outcomes
     _attempts.started = time.monotonic()
     try:
@@ -359,6 +363,39 @@ class WorkQueue:
             response = _call("SendMessage", lambda: self._client.send_message(QueueUrl=self.url, MessageBody=body))
         return response.get("MessageId", "")
 
+    def send_batch(self, messages: Sequence[tuple[str, str]]) -> list[str | AwsCallError]:
+        """Put up to SQS_BATCH_ENTRIES messages (body, dedup id), their bodies within SEND_BATCH_BYTES together,
+        on the queue in one SendMessageBatch call; each entry as `send` would send it (on a FIFO queue, the dedup
+        id as its group and deduplication id), its Id its index. Returns, per message, its MessageId, or the
+        error that kept it off the queue: an entry SQS lists in `Failed` was certainly refused; a call that failed
+        as a whole gives every message its error, certain as `_call` judged it; an entry the answer does not name
+        may be on the queue (not certain). An entry listed in `Failed` after the call was retried is certain only
+        if no earlier attempt may have stored it (each attempt sends every entry)."""
+        entries: list[SendMessageBatchRequestEntryTypeDef] = []
+        for n, (body, dedup_id) in enumerate(messages):
+            entry: SendMessageBatchRequestEntryTypeDef = {"Id": str(n), "MessageBody": body}
+            if self.fifo:
+                entry["MessageGroupId"] = entry["MessageDeduplicationId"] = dedup_id
+            entries.append(entry)
+        attempts: list[bool] = []
+        try:
+            response = _call(
+                "SendMessageBatch",
+                lambda: self._client.send_message_batch(QueueUrl=self.url, Entries=entries),
+                attempts,
+            )
+        except AwsCallError as exc:
+            return [exc] * len(entries)
+        outcomes: dict[str, str | AwsCallError] = {
+            ok["Id"]: ok.get("MessageId", "") for ok in response.get("Successful", [])
+        }
+        certain = all(attempts[:-1])  # the answer is the last attempt's
+        for failed in response.get("Failed", []):
+            code = failed.get("Code") or "UnknownError"
+            outcomes[failed["Id"]] = AwsCallError("SendMessageBatch", code, certain=certain)
+        unanswered = AwsCallError("SendMessageBatch", "InvalidServiceResponse", certain=False)
+        return [outcomes.get(entry["Id"], unanswered) for entry in entries]
+
     def receive(self, max_messages: int, wait_s: int) -> list[MessageTypeDef]:
         """Up to `max_messages` messages, long-polling for `wait_s` seconds (a container's or laptop's loop)."""
         response = _call(
@@ -397,11 +434,18 @@ class WorkQueue:
         )
 
 
+# An SQS batch call takes at most 10 entries; SendMessageBatch's bodies at most 256 KiB together, the batch payload
+# limit of a queue whose maximum message size is 256 KiB (SQS's default before 2025; 1 MiB now). A queue allowing
+# more only makes batches split a little earlier; a body larger than this alone goes in a batch of its own.
+SQS_BATCH_ENTRIES = 10
+SEND_BATCH_BYTES = 256 * 1024
+
+
 def _failed_in_batches[E](operation: str, entries: list[E], call: Callable[[list[E]], Any]) -> int:
     """One SQS batch call per 10 entries (the API's limit); how many entries SQS reported failed."""
     failed = 0
-    for start in range(0, len(entries), 10):
-        batch = entries[start : start + 10]
+    for start in range(0, len(entries), SQS_BATCH_ENTRIES):
+        batch = entries[start : start + SQS_BATCH_ENTRIES]
         response = _call(operation, lambda batch=batch: call(batch))  # type: ignore[misc]
         failed += len(response.get("Failed", []))
     return failed
