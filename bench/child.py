@@ -19,6 +19,7 @@ import os
 import resource
 import statistics
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -124,6 +125,13 @@ def raw_claim(pool: int = 10) -> tuple["CodePipelineClient", Callable[..., None]
             sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"jobId": job}))
 
     return client, claim
+
+
+def raw_sqs(pool: int) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("sqs", config=Config(max_pool_connections=pool))
 
 
 class RawRecords:
@@ -280,12 +288,34 @@ def work(count: int, size: int) -> None:
     alternate(count, size, handled, by_hand, claim_all)
 
 
+class RawBatches:
+    """A poll's claimed jobs gathered into SendMessageBatch calls of 10, as the worker sends them: the thread whose
+    claim fills a batch, or ends the poll's last claim, sends it."""
+
+    def __init__(self, sqs: Any, queue: str, claims: int) -> None:
+        self._sqs, self._queue, self._open = sqs, queue, claims
+        self._ready: list[str] = []
+        self._lock = threading.Lock()
+
+    def claimed(self, job: str) -> None:
+        due = []
+        with self._lock:
+            self._open -= 1
+            self._ready.append(job)
+            if len(self._ready) == 10 or self._open == 0:
+                due, self._ready = self._ready, []
+        if due:
+            entries = [{"Id": str(n), "MessageBody": json.dumps({"jobId": one})} for n, one in enumerate(due)]
+            self._sqs.send_message_batch(QueueUrl=self._queue, Entries=entries)
+
+
 def batch(kind: str, expected: int) -> None:
     """One scheduled poll: this worker's handler; the reference's serial loop; or the floor: the raw SDK with the
     worker's settings and nothing else (polls of MAX_BATCH_SIZE, the next as soon as one comes back full; each
     job's calls submitted at once to ACK_CONCURRENCY threads), so that the ratio is the worker's own cost. With a
-    work queue, the floor makes the job table's calls the worker's exactly-once hand-off makes: the look for
-    stale records beside the polls, each poll's records written before its jobs' claims, and deleted after."""
+    work queue, the floor makes the calls the worker's exactly-once hand-off makes: the look for stale records
+    beside the polls, each poll's records written before its jobs' claims, the claimed jobs' messages sent in
+    SendMessageBatch calls of 10, and the records deleted after."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
     event = {"source": "aws.events", "detail-type": "Scheduled Event"}
@@ -293,6 +323,7 @@ def batch(kind: str, expected: int) -> None:
         size, workers = int(os.environ["MAX_BATCH_SIZE"]), int(os.environ["ACK_CONCURRENCY"])
         client, claim = raw_claim(workers)
         records = RawRecords(workers) if os.environ.get("JOB_QUEUE_URL") else None
+        sqs = raw_sqs(workers) if records else None
         owner, category, provider, version = os.environ["BENCH_ACTION_TYPE"].split("/")
         action: ActionTypeIdTypeDef = {
             "owner": owner,  # type: ignore[typeddict-item]
@@ -306,10 +337,15 @@ def batch(kind: str, expected: int) -> None:
             recording: list[Future[list[Future[None]]]] = []
             looked = pool.submit(records.stale) if records else None
 
+            def claim_into(batches: RawBatches, job: dict[str, str]) -> None:
+                client.acknowledge_job(jobId=job["id"], nonce=job["nonce"])
+                batches.claimed(job["id"])
+
             def record_then_claim(jobs: list[Any]) -> list[Future[None]]:
                 assert records is not None
                 records.write(jobs)
-                return [pool.submit(claim, job["id"], job["nonce"]) for job in jobs]
+                batches = RawBatches(sqs, os.environ["JOB_QUEUE_URL"], len(jobs))
+                return [pool.submit(claim_into, batches, job) for job in jobs]
 
             while True:
                 jobs = client.poll_for_jobs(actionTypeId=action, maxBatchSize=size)["jobs"]

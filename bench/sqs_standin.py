@@ -1,6 +1,6 @@
 """The bench's work queue: SQS's JSON protocol for the calls the bench makes (CreateQueue, DeleteQueue,
-SendMessage), answered at once or after the latency set at `POST /_latency {"seconds": s}`. Run by bench/run.py in
-a process of its own: `python bench/sqs_standin.py` prints its URL.
+SendMessage, SendMessageBatch), answered at once or after the latency set at `POST /_latency {"seconds": s}`. Run
+by bench/run.py in a process of its own: `python bench/sqs_standin.py` prints its URL.
 
 It answers the job table's calls too (DynamoDB's JSON protocol, the same latency): the work function's once-only
 record (PutItem, UpdateItem) and a poll's hand-off records (Query, BatchWriteItem), each as DynamoDB answers
@@ -62,8 +62,9 @@ class Handler(BaseHTTPRequestHandler):
         elif operation in DYNAMODB_ANSWERS:
             self._answer(200, DYNAMODB_ANSWERS[operation])
         elif operation == "SendMessage":
-            digest = hashlib.md5(request["MessageBody"].encode(), usedforsecurity=False).hexdigest()
-            self._answer(200, {"MessageId": str(uuid.uuid4()), "MD5OfMessageBody": digest})
+            self._answer(200, _sent(request))
+        elif operation == "SendMessageBatch":
+            self._answer(200, {"Successful": [{"Id": e["Id"], **_sent(e)} for e in request["Entries"]], "Failed": []})
         else:
             self._answer(400, {"__type": "com.amazonaws.sqs#UnsupportedOperation", "message": operation})
 
@@ -74,6 +75,12 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+def _sent(message: dict[str, Any]) -> dict[str, str]:
+    """SQS's answer for one message it stored: its id and its body's MD5."""
+    digest = hashlib.md5(message["MessageBody"].encode(), usedforsecurity=False).hexdigest()
+    return {"MessageId": str(uuid.uuid4()), "MD5OfMessageBody": digest}
 
 
 def main() -> None:

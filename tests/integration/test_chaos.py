@@ -36,9 +36,7 @@ def test_every_job_ends_once_with_its_work_run_once_under_kills_duplicates_ambig
         invocations, killed = (int(n) for n in counts[f"{function} invocations / killed"].split(" / "))
         assert invocations > 0
         assert killed > 0
-    assert (
-        counts["SendMessage answers (proxy)"].get("slow", 0) + counts["SendMessage answers (proxy)"].get("reset", 0) > 0
-    )
+    assert counts["SQS sends (proxy)"].get("slow", 0) + counts["SQS sends (proxy)"].get("reset", 0) > 0
     assert counts["CodePipeline faults (endpoint)"].get("throttle", 0) > 0
     assert counts["jobs delivered more than once"] > 0
     # The work side's faults happened too, and ended as they should (chaos.verdict.check_work_side): work stopped

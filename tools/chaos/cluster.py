@@ -1,6 +1,6 @@
 """What the fault run runs against, all on 127.0.0.1: the local CodePipeline endpoint, moto (SQS, DynamoDB,
-Secrets Manager), the proxy that makes SendMessage answers go astray, and the template's FIFO work queue and job
-table. Also the environment both functions' processes start with."""
+Secrets Manager), the proxy that makes SQS sends' answers go astray (and refuses some entries of a batch), and the
+template's FIFO work queue and job table. Also the environment both functions' processes start with."""
 
 from __future__ import annotations
 
@@ -66,7 +66,11 @@ class Cluster:
             FaultyProxy(
                 self.aws_url,
                 ProxyFaults(
-                    slow=config.slow_send, reset=config.reset_send, slow_s=config.read_timeout_s * 2, seed=config.seed
+                    slow=config.slow_send,
+                    reset=config.reset_send,
+                    refuse_entries=config.refuse_entry,
+                    slow_s=config.read_timeout_s * 2,
+                    seed=config.seed,
                 ),
             )
         )

@@ -29,12 +29,14 @@ class ChaosConfig:
             "stall": 0.03,
         }
     )
-    # Faults: SIGKILL at a random point of an invocation, per function; SendMessage answered too late or reset
-    # after the message was stored; CodePipeline throttling and 5xx (the endpoint's faults).
+    # Faults: SIGKILL at a random point of an invocation, per function; a send (SendMessage, or a poll's
+    # SendMessageBatch) answered too late or reset after SQS stored it; a batch's entries refused (SQS lists them
+    # in `Failed`: the jobs are failed back); CodePipeline throttling and 5xx (the endpoint's faults).
     kill_acknowledger: float = 0.12
     kill_work: float = 0.12
     slow_send: float = 0.08
     reset_send: float = 0.05
+    refuse_entry: float = 0.03
     throttle: float = 0.04
     http500: float = 0.02
     # Compressed time, yet roomy enough for a loaded 2-CPU machine where moto answers slowly. The acknowledger's

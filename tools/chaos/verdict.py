@@ -206,7 +206,9 @@ def check_work_side(facts: Facts) -> list[str]:
     found = []
     for job_id, job in facts.jobs.items():
         expected = EXPECTED_FAILURES.get(facts.behaviours.get(job_id, ""))
-        if expected is not None and job["status"] in ENDED:
+        # A job failed back by the acknowledger (the queue refused its message) never reached its work: that it
+        # never ran is check_jobs'
+        if expected is not None and job["status"] in ENDED and not _failed_back(job):
             failure = _failure(job)
             if job["status"] != "Failed" or not failure.startswith(expected):
                 found.append(f"{job_id}: its work did {facts.behaviours[job_id]}, and it ended {job['status']}")
@@ -348,7 +350,7 @@ def _counts(facts: Facts, cluster: Cluster, arrivals: Arrivals, seconds: float) 
         "dispatches timed out / stale nonces refused": f"{_history(facts, 'dispatch timed out')} / "
         f"{_history(facts, 'acknowledge refused')}",
         "reconciled": dict(reconciled),
-        "SendMessage answers (proxy)": dict(cluster.proxy.faults.counts),
+        "SQS sends (proxy)": dict(cluster.proxy.faults.counts),
         "CodePipeline faults (endpoint)": cluster.endpoint.stats()["faults"],
         "messages delivered to the work function": facts.record.deliveries["work"],
         "work runs": sum(len(s) for s in starts.values()),
