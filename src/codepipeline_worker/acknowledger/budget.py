@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
 # A partner token read may take two reads of the secret: the cached copy has expired, and it lacks the clientId.
 TOKEN_READ_CALLS = 2
-# The hand-off of a claimed job: the send; if the queue certainly refused it, the failure report; if that failed
-# too, or the send's outcome is unknown, the record for the reconciler.
+# The hand-off of a claimed job: the send (a poll's jobs: their batch's SendMessageBatch); if the queue certainly
+# refused it, the failure report; if that failed too, or the send's outcome is unknown, the record for the
+# reconciler. A batch's steps each start only if they fit when they come (claims.Claimer.send_batch).
 HANDOFF_CALLS = 3
 
 

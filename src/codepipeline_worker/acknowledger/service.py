@@ -170,10 +170,10 @@ class _Batches:
     def ended(self, claimed: tuple[Claimed, Future[JobResult]] | None) -> list[list[tuple[Claimed, Future[JobResult]]]]:
         """A claim ended, with its job to send (or None); the batches now due."""
         due = []
+        size = len(claimed[0].body.encode()) if claimed is not None else 0
         with self.lock:
             self.open -= 1
             if claimed is not None:
-                size = len(claimed[0].body.encode())
                 if self.ready and self.size + size > SEND_BATCH_BYTES:
                     due.append(self._take())
                 self.ready.append(claimed)
