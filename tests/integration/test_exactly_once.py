@@ -283,10 +283,11 @@ def test_under_every_batch_fault_at_once_each_job_ends_once(  # noqa: PLR0917 - 
     make_runner: RunnerFactory,
     work_side: WorkSideFactory,
 ) -> None:
-    # Given 30 jobs, and SQS answers lost after SQS took the batch, and entries refused, drawn per request and
-    # entry: a batch retried after a lost answer may see entries refused that its first attempt stored
+    # Given 30 jobs, and SQS answers lost after SQS took the batch, whole sends refused, and entries refused, drawn
+    # per request and entry: a batch retried after a lost answer may see entries refused that its first attempt
+    # stored, and a reconciler's re-send may be refused while an earlier copy is on the queue
     jobs = [endpoint.store.create_job(CUSTOM) for _ in range(30)]
-    faults = ProxyFaults(slow=0.2, reset=0.2, refuse_entries=0.2, slow_s=1.5, seed=seed)
+    faults = ProxyFaults(slow=0.2, reset=0.2, refuse=0.1, refuse_entries=0.2, slow_s=1.5, seed=seed)
     with FaultyProxy(secrets_url, faults) as proxy:
         # When polls run through the faults until none leaves a hand-off pending (each retry's reconciler sends
         # the pending ones again, through the same faults)
@@ -305,6 +306,7 @@ def test_under_every_batch_fault_at_once_each_job_ends_once(  # noqa: PLR0917 - 
 
     # Then each job ended exactly once: failed back (never run), or queued and run once; nothing is left
     assert faults.counts["slow"] + faults.counts["reset"] > 0
+    assert faults.counts["refused"] > 0
     assert faults.counts["entries refused"] > 0
     assert_ended_once(endpoint, jobs, runs, failed_back)
     assert work_queue.is_empty()

@@ -349,12 +349,23 @@ class Claimer:
         written = sent.kind is Handoff.PENDING and self._record(claimed.job, "claimed", claimed.message, claimed.record)
         return claimed.finish(sent, written)
 
-    def send(self, handoffs: Handoffs, job_id: str, message: JobMessage, token: SecretStr | None) -> Sent:
+    def send(
+        self, handoffs: Handoffs, job_id: str, message: JobMessage, token: SecretStr | None, *, fail_back: bool = True
+    ) -> Sent:
         """Queue the message; fail the job back only when the queue certainly refused it. PENDING: it may be on
-        the queue, or the failure report failed: the caller records it."""
+        the queue, or the failure report failed: the caller records it. `fail_back` False (the reconciler's
+        re-send, an earlier copy of which may be on the queue): a certain refusal is PENDING too."""
         try:
             message_id = handoffs.queue.send(message.to_body(), message.dedup_id)
         except AwsCallError as exc:
+            if not fail_back and exc.certain:
+                logger.error(
+                    "the work queue refused the message again: an earlier copy may be on it, so the job is not "
+                    "failed back; the next poll sends it again",
+                    job_id=job_id,
+                    error=exc.code,
+                )
+                return Sent(Handoff.PENDING, exc.code)
             return self._not_sent(job_id, token, exc)
         logger.debug("job handed off", job_id=job_id, message_id=message_id, with_context=message.has_context)
         return Sent(Handoff.QUEUED)

@@ -10,11 +10,14 @@ killed), leases each to itself, and settles it:
   without it: GetThirdPartyJobDetails, whose nonce means the job still waits to be claimed (it is claimed now),
   and whose absence means the job is InProgress, claimed by the worker that wrote the record.
 - `claimed`, or found to be ours: send the message again (a copy that did land is dropped by the FIFO queue
-  within 5 minutes and by the work side's once-only record after), or fail the job back if the queue certainly
-  refuses it.
+  within 5 minutes and by the work side's once-only record after).
 
-A record is deleted once its job is queued, failed back or found not to be ours; anything else (throttling, the
-network, an unknown outcome again) releases it for the next poll. No record is ever failed back on a guess.
+A record is deleted once its job is queued or found not to be ours; anything else releases it for the next poll:
+throttling, the network, an unknown outcome again, and a re-send the queue certainly refuses. That last is never
+failed back: a record the reconciler settles is one whose earlier send may have landed (its answer was lost, or
+its invocation died after sending and before deleting the record), so a copy may be on the queue, waiting for the
+work side, and failing the job back would let its work run after CodePipeline failed it. The job stays pending,
+its `HandoffsPending` alarmed, until a re-send goes through or CodePipeline's own job timeout ends it.
 """
 
 from __future__ import annotations
@@ -44,7 +47,6 @@ RECONCILE_LIMIT = 100
 
 class Settled(StrEnum):
     QUEUED = "queued"
-    FAILED_BACK = "failedBack"
     DROPPED = "dropped"
     PENDING = "pending"
     SKIPPED = "skipped"
@@ -101,10 +103,10 @@ class Reconciler:
             if verdict is not _Verdict.OURS:
                 unknown = verdict is _Verdict.UNKNOWN
                 return self._release(record, "ClaimUnknown") if unknown else self._delete(record, Settled.DROPPED)
-        sent = self.claimer.send(self.handoffs, record.job_id, message, token)
-        if sent.kind in (Handoff.QUEUED, Handoff.FAILED_BACK):
+        sent = self.claimer.send(self.handoffs, record.job_id, message, token, fail_back=False)
+        if sent.kind is Handoff.QUEUED:
             logger.info("hand-off settled by the reconciler", job_id=record.job_id, handoff=sent.kind)
-            return self._delete(record, Settled.QUEUED if sent.kind is Handoff.QUEUED else Settled.FAILED_BACK)
+            return self._delete(record, Settled.QUEUED)
         return self._release(dataclasses.replace(record, state="claimed", nonce=None), sent.error)
 
     def _verify(self, record: HandoffRecord, token: SecretStr | None) -> _Verdict:

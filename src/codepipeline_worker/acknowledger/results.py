@@ -84,12 +84,11 @@ class PollSummary(ResultModel):
 
 class ReconcileSummary(ResultModel):
     """What the reconciler did with the hand-off records that earlier invocations left: each one it found is
-    queued, failed back, dropped (the job was not, or is no longer, this worker's), left pending (to try again),
-    or skipped (no time, or another invocation took it)."""
+    queued, dropped (the job was not, or is no longer, this worker's), left pending (to try again: never failed
+    back, reconcile.py says why), or skipped (no time, or another invocation took it)."""
 
     found: int = 0
     queued: int = 0
-    failed_back: int = 0
     dropped: int = 0
     pending: int = 0
     skipped: int = 0

@@ -558,7 +558,6 @@ class JobService:
         return ReconcileSummary(
             found=len(reconciling.settling),
             queued=tally[Settled.QUEUED],
-            failed_back=tally[Settled.FAILED_BACK],
             dropped=tally[Settled.DROPPED],
             pending=tally[Settled.PENDING],
             skipped=tally[Settled.SKIPPED],
