@@ -132,6 +132,41 @@ def test_a_send_whose_answer_is_lost_after_sqs_took_it_is_not_failed_back_and_ru
     assert work_queue.is_empty()
 
 
+def test_a_resend_refused_while_an_earlier_copy_is_on_the_queue_is_not_failed_back_and_runs_once(  # noqa: PLR0917 - its fixtures
+    endpoint: LocalCodePipeline,
+    secrets_url: str,
+    work_queue: WorkQueues,
+    make_acknowledger: AcknowledgerFactory,
+    make_runner: RunnerFactory,
+    work_side: WorkSideFactory,
+) -> None:
+    # Given a job whose message reached SQS with every answer lost: pending, its copy on the queue
+    job_id = endpoint.store.create_job(CUSTOM, job_id=load_event("custom-job.json")["jobId"], dispatched_nonce="3")
+    with FaultyProxy(secrets_url, ProxyFaults(slow=1.0, slow_s=1.5)) as proxy:
+        first = invoke(load_event("custom-job.json"), make_acknowledger(sqs_url=proxy.url, **QUICK))
+    assert (first["outcome"], first["handoff"]) == ("acknowledged", "pending")
+    assert work_queue.depth() == (1, 0)
+
+    # When the next poll's reconciler sends it again and SQS certainly refuses that send
+    refusing = ProxyFaults(refuse=1.0)
+    with FaultyProxy(secrets_url, refusing) as proxy, pytest.raises(HandoffPending):
+        poll(make_acknowledger(sqs_url=proxy.url, ACTION_TYPES=CUSTOM))
+
+    # Then the job is not failed back: the copy on the queue may be its only message
+    assert refusing.counts["refused"] == 1
+    assert endpoint.store.job(job_id)["status"] == "InProgress"
+    # And when the work function runs and a later poll's re-send goes through, the job ran once and succeeded
+    runs = Runs()
+    drain(work_side(make_runner(runs)))
+    assert runs.count == {job_id: 1}
+    assert endpoint.store.job(job_id)["status"] == "Succeeded"
+    later = poll(make_acknowledger(ACTION_TYPES=CUSTOM))
+    assert later["reconciled"]["queued"] == 1
+    drain(work_side(make_runner(runs)))
+    assert runs.count == {job_id: 1}
+    assert work_queue.is_empty()
+
+
 def test_a_send_sqs_certainly_refused_is_failed_back_and_never_runs(
     endpoint: LocalCodePipeline, work_queue: WorkQueues, make_acknowledger: AcknowledgerFactory
 ) -> None:
@@ -219,7 +254,8 @@ def test_the_entries_sqs_refused_in_a_batch_are_failed_back_the_others_run_once(
     jobs = [endpoint.store.create_job(CUSTOM) for _ in range(12)]
     faults = ProxyFaults(refuse_entries=0.3, seed=3)
     with FaultyProxy(secrets_url, faults) as proxy:
-        acknowledger = make_acknowledger(sqs_url=proxy.url, ACTION_TYPES=CUSTOM, ACK_CONCURRENCY="1", **QUICK)
+        # (the SDK's default timeouts: an answer late on a loaded machine must not read as a lost one)
+        acknowledger = make_acknowledger(sqs_url=proxy.url, ACTION_TYPES=CUSTOM, ACK_CONCURRENCY="1")
 
         # When the schedule fires
         result = poll(acknowledger)
@@ -242,7 +278,8 @@ def test_a_batch_sqs_refused_fails_back_every_job_in_it_and_none_runs(
     jobs = [endpoint.store.create_job(CUSTOM) for _ in range(12)]
     faults = ProxyFaults(refuse=1.0)
     with FaultyProxy(secrets_url, faults) as proxy:
-        result = poll(make_acknowledger(sqs_url=proxy.url, ACTION_TYPES=CUSTOM, **QUICK))
+        # (the SDK's default timeouts: a refusal answered late on a loaded machine must not read as a lost answer)
+        result = poll(make_acknowledger(sqs_url=proxy.url, ACTION_TYPES=CUSTOM))
 
     assert [(r["handoff"], r["handoffError"]) for r in result["results"]] == [("failedBack", "KmsAccessDenied")] * 12
     assert faults.counts["refused"] == 2  # two batches, each refused at its first attempt (a 4xx is not retried)
@@ -306,7 +343,6 @@ def test_under_every_batch_fault_at_once_each_job_ends_once(  # noqa: PLR0917 - 
 
     # Then each job ended exactly once: failed back (never run), or queued and run once; nothing is left
     assert faults.counts["slow"] + faults.counts["reset"] > 0
-    assert faults.counts["refused"] > 0
     assert faults.counts["entries refused"] > 0
     assert_ended_once(endpoint, jobs, runs, failed_back)
     assert work_queue.is_empty()
@@ -397,17 +433,23 @@ def test_no_claim_is_cut_off_by_the_deadline_and_none_is_left_claimed_with_nothi
     work_queue: WorkQueues, make_acknowledger: AcknowledgerFactory
 ) -> None:
     with LocalCodePipeline(dispatch_timeout_s=60.0) as endpoint:
-        # Given a backlog, 0.3 s per CodePipeline call, two claim threads and 7 s left (6 s to work with): a call's
-        # worst case is 0.7 s (one attempt), a polled job's claim 3.5 s (the claim, the send, a failure report, a
-        # record, and the deletion of the record written before it), a poll's 4.9 s: not every claim can fit
+        # Given a backlog, 0.3 s per CodePipeline call, two claim threads and 14 s left (13 s to work with): a
+        # call's worst case is 1.2 s (one attempt: 0.7 s more than the call takes, so that a loaded machine does
+        # not time it out), a polled job's claim 6 s (the claim, the send, a failure report, a record, and the
+        # deletion of the record written before it), a poll's 8.4 s: not every claim can fit
         jobs = [endpoint.store.create_job(CUSTOM) for _ in range(60)]
         endpoint.set_faults(Faults(latency_s=0.3, operations=("PollForJobs", "AcknowledgeJob")))
         acknowledger = make_acknowledger(
-            url=endpoint.url, ACTION_TYPES=CUSTOM, ACK_CONCURRENCY="2", AWS_MAX_ATTEMPTS="1", **QUICK
+            url=endpoint.url,
+            ACTION_TYPES=CUSTOM,
+            ACK_CONCURRENCY="2",
+            AWS_MAX_ATTEMPTS="1",
+            CONNECT_TIMEOUT_S="0.2",
+            READ_TIMEOUT_S="1.0",
         )
 
         started = time.monotonic()
-        result = invoke(load_event("scheduled.json"), acknowledger, remaining_ms=7_000)
+        result = invoke(load_event("scheduled.json"), acknowledger, remaining_ms=14_000)
         elapsed = time.monotonic() - started
         # Every claim thread has ended: what a frozen environment would leave behind, it has left now
         for thread in threading.enumerate():
@@ -418,7 +460,7 @@ def test_no_claim_is_cut_off_by_the_deadline_and_none_is_left_claimed_with_nothi
     outcomes = Counter((r["outcome"], r.get("error"), r.get("handoff")) for r in result["results"])
     assert set(outcomes) <= {("acknowledged", None, "queued"), ("failed", "NotAttempted", None)}
     assert outcomes[("failed", "NotAttempted", None)] > 0
-    assert elapsed < 7.0
+    assert elapsed < 14.0
     # And every job CodePipeline holds InProgress is on the queue
     claimed = {j for j in jobs if endpoint.store.job(j)["status"] == "InProgress"}
     assert len(claimed) == outcomes[("acknowledged", None, "queued")] == work_queue.depth()[0]
