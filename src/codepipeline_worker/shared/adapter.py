@@ -836,7 +836,10 @@ _PERMANENT_SECRET_ERRORS = frozenset(
 )
 
 
-_TOKEN_MAP: TypeAdapter[dict[ClientId, ClientToken]] = TypeAdapter(dict[ClientId, ClientToken])
+@cache
+def _token_map() -> TypeAdapter[dict[ClientId, ClientToken]]:
+    """The secret's shape, built at its first read: a function without a client-token secret never builds it."""
+    return TypeAdapter(dict[ClientId, ClientToken])
 
 
 class ClientTokenStore:
@@ -904,7 +907,7 @@ class ClientTokenStore:
     @staticmethod
     def _validate(raw: Any) -> dict[str, SecretStr]:
         try:
-            return _TOKEN_MAP.validate_python(raw)
+            return _token_map().validate_python(raw)
         except ValidationError:
             pass
         raise ClientTokenError(
