@@ -29,7 +29,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, cast, get_args
+from typing import TYPE_CHECKING, NamedTuple, cast, get_args
 
 from ..shared.adapter import (
     AwsCallError,
@@ -116,8 +116,10 @@ def lease_ms(deadline: Deadline) -> int:
     return int(time.time() * 1000 + deadline.lambda_remaining_s() * 1000)
 
 
-@dataclass(frozen=True)
-class Handoffs:
+# The small immutable records here are NamedTuples, not frozen dataclasses: defining a dataclass compiles the
+# methods it generates, about 0.4 ms each at every cold start (docs/benchmarks.md), a NamedTuple's a tenth of it.
+# Claimed stays a dataclass: its body is a cached_property, which needs an instance dictionary.
+class Handoffs(NamedTuple):
     """Where claimed jobs go: the work queue, and the job table for what is not certainly there."""
 
     queue: WorkQueue
@@ -128,8 +130,7 @@ class _ClaimedAlready(Exception):
     """GetThirdPartyJobDetails gave no nonce: the job is InProgress."""
 
 
-@dataclass(frozen=True)
-class Sent:
+class Sent(NamedTuple):
     """What became of a message sent to the work queue."""
 
     kind: Handoff
@@ -158,8 +159,7 @@ class Claimed:
         return Claimer.keep(self.result, written, self.record, sent.error)
 
 
-@dataclass(frozen=True)
-class _Ready:
+class _Ready(NamedTuple):
     """What the claim call needs: the nonce (the event's, or GetThirdPartyJobDetails'), a partner job's token,
     and the message the job will be queued with."""
 

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
@@ -105,8 +105,7 @@ class _PollState:
         return PollSummary(action_type=str(self.target), polls=self.polls, jobs_found=self.jobs_found, error=self.error)
 
 
-@dataclass(frozen=True)
-class _Found:
+class _Found(NamedTuple):  # NamedTuples, not frozen dataclasses: see claims.Handoffs
     """A job a poll returned, with the queue message built from what the poll said about it."""
 
     job: JobEvent
@@ -116,8 +115,7 @@ class _Found:
 PolledItem = _Found | JobResult
 
 
-@dataclass(frozen=True)
-class _Reconciling:
+class _Reconciling(NamedTuple):
     settling: list[Future[Settled]]
     error: str | None = None
 

@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
 import botocore.session
 from botocore.config import Config
@@ -596,9 +596,9 @@ class HandoffLedger:
             return None
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    """A job's once-only record as the table holds it (work.once)."""
+class RunRecord(NamedTuple):
+    """A job's once-only record as the table holds it (work.once). A NamedTuple, not a frozen dataclass: see
+    shared.deadline.Deadline."""
 
     status: Literal["INPROGRESS", "COMPLETED"]
     data: str | None = None
