@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import os
 import subprocess
@@ -54,7 +55,65 @@ print(json.dumps({**made, "imported": [name for name in names if name in sys.mod
 """
 
 
+# The template's acknowledger (queue on) imported as Lambda's runtime does, then one direct custom job handled by
+# its handler, the job's calls answered by botocore's Stubber: what the execution environment then holds.
+DIRECT_JOB_PROBE = """
+import json, sys
+from botocore.stub import Stubber
+from pydantic import BaseModel
+
+from codepipeline_worker.acknowledger import handler
+from codepipeline_worker.acknowledger.claims import Handoffs
+from codepipeline_worker.acknowledger.service import JobService
+from codepipeline_worker.shared.adapter import CodePipelineAdapter, HandoffLedger, WorkQueue, sdk_session
+
+JOB = "11111111-abcd-4bcd-8bcd-0123456789ab"
+settings = handler.settings
+codepipeline, sqs, dynamodb = (sdk_session().create_client(name) for name in ("codepipeline", "sqs", "dynamodb"))
+answers = Stubber(codepipeline)
+answers.add_response("acknowledge_job", {"status": "InProgress"}, {"jobId": JOB, "nonce": "1"})
+queue = Stubber(sqs)
+body = sys.argv[1]
+queue.add_response(
+    "send_message",
+    {"MessageId": "m-1", "MD5OfMessageBody": __import__("hashlib").md5(body.encode()).hexdigest()},
+    {"QueueUrl": settings.job_queue_url, "MessageBody": body, "MessageGroupId": sys.argv[2],
+     "MessageDeduplicationId": sys.argv[2]},
+)
+handoffs = Handoffs(WorkQueue(sqs, settings.job_queue_url), HandoffLedger(dynamodb, settings.job_table_name))
+service = JobService(settings, CodePipelineAdapter(codepipeline), None, handoffs=handoffs)
+
+class Context:
+    function_name = "acknowledger"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:acknowledger"
+    aws_request_id = "r-1"
+    def get_remaining_time_in_millis(self):
+        return 60_000
+
+with answers, queue:
+    result = handler.lambda_handler({"jobId": JOB, "nonce": "1"}, Context(), service)
+    answers.assert_no_pending_responses()
+    queue.assert_no_pending_responses()
+
+def models(cls):
+    for sub in cls.__subclasses__():
+        if sub.__module__.startswith("codepipeline_worker."):
+            yield sub
+        yield from models(sub)
+
+defined = sorted({m.__name__ for m in models(BaseModel)})
+built = sorted({m.__name__ for m in models(BaseModel) if m.__pydantic_complete__})
+imported = sorted(name for name in sys.modules if name.startswith("codepipeline_worker."))
+print(json.dumps({"result": result, "defined": defined, "built": built, "imported": imported}))
+"""
+
+
 def cold_start(handler: str = "codepipeline_worker.acknowledger.handler", **environment: str) -> dict[str, Any]:
+    return _probe([PROBE, handler], **environment)
+
+
+def _probe(args: list[str], **environment: str) -> dict[str, Any]:
     port = closed_port()
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -69,8 +128,8 @@ def cold_start(handler: str = "codepipeline_worker.acknowledger.handler", **envi
         "JOB_TABLE_NAME": "jobs",
         **environment,
     }
-    done = subprocess.run(  # noqa: S603 - this interpreter on the probe above
-        [sys.executable, "-c", PROBE, handler], env=env, capture_output=True, text=True, check=True
+    done = subprocess.run(  # noqa: S603 - this interpreter on a probe above
+        [sys.executable, "-c", *args], env=env, capture_output=True, text=True, check=True
     )
     answer: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     return answer
@@ -89,6 +148,31 @@ def test_a_direct_job_builds_only_the_models_it_uses() -> None:
     answer = cold_start()
 
     assert answer["built"] == ["CustomJobEvent", "JobResult"]
+
+
+def test_a_direct_job_s_execution_environment_never_imports_or_defines_what_batches_and_polls_use() -> None:
+    """Imported and handled: the direct job acknowledged and its message (its ids) queued. Neither the init nor
+    the job imported the full hand-off message (its eight models defined and built at import, about 8 ms), the
+    batch, schedule and state-change events, the batch's and poll's results, or the reconciler; the models
+    defined are those the settings, a direct job and its result need, and only the ones it used are built."""
+    job = "11111111-abcd-4bcd-8bcd-0123456789ab"
+    body = json.dumps({"version": 1, "jobId": job, "jobType": "custom"}, separators=(",", ":"))
+    dedup_id = hashlib.sha256(f"custom:{job}".encode()).hexdigest()
+
+    answer = _probe([DIRECT_JOB_PROBE, body, dedup_id])
+
+    assert (answer["result"]["outcome"], answer["result"]["handoff"]) == ("acknowledged", "queued")
+    never = {"shared.messages", "acknowledger.batch_and_poll_events", "acknowledger.batch_and_poll_results"}
+    never |= {"acknowledger.reconcile", "work"}
+    assert not {f"codepipeline_worker.{name}" for name in never} & set(answer["imported"])
+    assert answer["defined"] == sorted(
+        [
+            *("CommonSettings", "Settings", "QueryParam", "EnvelopeModel", "ActionTypeId", "PollTarget"),
+            *("DirectEvent", "CustomJobEvent", "ThirdPartyJobEvent"),
+            *("ResultModel", "JobResult", "RejectedResult"),
+        ]
+    )
+    assert answer["built"] == ["CommonSettings", "CustomJobEvent", "JobResult", "QueryParam", "Settings"]
 
 
 def test_only_tracing_on_imports_the_x_ray_sdk() -> None:

@@ -7,15 +7,8 @@ from typing import Any
 
 import pytest
 
-from codepipeline_worker.acknowledger.events import (
-    ActionStateChangeEvent,
-    CustomJobEvent,
-    JobBatchEvent,
-    ScheduledEvent,
-    ThirdPartyJobEvent,
-    parse_event,
-    redact_event,
-)
+from codepipeline_worker.acknowledger.batch_and_poll_events import ActionStateChangeEvent, JobBatchEvent, ScheduledEvent
+from codepipeline_worker.acknowledger.events import CustomJobEvent, ThirdPartyJobEvent, parse_event, redact_event
 from codepipeline_worker.shared.errors import InvalidJobEvent
 from tests.conftest import load_event
 

@@ -8,8 +8,7 @@ The SDK guard refuses any retry that would end past it, so no call takes longer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..shared.adapter import worst_case_call_s
 from .events import ThirdPartyJobEvent
@@ -27,9 +26,8 @@ TOKEN_READ_CALLS = 2
 HANDOFF_CALLS = 3
 
 
-@dataclass(frozen=True)
-class Budget:
-    """Worst cases, in seconds, of the acknowledger's units of work."""
+class Budget(NamedTuple):
+    """Worst cases, in seconds, of the acknowledger's units of work. A NamedTuple: see claims.Handoffs."""
 
     call_s: float
 

@@ -29,7 +29,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, cast, get_args
+from typing import TYPE_CHECKING, NamedTuple, cast, get_args
 
 from ..shared.adapter import (
     AwsCallError,
@@ -41,7 +41,7 @@ from ..shared.adapter import (
     HandoffState,
     WorkQueue,
 )
-from ..shared.messages import JobMessage
+from ..shared.ids_message import IdsMessage
 from ..shared.models import JobStatus
 from ..shared.observability import logger
 from .events import CustomJobEvent, ThirdPartyJobEvent
@@ -53,7 +53,11 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from ..shared.deadline import Deadline
+    from ..shared.messages import JobMessage
     from .budget import Budget
+
+    # A job's message: a polled job's with what the poll said of it, or a direct job's with its ids only.
+    Message = JobMessage | IdsMessage
 
 JobEvent = CustomJobEvent | ThirdPartyJobEvent
 
@@ -112,8 +116,10 @@ def lease_ms(deadline: Deadline) -> int:
     return int(time.time() * 1000 + deadline.lambda_remaining_s() * 1000)
 
 
-@dataclass(frozen=True)
-class Handoffs:
+# The small immutable records here are NamedTuples, not frozen dataclasses: defining a dataclass compiles the
+# methods it generates, about 0.4 ms each at every cold start (docs/benchmarks.md), a NamedTuple's a tenth of it.
+# Claimed stays a dataclass: its body is a cached_property, which needs an instance dictionary.
+class Handoffs(NamedTuple):
     """Where claimed jobs go: the work queue, and the job table for what is not certainly there."""
 
     queue: WorkQueue
@@ -124,8 +130,7 @@ class _ClaimedAlready(Exception):
     """GetThirdPartyJobDetails gave no nonce: the job is InProgress."""
 
 
-@dataclass(frozen=True)
-class Sent:
+class Sent(NamedTuple):
     """What became of a message sent to the work queue."""
 
     kind: Handoff
@@ -139,7 +144,7 @@ class Claimed:
 
     job: JobEvent
     result: JobResult
-    message: JobMessage
+    message: Message
     token: SecretStr | None
     record: HandoffRecord | None
 
@@ -154,14 +159,13 @@ class Claimed:
         return Claimer.keep(self.result, written, self.record, sent.error)
 
 
-@dataclass(frozen=True)
-class _Ready:
+class _Ready(NamedTuple):
     """What the claim call needs: the nonce (the event's, or GetThirdPartyJobDetails'), a partner job's token,
     and the message the job will be queued with."""
 
     nonce: SecretStr
     token: SecretStr | None
-    message: JobMessage | None
+    message: Message | None
 
 
 class Claimer:
@@ -184,7 +188,7 @@ class Claimer:
         job: JobEvent,
         action_type: str | None,
         deadline: Deadline,
-        message: JobMessage | None = None,
+        message: Message | None = None,
         *,
         record: HandoffRecord | None = None,
     ) -> JobResult:
@@ -202,7 +206,7 @@ class Claimer:
         return cast("JobResult", self._claim_guarded(job, action_type, message, record, send=True))
 
     def claim_unsent(
-        self, job: JobEvent, action_type: str, deadline: Deadline, message: JobMessage | None, *, record: HandoffRecord
+        self, job: JobEvent, action_type: str, deadline: Deadline, message: Message | None, *, record: HandoffRecord
     ) -> JobResult | Claimed:
         """A polled job's claim, its hand-off left to `send_batch`: the job's result if it ended without being
         claimed (or without a work queue), else what sending its message needs."""
@@ -215,7 +219,7 @@ class Claimer:
         self,
         job: JobEvent,
         action_type: str | None,
-        message: JobMessage | None,
+        message: Message | None,
         record: HandoffRecord | None,
         *,
         send: bool,
@@ -239,7 +243,7 @@ class Claimer:
     def _claim_recorded(
         self, handoffs: Handoffs, job: JobEvent, action_type: str | None, deadline: Deadline
     ) -> JobResult:
-        record = new_record(job, "claiming", cast("JobMessage", self._message(job)).to_body(), lease_ms(deadline))
+        record = new_record(job, "claiming", cast("IdsMessage", self._message(job)).to_body(), lease_ms(deadline))
         try:
             handoffs.ledger.put(record)
         except AwsCallError as exc:  # nothing claimed: CodePipeline dispatches the job again
@@ -257,7 +261,7 @@ class Claimer:
         self,
         job: JobEvent,
         action_type: str | None,
-        message: JobMessage | None,
+        message: Message | None,
         record: HandoffRecord | None,
     ) -> JobResult | Claimed:
         """The claim, up to its hand-off: the job's result if it ended there, else the job claimed (with a work
@@ -267,7 +271,7 @@ class Claimer:
         except _ClaimedAlready:
             # The details give no nonce: the job is InProgress, claimed by an invocation that recorded it (this
             # event's earlier delivery, or a poll) and may have died before its hand-off: the reconciler sends it
-            written = self._record(job, "claimed", cast("JobMessage", self._message(job)), record)
+            written = self._record(job, "claimed", cast("IdsMessage", self._message(job)), record)
             result = failed(job, "NonceUnavailable", action_type)
             return self.keep(result, written, record, "NonceUnavailable")
         except (AwsCallError, ClientTokenError) as exc:
@@ -279,7 +283,7 @@ class Claimer:
             if exc.certain or self.handoffs is None:
                 return result
             # The claim's answer was lost: whether CodePipeline holds the job for this worker is unknown.
-            message = cast("JobMessage", ready.message)
+            message = cast("Message", ready.message)
             written = self._record(job, "claiming", message, record, nonce=ready.nonce)
             return self.keep(result, written, record, exc.code)
         if status not in _STATUSES:
@@ -293,7 +297,7 @@ class Claimer:
             action_type=action_type,
         )
         to_hand_off = outcome is Outcome.ACKNOWLEDGED and self.handoffs is not None
-        return Claimed(job, result, cast("JobMessage", ready.message), ready.token, record) if to_hand_off else result
+        return Claimed(job, result, cast("Message", ready.message), ready.token, record) if to_hand_off else result
 
     def _refuse(self, job: JobEvent, deadline: Deadline, recorded: bool) -> str | None:
         """Why a job is not even tried: too little time for its worst case, or a partner job the work side could
@@ -304,7 +308,7 @@ class Claimer:
             return "ClientIdRequired"
         return None
 
-    def _prepare(self, job: JobEvent, message: JobMessage | None) -> _Ready:
+    def _prepare(self, job: JobEvent, message: Message | None) -> _Ready:
         if isinstance(job, CustomJobEvent):
             logger.debug("acknowledging a custom job", job_id=job.job_id)
             return _Ready(job.nonce, None, message or self._message(job))
@@ -319,6 +323,9 @@ class Claimer:
         if nonce is None:
             nonce, data = self._codepipeline.third_party_job_details(job.job_id, token)
             if self.handoffs is not None and job.client_id is not None:
+                # Only a job's details need the full message model: a direct job with its nonce never imports it.
+                from ..shared.messages import JobMessage  # noqa: PLC0415
+
                 message = JobMessage.from_job_data(job.job_id, "thirdParty", data, client_id=job.client_id)
         if nonce is None and self.handoffs is not None:
             raise _ClaimedAlready
@@ -326,11 +333,11 @@ class Claimer:
             raise ClientTokenError("NonceUnavailable", EXPLANATIONS["NonceUnavailable"])
         return _Ready(nonce, token, message or self._message(job))
 
-    def _message(self, job: JobEvent) -> JobMessage | None:
+    def _message(self, job: JobEvent) -> IdsMessage | None:
         """The message of a job known by its ids only (a direct event): the work side reads the rest."""
         if self.handoffs is None:
             return None
-        return JobMessage(job_id=job.job_id, job_type=job.job_type, client_id=getattr(job, "client_id", None))
+        return IdsMessage(job.job_id, job.job_type, getattr(job, "client_id", None))
 
     def _acknowledge(self, job: JobEvent, ready: _Ready) -> str:
         if ready.token is None:
@@ -350,7 +357,7 @@ class Claimer:
         return claimed.finish(sent, written)
 
     def send(
-        self, handoffs: Handoffs, job_id: str, message: JobMessage, token: SecretStr | None, *, fail_back: bool = True
+        self, handoffs: Handoffs, job_id: str, message: Message, token: SecretStr | None, *, fail_back: bool = True
     ) -> Sent:
         """Queue the message; fail the job back only when the queue certainly refused it. PENDING: it may be on
         the queue, or the failure report failed: the caller records it. `fail_back` False (the reconciler's
@@ -437,7 +444,7 @@ class Claimer:
         self,
         job: JobEvent,
         state: HandoffState,
-        message: JobMessage,
+        message: Message,
         recorded: HandoffRecord | None,
         *,
         nonce: SecretStr | None = None,

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
@@ -34,7 +34,6 @@ from ..shared.adapter import (
     open_work_queue,
 )
 from ..shared.errors import HandoffPending, job_error_class
-from ..shared.messages import JobMessage
 from ..shared.observability import logger, metrics
 from ..shared.tokens import checked_token_store
 from .budget import Budget
@@ -50,20 +49,11 @@ from .claims import (
     lease_ms,
     new_record,
 )
-from .events import ActionStateChangeEvent, CustomJobEvent, Event, JobBatchEvent, ScheduledEvent, ThirdPartyJobEvent
-from .reconcile import Reconciler, Settled
-from .results import (
-    BatchResult,
-    Counts,
-    Handoff,
-    IgnoredResult,
-    JobResult,
-    Outcome,
-    PollResult,
-    PollSummary,
-    ReconcileSummary,
-)
+from .events import CustomJobEvent, ThirdPartyJobEvent
+from .results import Handoff, JobResult, Outcome
 
+# What only batches, polls and EventBridge events use (their events, results, the reconciler, the full hand-off
+# message) is imported where they first need it: a direct job's execution environment never imports it.
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
@@ -71,8 +61,13 @@ if TYPE_CHECKING:
 
     from ..shared.adapter import ClientTokenStore
     from ..shared.deadline import Deadline
+    from ..shared.messages import JobMessage
     from ..shared.models import JobType
+    from .batch_and_poll_events import ActionStateChangeEvent
+    from .batch_and_poll_results import BatchResult, PollResult, PollSummary, ReconcileSummary
     from .config import PollTarget, Settings
+    from .events import Event
+    from .reconcile import Reconciler, Settled
 
 JobEvent = CustomJobEvent | ThirdPartyJobEvent
 
@@ -105,11 +100,12 @@ class _PollState:
     seen: set[str] = field(default_factory=set)
 
     def summary(self) -> PollSummary:
+        from .batch_and_poll_results import PollSummary  # noqa: PLC0415 - see the imports
+
         return PollSummary(action_type=str(self.target), polls=self.polls, jobs_found=self.jobs_found, error=self.error)
 
 
-@dataclass(frozen=True)
-class _Found:
+class _Found(NamedTuple):  # NamedTuples, not frozen dataclasses: see claims.Handoffs
     """A job a poll returned, with the queue message built from what the poll said about it."""
 
     job: JobEvent
@@ -119,8 +115,7 @@ class _Found:
 PolledItem = _Found | JobResult
 
 
-@dataclass(frozen=True)
-class _Reconciling:
+class _Reconciling(NamedTuple):
     settling: list[Future[Settled]]
     error: str | None = None
 
@@ -218,7 +213,7 @@ class JobService:
         self._started_retry_delays = tuple(started_retry_delays)
         self._budget = Budget.of(settings)
         self._claimer = Claimer(codepipeline, tokens, handoffs, self._budget)
-        self._reconciler = None if handoffs is None else Reconciler(self._claimer, codepipeline, handoffs)
+        self._reconciler: Reconciler | None = None  # made at the first poll with a work queue
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobService:
@@ -235,6 +230,8 @@ class JobService:
         logger.debug("handling the event", event_type=type(event).__name__, seconds_left=round(deadline.remaining(), 3))
         if isinstance(event, CustomJobEvent | ThirdPartyJobEvent):
             return self.acknowledge(event, deadline)
+        from .batch_and_poll_events import JobBatchEvent, ScheduledEvent  # noqa: PLC0415 - see the imports
+
         if isinstance(event, JobBatchEvent):
             return self.acknowledge_batch(event.jobs, deadline).to_json()
         if isinstance(event, ScheduledEvent):
@@ -252,6 +249,8 @@ class JobService:
 
     def acknowledge_batch(self, jobs: Sequence[JobEvent], deadline: Deadline) -> BatchResult:
         """Up to 100 jobs, concurrently; a job the batch names again is claimed once, as its first entry."""
+        from .batch_and_poll_results import BatchResult, Counts  # noqa: PLC0415 - see the imports
+
         first: dict[tuple[JobType, str], int] = {}
         with _Claims(self._settings.ack_concurrency, deadline) as claims:
             for position, job in enumerate(jobs):
@@ -290,6 +289,8 @@ class JobService:
         """Settle the hand-offs earlier invocations left; poll every target, each in its own thread, claiming each
         job as soon as its poll returns; poll again while full batches come back (or, after STARTED, while
         nothing has come back yet) and a poll's worst case still fits."""
+        from .batch_and_poll_results import Counts, PollResult  # noqa: PLC0415 - see the imports
+
         delays = self._started_retry_delays if retry_when_empty else ()
         states = [_PollState(target, iter(delays)) for target in targets]
         # The polls' own threads: a poll never waits behind claims for a thread.
@@ -530,8 +531,12 @@ class JobService:
 
     def _start_reconciling(self, claims: _Claims) -> Future[_Reconciling] | None:
         """Read the stale hand-off records and settle each, in the claims' pool, beside the polls."""
-        if self._reconciler is None:
+        if self._handoffs is None:
             return None
+        if self._reconciler is None:
+            from .reconcile import Reconciler  # noqa: PLC0415 - see the imports
+
+            self._reconciler = Reconciler(self._claimer, self._codepipeline, self._handoffs)
         return claims.pool.submit(self._reconcile, self._reconciler, claims)
 
     @staticmethod
@@ -547,6 +552,9 @@ class JobService:
     def _finish_reconciling(started: Future[_Reconciling] | None, deadline: Deadline) -> ReconcileSummary | None:
         if started is None:
             return None
+        from .batch_and_poll_results import ReconcileSummary  # noqa: PLC0415 - see the imports
+        from .reconcile import Settled  # noqa: PLC0415
+
         try:
             reconciling = started.result(timeout=max(0.0, deadline.remaining()))
         except TimeoutError:
@@ -569,6 +577,8 @@ class JobService:
     def _ignored(self, reason: str, context: dict[str, str]) -> dict[str, Any]:
         logger.info("event ignored", extra={"reason": reason, **context})
         metrics.add_metric(name="EventsIgnored", unit=MetricUnit.Count, value=1)
+        from .batch_and_poll_results import IgnoredResult  # noqa: PLC0415 - see the imports
+
         return IgnoredResult(reason=reason).to_json()
 
     def _record(
@@ -579,6 +589,8 @@ class JobService:
     ) -> None:
         """Metrics for a batch or a poll: every counter, zeros included, so that dashboards and alarms see
         each run; and one summary line."""
+        from .batch_and_poll_results import Counts  # noqa: PLC0415 - see the imports
+
         counts = Counts.of(results)
         if summaries:
             metrics.add_metric(name="JobsPolled", unit=MetricUnit.Count, value=sum(s.jobs_found for s in summaries))
@@ -637,6 +649,8 @@ def _duplicate(job: JobEvent) -> JobResult:
 
 
 def _custom_from_poll(job: JobTypeDef, action_type: str, hand_off: bool) -> PolledItem:
+    from ..shared.messages import JobMessage  # noqa: PLC0415 - see the imports
+
     try:
         event = CustomJobEvent.model_validate({"jobId": job.get("id"), "nonce": job.get("nonce")})
         message = (
@@ -650,6 +664,8 @@ def _custom_from_poll(job: JobTypeDef, action_type: str, hand_off: bool) -> Poll
 
 
 def _third_party_from_poll(job: ThirdPartyJobTypeDef, action_type: str, hand_off: bool) -> PolledItem:
+    from ..shared.messages import JobMessage  # noqa: PLC0415 - see the imports
+
     try:
         event = ThirdPartyJobEvent.model_validate({"jobId": job.get("jobId"), "clientId": job.get("clientId")})
     except ValidationError:

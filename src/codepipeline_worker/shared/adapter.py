@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
 import botocore.session
 from botocore.config import Config
@@ -596,9 +596,9 @@ class HandoffLedger:
             return None
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    """A job's once-only record as the table holds it (work.once)."""
+class RunRecord(NamedTuple):
+    """A job's once-only record as the table holds it (work.once). A NamedTuple, not a frozen dataclass: see
+    shared.deadline.Deadline."""
 
     status: Literal["INPROGRESS", "COMPLETED"]
     data: str | None = None
@@ -836,7 +836,10 @@ _PERMANENT_SECRET_ERRORS = frozenset(
 )
 
 
-_TOKEN_MAP: TypeAdapter[dict[ClientId, ClientToken]] = TypeAdapter(dict[ClientId, ClientToken])
+@cache
+def _token_map() -> TypeAdapter[dict[ClientId, ClientToken]]:
+    """The secret's shape, built at its first read: a function without a client-token secret never builds it."""
+    return TypeAdapter(dict[ClientId, ClientToken])
 
 
 class ClientTokenStore:
@@ -904,7 +907,7 @@ class ClientTokenStore:
     @staticmethod
     def _validate(raw: Any) -> dict[str, SecretStr]:
         try:
-            return _TOKEN_MAP.validate_python(raw)
+            return _token_map().validate_python(raw)
         except ValidationError:
             pass
         raise ClientTokenError(

@@ -6,16 +6,14 @@ configuration (the action type may mark some of it secret). The work side fetche
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+from .ids_message import MESSAGE_VERSION, dedup_id
 from .models import UUID_PATTERN, ActionTypeId, ClientId, JobType
-
-MESSAGE_VERSION: Literal[1] = 1
 
 
 class InvalidJobMessage(ValueError):
@@ -131,9 +129,7 @@ class JobMessage(BaseModel):
 
     @property
     def dedup_id(self) -> str:
-        """The job's id on a FIFO work queue, as its deduplication id and its message group: the same for every
-        message of this job, and within SQS's 128 characters and alphabet whatever the jobId holds."""
-        return hashlib.sha256(f"{self.job_type}:{self.job_id}".encode()).hexdigest()
+        return dedup_id(self.job_type, self.job_id)
 
     @property
     def has_context(self) -> bool:
