@@ -7,7 +7,7 @@ child.py warm N ROUND               N single-job events through the acknowledger
 child.py work N ROUND               N one-message SQS events through the work function, interleaved with the raw
                                     calls (the once-only record's put_item, get_job_details, update_item,
                                     put_job_success_result)
-child.py batch project|reference|floor JOBS   one scheduled poll of the JOBS queued
+child.py batch project|reference|floor JOBS   one scheduled poll of JOBS jobs, after an untimed poll of one
 
 The warm modes empty the local endpoint every ROUND events (untimed), so that no call's cost grows with the jobs
 it holds.
@@ -93,12 +93,7 @@ def main() -> None:
 def fresh_rounds(count: int, size: int, jobs_per_event: int) -> Iterator[list[str]]:
     """Rounds of up to `size` events: before each, the endpoint is emptied and the round's jobs created,
     dispatched with a known nonce. Yields the round's job ids, `jobs_per_event` per event."""
-    spec = importlib.util.spec_from_file_location("control", os.environ["BENCH_CONTROL_MODULE"])
-    assert spec is not None
-    assert spec.loader is not None
-    control_module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(control_module)
-    control = control_module.ControlClient(os.environ["AWS_ENDPOINT_URL_CODEPIPELINE"])
+    control = control_client()
     action = os.environ["BENCH_ACTION_TYPE"]
     for start in range(0, count, size):
         control.reset()
@@ -310,28 +305,51 @@ class RawBatches:
 
 
 def batch(kind: str, expected: int) -> None:
-    """One scheduled poll: this worker's handler; the reference's serial loop; or the floor: the raw SDK with the
-    worker's settings and nothing else (polls of MAX_BATCH_SIZE, the next as soon as one comes back full; each
-    job's calls submitted at once to ACK_CONCURRENCY threads), so that the ratio is the worker's own cost. With a
-    work queue, the floor makes the calls the worker's exactly-once hand-off makes: the look for stale records
-    beside the polls, each poll's records written before its jobs' claims, the claimed jobs' messages sent in
-    SendMessageBatch calls of 10, and the records deleted after."""
+    """One scheduled poll of `expected` jobs, timed, in a warm process: each side has first handled one poll of
+    one job, untimed, as an execution environment that has run before has (its clients made, its connections
+    open, what its poll path imports or builds on first use done). The side: this worker's handler; the
+    reference's serial loop; or the floor (`floor_poll`)."""
+    if kind == "floor":
+        one_poll = floor_poll()
+    else:
+        lambda_handler = handler("codepipeline_worker.acknowledger.handler" if kind == "project" else "handler")
+        event = {"source": "aws.events", "detail-type": "Scheduled Event"}
+
+        def one_poll() -> int:
+            result = lambda_handler(event, Context())
+            return int(result["counts"]["acknowledged"] if kind == "project" else result["acknowledged"])
+
+    control, action = control_client(), os.environ["BENCH_ACTION_TYPE"]
+    control.create_jobs(action, 1)
+    assert one_poll() == 1
+    control.create_jobs(action, expected)
+    cpu, started = time.process_time(), time.perf_counter()
+    acked = one_poll()
+    report(seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu, acknowledged=acked)
+
+
+def floor_poll() -> Callable[[], int]:
+    """The floor: the raw SDK with the worker's settings and nothing else (polls of MAX_BATCH_SIZE, the next as
+    soon as one comes back full; each job's calls submitted at once to ACK_CONCURRENCY threads), so that the
+    ratio is the worker's own cost. With a work queue, it makes the calls the worker's exactly-once hand-off
+    makes: the look for stale records beside the polls, each poll's records written before its jobs' claims, the
+    claimed jobs' messages sent in SendMessageBatch calls of 10, and the records deleted after. Returns one
+    scheduled poll, which returns the jobs it acknowledged."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    event = {"source": "aws.events", "detail-type": "Scheduled Event"}
-    if kind == "floor":
-        size, workers = int(os.environ["MAX_BATCH_SIZE"]), int(os.environ["ACK_CONCURRENCY"])
-        client, claim = raw_claim(workers)
-        records = RawRecords(workers) if os.environ.get("JOB_QUEUE_URL") else None
-        sqs = raw_sqs(workers) if records else None
-        owner, category, provider, version = os.environ["BENCH_ACTION_TYPE"].split("/")
-        action: ActionTypeIdTypeDef = {
-            "owner": owner,  # type: ignore[typeddict-item]
-            "category": category,  # type: ignore[typeddict-item]
-            "provider": provider,
-            "version": version,
-        }
-        cpu, started = time.process_time(), time.perf_counter()
+    size, workers = int(os.environ["MAX_BATCH_SIZE"]), int(os.environ["ACK_CONCURRENCY"])
+    client, claim = raw_claim(workers)
+    records = RawRecords(workers) if os.environ.get("JOB_QUEUE_URL") else None
+    sqs = raw_sqs(workers) if records else None
+    owner, category, provider, version = os.environ["BENCH_ACTION_TYPE"].split("/")
+    action: ActionTypeIdTypeDef = {
+        "owner": owner,  # type: ignore[typeddict-item]
+        "category": category,  # type: ignore[typeddict-item]
+        "provider": provider,
+        "version": version,
+    }
+
+    def one_poll() -> int:
         with ThreadPoolExecutor(workers) as pool:
             claims: list[Future[None]] = []
             recording: list[Future[list[Future[None]]]] = []
@@ -365,14 +383,20 @@ def batch(kind: str, expected: int) -> None:
                 ids = [f"handoff#custom#{n}#{uuid.uuid4().hex}" for n in range(len(claims))]
                 for deleted in [pool.submit(records.delete, ids[i : i + 25]) for i in range(0, len(ids), 25)]:
                     deleted.result()
-        acked = len(claims)
-    else:
-        module = "codepipeline_worker.acknowledger.handler" if kind == "project" else "handler"
-        lambda_handler = handler(module)
-        cpu, started = time.process_time(), time.perf_counter()
-        result = lambda_handler(event, Context())
-        acked = result["counts"]["acknowledged"] if kind == "project" else result["acknowledged"]
-    report(seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu, acknowledged=acked)
+        return len(claims)
+
+    return one_poll
+
+
+def control_client() -> Any:
+    """The local endpoint's control client (tools/codepipeline_local/control.py, loaded by path: the built
+    package under test is this process's path, not the tools)."""
+    spec = importlib.util.spec_from_file_location("control", os.environ["BENCH_CONTROL_MODULE"])
+    assert spec is not None
+    assert spec.loader is not None
+    control_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(control_module)
+    return control_module.ControlClient(os.environ["AWS_ENDPOINT_URL_CODEPIPELINE"])
 
 
 if __name__ == "__main__":

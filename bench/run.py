@@ -255,13 +255,14 @@ def work_side(bench: Bench) -> list[Row]:
 def batch(bench: Bench) -> list[Row]:
     """100 jobs queued, 25 ms added to every call (CodePipeline's and SQS's), one scheduled poll: the worker with
     the template's settings, the reference's serial loop, and the floor: the raw SDK scheduled as the worker is
-    (the same polls, as many calls in flight), doing nothing else. In rounds: each round runs the three back to
-    back (the worker and the floor first, each first in turn); the ratios are the medians of the rounds'."""
+    (the same polls, as many calls in flight), doing nothing else. Each in a warm process: an untimed poll of one
+    job first (bench/child.py `batch`). In rounds: each round runs the three back to back (the worker and the floor
+    first, each first in turn); the ratios are the medians of the rounds'."""
     figures: dict[str, list[dict[str, Any]]] = {"project": [], "reference": [], "floor": []}
     jobs = 100
     for run in range(BATCH_RUNS):
         for kind in ("project", "floor", "reference") if run % 2 == 0 else ("floor", "project", "reference"):
-            bench.empty(jobs, LATENCY_S)
+            bench.empty(0, LATENCY_S)  # the child queues its jobs (bench/child.py batch)
             package = bench.packages["compiled"]["reference" if kind == "reference" else "project"]
             result = bench.child(bench.environment(package), "batch", kind, str(jobs))
             assert result["acknowledged"] == jobs, (kind, result)
@@ -309,7 +310,7 @@ def batch(bench: Bench) -> list[Row]:
 def memory(bench: Bench) -> list[Row]:
     """1,000 jobs in one scheduled invocation of the worker: its process's peak resident memory."""
     jobs = 1000
-    bench.empty(jobs, LATENCY_S)
+    bench.empty(0, LATENCY_S)  # the child queues its jobs
     result = bench.child(bench.environment(bench.packages["compiled"]["project"]), "batch", "project", str(jobs))
     bench.empty()
     assert result["acknowledged"] == jobs, result
