@@ -31,8 +31,12 @@ class Row:
         return f"{'≥' if self.at_least else '≤'} {self.target:g}{self.unit}"
 
     def value_text(self) -> str:
-        """The figure alone (the ratio, or the megabytes), for the README's short table."""
-        return f"{self.value:.0f}{self.unit}" if self.unit == " MB" else f"{self.value:.2f}{self.unit}"
+        """The figure alone (the ratio, or the megabytes), for the README's short table; a ratio that two decimals
+        would round onto its target (1.153 against 1.15) gets a third, so that its pass or fail can be read."""
+        if self.unit == " MB":
+            return f"{self.value:.0f}{self.unit}"
+        digits = 3 if self.target is not None and round(self.value, 2) == self.target else 2
+        return f"{self.value:.{digits}f}{self.unit}"
 
     def result_text(self) -> str:
         return {None: "", True: "pass", False: "FAIL"}[self.passed]
