@@ -365,15 +365,7 @@ class Claimer:
         try:
             message_id = handoffs.queue.send(message.to_body(), message.dedup_id)
         except AwsCallError as exc:
-            if not fail_back and exc.certain:
-                logger.error(
-                    "the work queue refused the message again: an earlier copy may be on it, so the job is not "
-                    "failed back; the next poll sends it again",
-                    job_id=job_id,
-                    error=exc.code,
-                )
-                return Sent(Handoff.PENDING, exc.code)
-            return self._not_sent(job_id, token, exc)
+            return self._not_sent(job_id, token, exc, fail_back=fail_back)
         logger.debug("job handed off", job_id=job_id, message_id=message_id, with_context=message.has_context)
         return Sent(Handoff.QUEUED)
 
@@ -421,12 +413,21 @@ class Claimer:
             return set()
         return {record.key for record in records} - set(unprocessed)
 
-    def _not_sent(self, job_id: str, token: SecretStr | None, refusal: AwsCallError) -> Sent:
-        """A send that failed: PENDING when its outcome is unknown, else the job failed back (PENDING if that
-        report fails too)."""
+    def _not_sent(self, job_id: str, token: SecretStr | None, refusal: AwsCallError, *, fail_back: bool = True) -> Sent:
+        """A send that failed: PENDING when its outcome is unknown, or when it was certainly refused but the job
+        must not be failed back (`fail_back` False: a re-send, an earlier copy of which may be on the queue);
+        else the job failed back (PENDING if that report fails too)."""
         error = refusal.code
         if not refusal.certain:
             logger.warning("hand-off outcome unknown: recorded for the reconciler", job_id=job_id, error=error)
+            return Sent(Handoff.PENDING, error)
+        if not fail_back:
+            logger.error(
+                "the work queue refused the message again: an earlier copy may be on it, so the job is not "
+                "failed back; the next poll sends it again",
+                job_id=job_id,
+                error=error,
+            )
             return Sent(Handoff.PENDING, error)
         failure = {"type": "SystemUnavailable", "message": HANDOFF_FAILURE_MESSAGE.format(code=error)}
         try:
