@@ -226,7 +226,10 @@ def alternate(
 
 
 def warm(count: int, size: int) -> None:
-    """The acknowledger's Lambda entry on single-job events, against the same calls made by hand."""
+    """The acknowledger's Lambda entry on single-job events, against the same calls made by hand. The raw
+    clients are made before the worker is imported: importing Powertools registers its User-Agent hook on every
+    botocore session made after, which a bare handler's clients would not have."""
+    raw = raw_claim()[1]
     lambda_handler = handler("codepipeline_worker.acknowledger.handler")
     expected = {"outcome": "acknowledged", "handoff": "queued" if os.environ.get("JOB_QUEUE_URL") else None}
 
@@ -234,7 +237,7 @@ def warm(count: int, size: int) -> None:
         result = lambda_handler({"jobId": job, "nonce": NONCE}, Context())
         assert {key: result.get(key) for key in expected} == expected, result
 
-    alternate(count, size, handled, raw_claim()[1])
+    alternate(count, size, handled, raw)
 
 
 def work(count: int, size: int) -> None:
@@ -244,11 +247,12 @@ def work(count: int, size: int) -> None:
     first, untimed."""
     import boto3
 
+    client = boto3.client("codepipeline")  # before the worker's import: see `warm`
+    table = boto3.client("dynamodb")
+    lambda_handler = handler("codepipeline_worker.work.handler")
+
     from codepipeline_worker.shared.messages import JobMessage
 
-    lambda_handler = handler("codepipeline_worker.work.handler")
-    client = boto3.client("codepipeline")
-    table = boto3.client("dynamodb")
     table_name = os.environ["JOB_TABLE_NAME"]
 
     def claim_all(ids: list[str]) -> None:

@@ -34,7 +34,7 @@ from ..shared.adapter import (
     open_work_queue,
 )
 from ..shared.errors import HandoffPending, job_error_class
-from ..shared.observability import logger, metrics
+from ..shared.observability import debug_on, logger, metrics
 from ..shared.tokens import checked_token_store
 from .budget import Budget
 from .claims import (
@@ -227,7 +227,10 @@ class JobService:
 
     def handle(self, event: Event, deadline: Deadline) -> dict[str, Any]:
         """Do what the event asks and return the JSON-serializable result."""
-        logger.debug("handling the event", event_type=type(event).__name__, seconds_left=round(deadline.remaining(), 3))
+        if debug_on():
+            logger.debug(
+                "handling the event", event_type=type(event).__name__, seconds_left=round(deadline.remaining(), 3)
+            )
         if isinstance(event, CustomJobEvent | ThirdPartyJobEvent):
             return self.acknowledge(event, deadline)
         from .batch_and_poll_events import JobBatchEvent, ScheduledEvent  # noqa: PLC0415 - see the imports
@@ -348,7 +351,8 @@ class JobService:
             state.jobs_found += len(found)
             logger.info("polled", action_type=str(state.target), jobs_found=len(found))
             job_ids = [item.job_id if isinstance(item, JobResult) else item.job.job_id for item in found]
-            logger.debug("poll answered", action_type=str(state.target), job_ids=job_ids)
+            if debug_on():
+                logger.debug("poll answered", action_type=str(state.target), job_ids=job_ids)
             news = not state.seen.issuperset(job_ids)
             state.seen.update(job_ids)
             self._claim_found(found, str(state.target), claims)

@@ -23,7 +23,7 @@ with collector_paused():
 
     from ..shared.adapter import AwsCallError, WorkQueue, open_work_queue, worst_case_call_s
     from ..shared.deadline import Deadline
-    from ..shared.observability import instrument, logger, metrics
+    from ..shared.observability import debug_on, instrument, logger, metrics
     from ..shared.records import job_message
     from .config import get_worker_settings
     from .runner import JobNotStarted, WorkRunner
@@ -54,7 +54,8 @@ def process_batch(
     time_limit = active.time_limit_for(deadline)
     not_started: list[SQSRecord] = []
     jobs_seen = 0
-    logger.debug("batch received", records=len(event.get("Records") or []))
+    if debug_on():
+        logger.debug("batch received", records=len(event.get("Records") or []))
 
     def record_handler(record: SQSRecord) -> dict[str, Any]:
         nonlocal jobs_seen

@@ -47,7 +47,7 @@ from ..shared.adapter import (
 from ..shared.entry_point import load_work_function
 from ..shared.isolation import LimitReached, run_in_child, within
 from ..shared.models import JobType, ResultModel
-from ..shared.observability import logger, metrics
+from ..shared.observability import debug_on, logger, metrics
 from ..shared.tokens import checked_token_store
 from .artifacts import ArtifactError
 from .job import Failure, Job, JobDetails, StillRunning, Success
@@ -364,15 +364,15 @@ class WorkRunner:
                 error = _DetailsUnavailable(exc.code)
             else:
                 details = JobDetails.from_job_data(data)
-                # The configuration's names only: a property may be secret
-                logger.debug(
-                    "job details fetched",
-                    configuration_keys=sorted(details.configuration),
-                    input_artifacts=len(details.input_artifacts),
-                    output_artifacts=len(details.output_artifacts),
-                    artifact_credentials=details.artifact_credentials is not None,
-                    continuation=details.continuation_token is not None,
-                )
+                if debug_on():  # the configuration's names only: a property may be secret
+                    logger.debug(
+                        "job details fetched",
+                        configuration_keys=sorted(details.configuration),
+                        input_artifacts=len(details.input_artifacts),
+                        output_artifacts=len(details.output_artifacts),
+                        artifact_credentials=details.artifact_credentials is not None,
+                        continuation=details.continuation_token is not None,
+                    )
                 return details
             raise error
 
@@ -380,15 +380,16 @@ class WorkRunner:
 
     def _outcome(self, attempt: _Attempt, limit: float | None, ends_at: float | None) -> Verdict:
         """The work function's verdict on the job, by `ends_at`: in a child process killed then, or in this one."""
-        logger.debug(
-            "running the work function",
-            work_function=getattr(self._work, "__qualname__", type(self._work).__name__),
-            seconds_left=None if ends_at is None else round(max(0.0, ends_at - time.monotonic()), 3),
-        )
+        if debug_on():
+            logger.debug(
+                "running the work function",
+                work_function=getattr(self._work, "__qualname__", type(self._work).__name__),
+                seconds_left=None if ends_at is None else round(max(0.0, ends_at - time.monotonic()), 3),
+            )
         started = time.monotonic()
         verdict = self._verdict_of(attempt, limit, ends_at)
         outcome, problem = verdict
-        if problem is None:  # it returned (a problem: it raised, died, or overran, which is logged as such)
+        if problem is None and debug_on():  # it returned (a problem: it raised, died, or overran: logged as such)
             seconds = round(time.monotonic() - started, 3)
             logger.debug("the work function returned", outcome=type(outcome).__name__, seconds=seconds)
         return verdict
