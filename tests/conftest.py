@@ -96,6 +96,12 @@ def emitted_metrics(out: str) -> dict[str, Any]:
     return values
 
 
+def log_lines(out: str, level: str | None = None) -> list[dict[str, Any]]:
+    """The JSON log lines Logger printed, decoded; only those of `level` when given."""
+    start = '{"level":' + (f'"{level}"' if level else "")
+    return [json.loads(line) for line in out.splitlines() if line.startswith(start)]
+
+
 @dataclass
 class FakeLambdaContext:
     """What Lambda passes as `context`, with a controllable deadline: by default the template's timeout."""

@@ -75,6 +75,11 @@ def drain(work: Any, rounds: int = 3) -> None:
             return
 
 
+def answers_lost(fault: str) -> ProxyFaults:
+    """Every call reaches its service and its answer is lost: held past the read timeout (`slow`), or reset."""
+    return ProxyFaults(slow=1.0 if fault == "slow" else 0.0, reset=1.0 if fault == "reset" else 0.0, slow_s=1.5)
+
+
 def reconciled_and_run_once(
     endpoint: LocalCodePipeline,
     job_id: str,
@@ -104,7 +109,7 @@ def test_a_send_whose_answer_is_lost_after_sqs_took_it_is_not_failed_back_and_ru
     make_runner: RunnerFactory,
     work_side: WorkSideFactory,
 ) -> None:
-    faults = ProxyFaults(slow=1.0 if fault == "slow" else 0.0, reset=1.0 if fault == "reset" else 0.0, slow_s=1.5)
+    faults = answers_lost(fault)
     with FaultyProxy(secrets_url, faults) as proxy:
         # Given every SendMessage reaches SQS, and its answer is lost (held past the read timeout, or reset)
         job_id = endpoint.store.create_job(CUSTOM, job_id=load_event("custom-job.json")["jobId"], dispatched_nonce="3")
@@ -218,7 +223,7 @@ def test_a_batch_whose_answer_is_lost_after_sqs_took_it_leaves_its_jobs_pending_
     # Given 12 jobs for one poll (two SendMessageBatch calls: 10 and 2), and every batch reaching SQS with its
     # answer lost
     jobs = [endpoint.store.create_job(CUSTOM) for _ in range(12)]
-    faults = ProxyFaults(slow=1.0 if fault == "slow" else 0.0, reset=1.0 if fault == "reset" else 0.0, slow_s=1.5)
+    faults = answers_lost(fault)
     with FaultyProxy(secrets_url, faults) as proxy:
         acknowledger = make_acknowledger(sqs_url=proxy.url, ACTION_TYPES=CUSTOM, **QUICK)
 

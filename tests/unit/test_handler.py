@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from codepipeline_worker.acknowledger.handler import lambda_handler
-from tests.conftest import FakeLambdaContext, emitted_metrics, load_event
+from tests.conftest import FakeLambdaContext, emitted_metrics, load_event, log_lines
 from tests.unit.conftest import (
     CLIENT_ID,
     CLIENT_TOKEN,
@@ -361,10 +361,6 @@ def _credentials() -> dict[str, str]:
     }
 
 
-def info_lines(output: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in output.splitlines() if line.startswith('{"level":"INFO"')]
-
-
 def test_a_batch_logs_its_claimed_jobs_in_one_info_line(
     codepipeline: Stubbed, lambda_context: FakeLambdaContext, emitted: Callable[[], str]
 ) -> None:
@@ -376,7 +372,7 @@ def test_a_batch_logs_its_claimed_jobs_in_one_info_line(
 
     lambda_handler({"jobs": [{"jobId": i, "nonce": "3"} for i in ids]}, lambda_context, service=make_service(client))
 
-    [line] = info_lines(emitted())
+    [line] = log_lines(emitted(), "INFO")
     assert (line["message"], line["acknowledged"], sorted(line["acknowledged_job_ids"])) == ("jobs done", 5, ids)
 
 
@@ -391,7 +387,7 @@ def test_a_single_job_is_named_in_its_invocations_metrics_line_not_in_an_info_li
     lambda_handler(load_event("custom-job.json"), lambda_context, service=make_service(client))
 
     output = emitted()
-    assert info_lines(output) == []
+    assert log_lines(output, "INFO") == []
     [blob] = [json.loads(line) for line in output.splitlines() if line.startswith("{") and '"JobsAcknowledged"' in line]
     assert blob["job"] == {"job_id": CUSTOM_ID, "job_type": "custom", "outcome": "acknowledged", "status": "InProgress"}
     assert blob["JobsAcknowledged"] == [1.0]

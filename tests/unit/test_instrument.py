@@ -4,8 +4,6 @@ lines carry its own Lambda context, and no key appended in one invocation reache
 from __future__ import annotations
 
 import ast
-import json
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +14,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from codepipeline_worker.shared.observability import instrument, logger, metrics
 from codepipeline_worker.work.handler import lambda_handler as work_handler
-from tests.conftest import FakeLambdaContext
+from tests.conftest import FakeLambdaContext, log_lines
 from tests.unit.test_worker_handler import record
 
 if TYPE_CHECKING:
@@ -29,15 +27,6 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "codepipeline_worker"
 APPENDING = {"append_keys", "thread_safe_append_keys", "append_context_keys", "set_correlation_id"}
 
 
-@dataclass
-class Context(FakeLambdaContext):
-    aws_request_id: str = "request-1"
-
-
-def lines(output: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in output.splitlines() if line.startswith('{"level"')]
-
-
 def test_a_key_appended_in_one_invocation_is_not_in_the_next(emitted: Callable[[], str]) -> None:
     """What the work function's user action may do: append a key and leave it."""
 
@@ -48,10 +37,10 @@ def test_a_key_appended_in_one_invocation_is_not_in_the_next(emitted: Callable[[
         logger.append_keys(customer=event["customer"])
         return {}
 
-    handler({"customer": "A"}, Context(aws_request_id="request-1"))
-    handler({"customer": "B"}, Context(aws_request_id="request-2"))
+    handler({"customer": "A"}, FakeLambdaContext(aws_request_id="request-1"))
+    handler({"customer": "B"}, FakeLambdaContext(aws_request_id="request-2"))
 
-    first, second = lines(emitted())
+    first, second = log_lines(emitted())
     assert (first["function_request_id"], second["function_request_id"]) == ("request-1", "request-2")
     assert "customer" not in first
     assert "customer" not in second
@@ -70,11 +59,11 @@ def test_without_clearing_each_invocation_still_carries_its_own_context(emitted:
         metrics.add_metric(name="NotCleared", unit=MetricUnit.Count, value=1)
         return {}
 
-    clearing({}, Context(aws_request_id="request-1"))
-    appending({}, Context(aws_request_id="request-2"))
-    appending({}, Context(aws_request_id="request-3"))
+    clearing({}, FakeLambdaContext(aws_request_id="request-1"))
+    appending({}, FakeLambdaContext(aws_request_id="request-2"))
+    appending({}, FakeLambdaContext(aws_request_id="request-3"))
 
-    keys = [(line["function_request_id"], line["cold_start"]) for line in lines(emitted())]
+    keys = [(line["function_request_id"], line["cold_start"]) for line in log_lines(emitted())]
     assert [request for request, _ in keys] == ["request-1", "request-2", "request-3"]
     assert [cold for _, cold in keys[1:]] == [False, False]
 
@@ -83,11 +72,11 @@ def test_the_work_function_clears_what_an_earlier_invocation_appended(emitted: C
     logger.append_keys(customer="A")  # left by a user's action in the invocation before
     try:
         with pytest.raises(BatchProcessingError):  # its one record is not a job message
-            work_handler({"Records": [record("m1", "not a job")]}, Context(aws_request_id="request-2"))
+            work_handler({"Records": [record("m1", "not a job")]}, FakeLambdaContext(aws_request_id="request-2"))
     finally:
         logger.remove_keys(["customer"])
 
-    written = lines(emitted())
+    written = log_lines(emitted())
     assert "batch received" in [line["message"] for line in written]
     assert all("customer" not in line for line in written)
 

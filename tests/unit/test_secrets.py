@@ -12,7 +12,7 @@ import pytest
 from codepipeline_worker.acknowledger import handler
 from codepipeline_worker.acknowledger.handler import lambda_handler
 from codepipeline_worker.work import Job, Outcome, Success
-from tests.conftest import FakeLambdaContext
+from tests.conftest import FakeLambdaContext, log_lines
 from tests.unit.conftest import CLIENT_ID, make_service, make_settings, record_requests, secret_response, token_store
 
 if TYPE_CHECKING:
@@ -361,7 +361,7 @@ def test_debug_logs_each_step_by_name_and_count(
 
     work_batch(client, tokens, secret_reading_work)
     run({"jobId": CUSTOM_ID, "nonce": NONCE}, make_service(client))
-    debug = [json.loads(line) for line in emitted().splitlines() if line.startswith('{"level":"DEBUG"')]
+    debug = log_lines(emitted(), "DEBUG")
 
     steps = {line["message"]: line for line in debug}
     assert set(steps) >= {
