@@ -125,7 +125,7 @@ test: lint typecheck unit property integration template
 
 # The deployable artifact: sam build into .aws-sam/build for the architecture the stack deploys (samconfig.toml's
 # Architecture, else the template's default, arm64; or ARCH=x86_64), then tools/finish_build.py: the acknowledger's
-# SDK data limited to the services it calls, and compiled bytecode shipped in every function, so that a cold start
+# SDK data limited to the calls it makes, and compiled bytecode shipped in every function, so that a cold start
 # on Lambda's read-only code directory compiles nothing; then a check that its native code is for that
 # architecture. Then: make deploy (or sam deploy). Nothing else writes .aws-sam/: make invoke, make test and
 # make bench build for this machine into build/sam-host/.

@@ -1,9 +1,10 @@
 """What botocore resolves for each service, in every region of every partition: run by the template tests as
-`python -S endpoint_urls.py SITE_DIR SERVICE...`, once on a built artifact and once on the full botocore, with
-nothing on sys.path but the standard library and SITE_DIR. Prints one JSON object.
+`python -S endpoint_urls.py SITE_DIR SERVICE[:OPERATION]...`, once on a built artifact and once on the full botocore,
+with nothing on sys.path but the standard library and SITE_DIR. Prints one JSON object.
 
 For each service, region, and FIPS and dual-stack setting: the client's region and endpoint, and the URL and
-signing (region, name) of one request, caught before it is sent; or the error that stopped it.
+signing (region, name) of one request, caught before it is sent; or the error that stopped it. The request is
+OPERATION's, else that of the service's operation with the fewest required parameters.
 """
 
 from __future__ import annotations
@@ -22,15 +23,16 @@ def main() -> None:
     loader = session.get_component("data_loader")
     endpoints, partitions = loader.load_data("endpoints"), loader.load_data("partitions")
     resolved: dict[str, Any] = {}
-    for service in sys.argv[2:]:
+    for argument in sys.argv[2:]:
+        service, _, operation = argument.partition(":")
         regions = sorted(_regions(endpoints, partitions, service))
         for region, fips, dualstack in itertools.product(regions, (False, True), (False, True)):
             key = f"{service} {region}{' fips' if fips else ''}{' dualstack' if dualstack else ''}"
-            resolved[key] = _resolve(session, service, region, fips=fips, dualstack=dualstack)
+            resolved[key] = _resolve(session, service, operation, region, fips=fips, dualstack=dualstack)
     json.dump(resolved, sys.stdout, sort_keys=True)
 
 
-def _resolve(session: Any, service: str, region: str, *, fips: bool, dualstack: bool) -> dict[str, Any]:
+def _resolve(session: Any, service: str, operation: str, region: str, *, fips: bool, dualstack: bool) -> dict[str, Any]:
     """One client's region and endpoint, and its request's URL and signing; or the error that stopped them."""
     from botocore.awsrequest import AWSResponse, HTTPHeaders
     from botocore.config import Config
@@ -43,7 +45,7 @@ def _resolve(session: Any, service: str, region: str, *, fips: bool, dualstack: 
         return AWSResponse(params["url"], 200, HTTPHeaders(), None), {}
 
     model = session.get_service_model(service)
-    operation = min(model.operation_names, key=lambda name: _required_count(model.operation_model(name)))
+    operation = operation or min(model.operation_names, key=lambda name: _required_count(model.operation_model(name)))
     try:
         client = session.create_client(
             service,

@@ -34,6 +34,7 @@ import pytest
 import invoke_local
 import sam_local
 from codepipeline_worker.shared.adapter import ACKNOWLEDGER_SERVICES
+from finish_build import LIMITED
 from tests.conftest import EVENTS, load_event
 from tests.template.conftest import ROOT, Stack
 
@@ -221,17 +222,46 @@ def test_the_acknowledger_carries_sdk_data_only_for_the_services_it_calls(built:
     assert len([path for path in work_data.iterdir() if path.is_dir()]) > 400
 
 
+def test_the_acknowledgers_clients_have_the_operations_its_role_is_granted_and_no_other(built: Built) -> None:
+    """Each service the acknowledger calls has, in its built artifact, the operations of its calls (and botocore's
+    own endpoint discovery's), as botocore reads them: the client's methods."""
+    artifact, _ = built
+    operations, whole = LIMITED[invoke_local.ACKNOWLEDGER]
+    script = (
+        "import json, sys, botocore.session; s = botocore.session.get_session(); print(json.dumps({n: "
+        "s.get_service_model(n).operation_names for n in sys.argv[1:]}))"
+    )
+    called = sorted({op.split(":")[0] for op in operations})
+    done = subprocess.run(  # noqa: S603 - the runtime's interpreter on the test's own script
+        [str(RUNTIME_PYTHON), "-S", "-c", f"import sys; sys.path.insert(0, {str(artifact)!r}); {script}", *called],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    kept = json.loads(done.stdout)
+    assert {f"{service}:{name}" for service, names in kept.items() for name in names} - operations == {
+        "dynamodb:DescribeEndpoints"
+    }
+    assert operations <= {f"{service}:{name}" for service, names in kept.items() for name in names}
+    assert set(called) | set(whole) == ACKNOWLEDGER_SERVICES
+
+
 def test_the_limited_sdk_data_resolves_every_endpoint_as_the_full_botocore_does(built: Built) -> None:
     """Every region of every partition, with and without FIPS and dual-stack, for each service the acknowledger
     may call: the same client endpoint, request URL and signing, or the same error, as the full botocore of the
-    same version (the development environment's)."""
+    same version (the development environment's). The request is one of the acknowledger's own calls, for the
+    services whose operations its artifact limits."""
     artifact, _ = built
     full = Path(sysconfig.get_paths()["purelib"])
     assert list(artifact.glob(f"botocore-{botocore.__version__}.dist-info")), "not the botocore version compared"
     script = Path(__file__).with_name("endpoint_urls.py")
+    operations, _ = LIMITED[invoke_local.ACKNOWLEDGER]
+    first_call = {op.split(":")[0]: op for op in sorted(operations, reverse=True)}
+    services = [first_call.get(service, service) for service in sorted(ACKNOWLEDGER_SERVICES)]
     runs = [
         subprocess.Popen(  # noqa: S603 - the runtime's interpreter on the test's own script
-            [str(RUNTIME_PYTHON), "-S", str(script), str(site), *sorted(ACKNOWLEDGER_SERVICES)],
+            [str(RUNTIME_PYTHON), "-S", str(script), str(site), *services],
             stdout=subprocess.PIPE,
             text=True,
         )

@@ -25,10 +25,7 @@ invocation), so a step of its hand-off left undone for want of time leaves it `p
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from dataclasses import dataclass
-from functools import cached_property
 from typing import TYPE_CHECKING, NamedTuple, cast, get_args
 
 from ..shared.adapter import (
@@ -40,6 +37,7 @@ from ..shared.adapter import (
     HandoffRecord,
     HandoffState,
     WorkQueue,
+    handoff_key,
 )
 from ..shared.ids_message import IdsMessage
 from ..shared.models import JobStatus
@@ -118,7 +116,6 @@ def lease_ms(deadline: Deadline) -> int:
 
 # The small immutable records here are NamedTuples, not frozen dataclasses: defining a dataclass compiles the
 # methods it generates, about 0.4 ms each at every cold start (docs/benchmarks.md), a NamedTuple's a tenth of it.
-# Claimed stays a dataclass: its body is a cached_property, which needs an instance dictionary.
 class Handoffs(NamedTuple):
     """Where claimed jobs go: the work queue, and the job table for what is not certainly there."""
 
@@ -137,20 +134,28 @@ class Sent(NamedTuple):
     error: str | None = None
 
 
-@dataclass(frozen=True)
 class Claimed:
     """A job claimed (InProgress) whose message is not sent yet: what its hand-off needs, and its result so far.
-    `record`: the record written before the claim, if any."""
+    `record`: the record written before the claim, if any. Not changed once made; a plain class with slots (its
+    body made once, at first use), not a dataclass: see Handoffs."""
 
-    job: JobEvent
-    result: JobResult
-    message: Message
-    token: SecretStr | None
-    record: HandoffRecord | None
+    __slots__ = ("_body", "job", "message", "record", "result", "token")
 
-    @cached_property
+    def __init__(
+        self, job: JobEvent, result: JobResult, message: Message, token: SecretStr | None, record: HandoffRecord | None
+    ) -> None:
+        self.job = job
+        self.result = result
+        self.message = message
+        self.token = token
+        self.record = record
+        self._body: str | None = None
+
+    @property
     def body(self) -> str:
-        return self.message.to_body()
+        if self._body is None:
+            self._body = self.message.to_body()
+        return self._body
 
     def finish(self, sent: Sent, written: bool) -> JobResult:
         """The job's result once its send's outcome is known; `written`: a pending job's record was rewritten."""
@@ -481,8 +486,9 @@ def new_record(
     job: JobEvent, state: HandoffState, message: str, lease: int, nonce: SecretStr | None = None
 ) -> HandoffRecord:
     """A new record of `job`, under a key of its own (drawn here); `lease`: epoch milliseconds, 0 when free to
-    settle at once. A record's later versions are `dataclasses.replace` of it, which keeps that key."""
+    settle at once. A record's later versions are `_replace` of it, which keeps that key."""
     return HandoffRecord(
+        key=handoff_key(job.job_type, job.job_id),
         job_id=job.job_id,
         job_type=job.job_type,
         state=state,
@@ -495,7 +501,7 @@ def new_record(
 
 def _rewrite(record: HandoffRecord, state: HandoffState, body: str, nonce: SecretStr | None = None) -> HandoffRecord:
     """The record written earlier, rewritten (its key, its job's ids kept), free to settle at once (lease 0)."""
-    return dataclasses.replace(record, state=state, message=body, lease_ms=0, nonce=nonce)
+    return record._replace(state=state, message=body, lease_ms=0, nonce=nonce)
 
 
 def failed(job: JobEvent, code: str, action_type: str | None, *, conflict: bool = False) -> JobResult:

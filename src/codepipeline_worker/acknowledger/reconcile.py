@@ -23,7 +23,6 @@ its `HandoffsPending` alarmed, until a re-send goes through or CodePipeline's ow
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -107,7 +106,7 @@ class Reconciler:
         if sent.kind is Handoff.QUEUED:
             logger.info("hand-off settled by the reconciler", job_id=record.job_id, handoff=sent.kind)
             return self._delete(record, Settled.QUEUED)
-        return self._release(dataclasses.replace(record, state="claimed", nonce=None), sent.error)
+        return self._release(record._replace(state="claimed", nonce=None), sent.error)
 
     def _verify(self, record: HandoffRecord, token: SecretStr | None) -> _Verdict:
         """Whether CodePipeline holds the job InProgress for this worker."""
@@ -139,5 +138,5 @@ class Reconciler:
     def _release(self, record: HandoffRecord, error: str | None) -> Settled:
         logger.warning("hand-off still pending", job_id=record.job_id, error=error)
         with contextlib.suppress(AwsCallError):  # if not released, still leased: free again after the deadline
-            self.ledger.put(dataclasses.replace(record, lease_ms=0))  # the same key: this record, no other
+            self.ledger.put(record._replace(lease_ms=0))  # the same key: this record, no other
         return Settled.PENDING

@@ -16,7 +16,6 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -88,16 +87,22 @@ HANDOFF_METRICS = {
 }
 
 
-@dataclass
 class _PollState:
-    target: PollTarget
-    retry_delays: Iterator[float]
-    polls: int = 0
-    jobs_found: int = 0
-    error: str | None = None
-    # The jobs this invocation's polls of the target returned: a job dispatched again before its claim landed
-    # (its dispatch timed out while the claim waited for a thread or a slow answer) is not news.
-    seen: set[str] = field(default_factory=set)
+    """One target's polls in an invocation. This module's mutable records are plain classes with slots, not
+    dataclasses: defining a dataclass compiles its generated methods at import, at every cold start (see
+    claims.Handoffs)."""
+
+    __slots__ = ("error", "jobs_found", "polls", "retry_delays", "seen", "target")
+
+    def __init__(self, target: PollTarget, retry_delays: Iterator[float]) -> None:
+        self.target = target
+        self.retry_delays = retry_delays
+        self.polls = 0
+        self.jobs_found = 0
+        self.error: str | None = None
+        # The jobs this invocation's polls of the target returned: a job dispatched again before its claim landed
+        # (its dispatch timed out while the claim waited for a thread or a slow answer) is not news.
+        self.seen: set[str] = set()
 
     def summary(self) -> PollSummary:
         from .batch_and_poll_results import PollSummary  # noqa: PLC0415 - see the imports
@@ -124,7 +129,6 @@ class _Reconciling(NamedTuple):
 _RECORDS_PER_WRITE = 25
 
 
-@dataclass
 class _Claims:
     """One invocation's claims: a pool of ACK_CONCURRENCY threads, and what was submitted to it, in order.
 
@@ -132,17 +136,17 @@ class _Claims:
     deadline (ThreadPoolExecutor's own `with` would wait). Calls not started by then are cancelled.
     """
 
-    workers: int
-    deadline: Deadline
-    pool: ThreadPoolExecutor = field(init=False)
-    # each claim, with the record written before it (a polled job's) or None
-    submitted: list[tuple[Future[JobResult], JobEvent, str | None, HandoffRecord | None]] = field(default_factory=list)
-    recording: list[Future[None]] = field(default_factory=list)  # records written before claims, then the claims
-    found: list[JobResult] = field(default_factory=list)  # polled jobs that could not be claimed
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    __slots__ = ("deadline", "found", "lock", "pool", "recording", "submitted", "workers")
 
-    def __post_init__(self) -> None:
-        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="codepipeline")
+    def __init__(self, workers: int, deadline: Deadline) -> None:
+        self.workers = workers
+        self.deadline = deadline
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="codepipeline")
+        # each claim, with the record written before it (a polled job's) or None
+        self.submitted: list[tuple[Future[JobResult], JobEvent, str | None, HandoffRecord | None]] = []
+        self.recording: list[Future[None]] = []  # records written before claims, then the claims
+        self.found: list[JobResult] = []  # polled jobs that could not be claimed
+        self.lock = threading.Lock()
 
     def __enter__(self) -> _Claims:
         return self
@@ -151,16 +155,18 @@ class _Claims:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-@dataclass
 class _Batches:
     """The claims of one records write (a poll's jobs, up to 25): their claimed jobs gathered into SendMessageBatch
     calls of up to 10 messages, within the batch payload limit. The thread whose claim fills a batch, or ends the
     last of the claims, sends it: no thread ever waits for another's claim."""
 
-    open: int  # claims not ended yet
-    ready: list[tuple[Claimed, Future[JobResult]]] = field(default_factory=list)
-    size: int = 0  # the ready messages' bytes
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    __slots__ = ("lock", "open", "ready", "size")
+
+    def __init__(self, open_claims: int) -> None:
+        self.open = open_claims  # claims not ended yet
+        self.ready: list[tuple[Claimed, Future[JobResult]]] = []
+        self.size = 0  # the ready messages' bytes
+        self.lock = threading.Lock()
 
     def ended(self, claimed: tuple[Claimed, Future[JobResult]] | None) -> list[list[tuple[Claimed, Future[JobResult]]]]:
         """A claim ended, with its job to send (or None); the batches now due."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
@@ -111,11 +110,16 @@ REGISTRAR_OPERATIONS = frozenset(
 # Lambda's SQS event source receives and deletes for the worker function (SAM's SQSPollerPolicy); outside Lambda,
 # `python -m codepipeline_worker.consume` makes these calls itself.
 CONSUMER_OPERATIONS = frozenset({"sqs:ReceiveMessage", "sqs:DeleteMessageBatch"})
+# The client-token secret's read (CLIENT_TOKEN_SECRET_ID), both functions'.
+TOKEN_SECRET_OPERATIONS = frozenset({"secretsmanager:GetSecretValue"})
+# The services botocore's own credential providers call when a role or an SSO profile is configured.
+CREDENTIAL_SERVICES = frozenset({"sts", "sso", "sso-oidc"})
 # The services the acknowledger's SDK session may call: its operations' services, the client-token secret's, and
-# those botocore's own credential providers call when a role or an SSO profile is configured. Its built artifact
-# carries botocore's data for these services only (tools/finish_build.py); any other fails its cold start.
+# the credential providers'. Its built artifact carries botocore's data for these services only, and for its own
+# calls' services only the operations it is granted (tools/finish_build.py): any other service fails its cold start,
+# any other operation has no method on its client.
 ACKNOWLEDGER_SERVICES = frozenset(
-    {operation.split(":")[0] for operation in ACKNOWLEDGER_OPERATIONS} | {"secretsmanager", "sts", "sso", "sso-oidc"}
+    {operation.split(":")[0] for operation in ACKNOWLEDGER_OPERATIONS | TOKEN_SECRET_OPERATIONS} | CREDENTIAL_SERVICES
 )
 
 # Standard mode's pause before retry n (1-based) is at most min(2 ** (n - 1), 20) seconds (botocore.retries.standard:
@@ -460,8 +464,7 @@ _BATCH_WRITE_LIMIT = 25
 HandoffState = Literal["claiming", "claimed"]
 
 
-@dataclass(frozen=True)
-class HandoffRecord:
+class HandoffRecord(NamedTuple):
     """A job this worker claims, or has claimed, whose message is not certainly on the work queue.
 
     `claiming`: the claim's outcome is not known yet (written before a polled job's claim, or after a claim
@@ -470,12 +473,15 @@ class HandoffRecord:
     only its message is missing. `message` is the work-queue body, which holds no secret. `lease_ms` (epoch
     milliseconds) is when the invocation that wrote it ends: until then no one else touches it.
 
-    `key` names this record alone: `handoff#<type>#<jobId>#<a random id>`, drawn when the record is made and kept
-    by every rewrite of it (its own invocation's, or the reconciler's that leased it). Two invocations that record
-    the same job (a poll whose claim's answer was lost, and a late event with a stale nonce) write two records, so
-    neither replaces nor deletes the other's: each is settled by what it holds.
+    `key` names this record alone: `handoff#<type>#<jobId>#<a random id>` (`handoff_key`), drawn when the record
+    is made and kept by every rewrite of it (`_replace`: its own invocation's, or the reconciler's that leased it).
+    Two invocations that record the same job (a poll whose claim's answer was lost, and a late event with a stale
+    nonce) write two records, so neither replaces nor deletes the other's: each is settled by what it holds.
+
+    A NamedTuple, not a frozen dataclass: see RunRecord.
     """
 
+    key: str
     job_id: str
     job_type: str
     state: HandoffState
@@ -483,11 +489,11 @@ class HandoffRecord:
     lease_ms: int
     nonce: SecretStr | None = None
     client_id: str | None = None
-    key: str = ""
 
-    def __post_init__(self) -> None:
-        if not self.key:
-            object.__setattr__(self, "key", f"handoff#{self.job_type}#{self.job_id}#{uuid.uuid4().hex}")
+
+def handoff_key(job_type: str, job_id: str) -> str:
+    """A new hand-off record's key: its job's, and a random id of its own (HandoffRecord)."""
+    return f"handoff#{job_type}#{job_id}#{uuid.uuid4().hex}"
 
 
 class HandoffLedger:
