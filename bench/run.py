@@ -235,9 +235,10 @@ def warm_text(raw: str, result: dict[str, Any]) -> str:
 
 def work_side(bench: Bench) -> list[Row]:
     """One job through the work function (its once-only record written, details read, result reported, record
-    completed), against the same four calls by hand, on the same endpoints (the record's on the stand-in)."""
+    completed), against the same four calls by hand, on the same endpoints (the record's on the stand-in). The
+    work function's own artifact: the acknowledger's SDK data holds only the acknowledger's calls."""
     env = bench.environment(
-        bench.packages["compiled"]["project"], function=invoke_local.WORKER, WORK_FUNCTION="work_noop:succeed"
+        bench.packages["compiled"]["work"], function=invoke_local.WORKER, WORK_FUNCTION="work_noop:succeed"
     )
     count = max(WARM_EVENTS // 2, 1)
     result = bench.child(env, "work", str(count), str(ROUND))
@@ -354,7 +355,10 @@ README_SECTIONS: list[Section] = [cold_start, warm, work_side, batch, memory]
 
 
 def existing_packages() -> dict[str, dict[str, Path]]:
-    return {policy: {side: OUT / "packages" / policy / side for side in SIDES} for policy in POLICIES}
+    found = {policy: {side: OUT / "packages" / policy / side for side in SIDES} for policy in POLICIES}
+    # The work function's own artifact, compiled as `make build` ships it (its botocore whole): the work row's.
+    found["compiled"]["work"] = OUT / "packages" / "compiled" / "work"
+    return found
 
 
 def packages() -> dict[str, dict[str, Path]]:
@@ -366,6 +370,7 @@ def packages() -> dict[str, dict[str, Path]]:
     compiled, plain = found["compiled"], found["not compiled"]
     shutil.copytree(built, compiled["project"])
     shutil.copytree(built, plain["project"], ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(invoke_local.artifact(invoke_local.WORKER), compiled["work"])
     pins = [
         line
         for line in (ROOT / "src" / "requirements.txt").read_text().splitlines()
