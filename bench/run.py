@@ -241,7 +241,7 @@ def work_side(bench: Bench) -> list[Row]:
     have no counterpart of), and like for like with JOB_ISOLATION=none (the job in the function's process)."""
     count = max(WARM_EVENTS // 2, 1)
     rows = []
-    for isolation, label in (("process", "the template's JOB_ISOLATION=process"), ("none", "JOB_ISOLATION=none")):
+    for isolation in ("process", "none"):
         env = bench.environment(
             bench.packages["compiled"]["work"],
             function=invoke_local.WORKER,
@@ -252,7 +252,7 @@ def work_side(bench: Bench) -> list[Row]:
         bench.figures[f"work, one job, JOB_ISOLATION={isolation}"] = result
         rows.append(
             Row(
-                f"work function, one job, {label} ({count} events, {result['rounds']} rounds)",
+                f"work function, one job, JOB_ISOLATION={isolation} ({count} events, {result['rounds']} rounds)",
                 warm_text(
                     "the raw get_job_details + put_job_success_result + the record's put_item + update_item", result
                 ),
