@@ -247,6 +247,25 @@ def test_the_acknowledgers_clients_have_the_operations_its_role_is_granted_and_n
     assert set(called) | set(whole) == ACKNOWLEDGER_SERVICES
 
 
+def test_only_the_acknowledgers_session_registers_its_services_handlers_alone(built: Built) -> None:
+    """Its artifact holds SDK data for its services alone: its session registers botocore's built-in handlers for
+    them only (shared/adapter.py `sdk_session`). The work function's artifact is whole: botocore's own session."""
+    artifact, _ = built
+    script = "from codepipeline_worker.shared.adapter import sdk_session; print(type(sdk_session()).__name__)"
+    kinds = [
+        subprocess.run(  # noqa: S603 - the runtime's interpreter on the test's own script
+            [str(RUNTIME_PYTHON), "-S", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); {script}"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+            env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": "/usr/bin:/bin"},
+        ).stdout.strip()
+        for site in (artifact, invoke_local.artifact(invoke_local.WORKER))
+    ]
+    assert kinds == ["_ScopedSession", "Session"]
+
+
 def test_the_limited_sdk_data_resolves_every_endpoint_as_the_full_botocore_does(built: Built) -> None:
     """Every region of every partition, with and without FIPS and dual-stack, for each service the acknowledger
     may call: the same client endpoint, request URL and signing, or the same error, as the full botocore of the

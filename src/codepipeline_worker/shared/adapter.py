@@ -10,12 +10,15 @@ them into a traceback.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
+import botocore.handlers
+import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
@@ -250,12 +253,58 @@ def _config(
     )
 
 
+# A service's name in botocore's event names (its hyphenized service id), where it is not its data folder's name.
+_EVENT_NAMES = {"secretsmanager": "secrets-manager"}
+
+
 @cache
 def sdk_session() -> botocore.session.Session:
     """The execution environment's one SDK session: every client is made from it, so botocore lists its data,
     decodes the endpoints and resolves credentials once. A botocore session, not boto3's: boto3 adds nothing a
-    client needs, and importing it (with s3transfer and multiprocessing) costs every cold start."""
+    client needs, and importing it (with s3transfer and multiprocessing) costs every cold start.
+
+    When botocore holds data for the acknowledger's services alone (its built artifact: tools/finish_build.py),
+    the session registers botocore's built-in handlers for those services only, and those for every service: a
+    handler of another service could never fire, since no client of it can be made, yet registering all of them
+    (each one's signature checked, its event name aliased) and routing events past them cost every cold start.
+    Anywhere else (the work function's artifact, a development environment) it is botocore's own session."""
+    services = sdk_data_services()
+    if services <= ACKNOWLEDGER_SERVICES:
+        return _ScopedSession(services)
     return botocore.session.get_session()
+
+
+def sdk_data_services() -> frozenset[str]:
+    """The services botocore has data for: the folders of its data paths (its own, and any the environment adds)."""
+    found: set[str] = set()
+    for path in botocore.loaders.create_loader().search_paths:
+        if os.path.isdir(path):
+            found.update(entry.name for entry in os.scandir(path) if entry.is_dir() and entry.name != "__pycache__")
+    return frozenset(found)
+
+
+class _ScopedSession(botocore.session.Session):
+    """A botocore session whose built-in handlers are those that every service's events or `services`' match:
+    "<event>", "<event>.<service>...", "docs.<section>.<service>...". The rest of the session is botocore's, its
+    initializers (Powertools' User-Agent hook) run after these handlers as after all of them."""
+
+    def __init__(self, services: frozenset[str]) -> None:
+        self._event_services = services | {_EVENT_NAMES.get(service, service) for service in services} | {"*"}
+        super().__init__()
+
+    def _register_builtin_handlers(self, events: Any) -> None:
+        """botocore's own registration (Session._register_builtin_handlers), for the handlers kept."""
+        for spec in botocore.handlers.BUILTIN_HANDLERS:
+            parts = spec[0].split(".")
+            at = 2 if parts[0] == "docs" else 1
+            if len(parts) > at and parts[at] not in self._event_services:
+                continue
+            if len(spec) == 2:
+                self.register(spec[0], spec[1])
+            elif spec[2] is botocore.handlers.REGISTER_FIRST:
+                events.register_first(spec[0], spec[1])
+            elif spec[2] is botocore.handlers.REGISTER_LAST:
+                events.register_last(spec[0], spec[1])
 
 
 def _client(
