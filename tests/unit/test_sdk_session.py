@@ -16,6 +16,7 @@ from codepipeline_worker.shared.adapter import ACKNOWLEDGER_SERVICES
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 
 @pytest.fixture
@@ -78,3 +79,10 @@ def test_only_sdk_data_for_the_acknowledgers_services_alone_limits_the_session(
     adapter.sdk_session.cache_clear()
     monkeypatch.setattr(adapter, "sdk_data_services", lambda: ACKNOWLEDGER_SERVICES | {"s3"})
     assert type(adapter.sdk_session()) is botocore.session.Session
+
+
+def test_the_data_paths_the_environment_adds_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "my-service" / "2020-01-01").mkdir(parents=True)
+    monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path))
+
+    assert "my-service" in adapter.sdk_data_services()

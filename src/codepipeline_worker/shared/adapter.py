@@ -275,9 +275,12 @@ def sdk_session() -> botocore.session.Session:
 
 
 def sdk_data_services() -> frozenset[str]:
-    """The services botocore has data for: the folders of its data paths (its own, and any the environment adds)."""
+    """The services botocore has data for: the folders of its data paths (its own, ~/.aws/models, AWS_DATA_PATH's)."""
+    paths = [botocore.loaders.Loader.BUILTIN_DATA_PATH, botocore.loaders.Loader.CUSTOMER_DATA_PATH]
+    extra = os.environ.get("AWS_DATA_PATH", "")
+    paths += [os.path.expanduser(os.path.expandvars(path)) for path in extra.split(os.pathsep) if path]
     found: set[str] = set()
-    for path in botocore.loaders.create_loader().search_paths:
+    for path in paths:
         if os.path.isdir(path):
             found.update(entry.name for entry in os.scandir(path) if entry.is_dir() and entry.name != "__pycache__")
     return frozenset(found)
