@@ -22,6 +22,7 @@ import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
+from botocore.utils import EVENT_ALIASES
 from pydantic import SecretStr, TypeAdapter, ValidationError
 
 from .errors import ConfigurationError
@@ -253,10 +254,6 @@ def _config(
     )
 
 
-# A service's name in botocore's event names (its hyphenized service id), where it is not its data folder's name.
-_EVENT_NAMES = {"secretsmanager": "secrets-manager"}
-
-
 @cache
 def sdk_session() -> botocore.session.Session:
     """The execution environment's one SDK session: every client is made from it, so botocore lists its data,
@@ -292,7 +289,8 @@ class _ScopedSession(botocore.session.Session):
     initializers (Powertools' User-Agent hook) run after these handlers as after all of them."""
 
     def __init__(self, services: frozenset[str]) -> None:
-        self._event_services = services | {_EVENT_NAMES.get(service, service) for service in services} | {"*"}
+        # a service's name in botocore's event names, where its aliases give another (secretsmanager's)
+        self._event_services = services | {EVENT_ALIASES.get(service, service) for service in services} | {"*"}
         super().__init__()
 
     def _register_builtin_handlers(self, events: Any) -> None:
