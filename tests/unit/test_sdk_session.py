@@ -73,11 +73,11 @@ def test_only_sdk_data_for_the_acknowledgers_services_alone_limits_the_session(
     assert type(adapter.sdk_session()) is botocore.session.Session
 
     adapter.sdk_session.cache_clear()
-    monkeypatch.setattr(adapter, "sdk_data_services", lambda: frozenset({"codepipeline", "sqs", "sts"}))
+    monkeypatch.setattr(adapter, "_sdk_data_folders", lambda: iter(["codepipeline", "sqs", "sts"]))
     assert isinstance(adapter.sdk_session(), adapter._ScopedSession)
 
     adapter.sdk_session.cache_clear()
-    monkeypatch.setattr(adapter, "sdk_data_services", lambda: ACKNOWLEDGER_SERVICES | {"s3"})
+    monkeypatch.setattr(adapter, "_sdk_data_folders", lambda: iter([*sorted(ACKNOWLEDGER_SERVICES), "s3"]))
     assert type(adapter.sdk_session()) is botocore.session.Session
 
 
